@@ -1,0 +1,256 @@
+"""The stacked training core: a group of compatible arms trained as one computation.
+
+Shapes: A arms, n training points, w width, L = depth hidden layers.
+Every arm's parameters live in one flat buffer of per-layer blocks, W_l (A, in, out)
+and b_l (A, 1, out), so the forward and hand-written backward pass are a few
+``baddbmm``/``bmm`` calls over the leading arm axis and one fused Adam step updates
+every arm at once (Adam is elementwise: one optimizer over stacked parameters is
+exactly A independent Adams). No per-step Python work scales with A.
+
+A group of one arm is the single engine; results do not depend on the grouping
+because data, initial weights and dropout masks of an arm are functions of its own
+config only (bench/rng.py).
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Sequence
+
+import torch
+
+from . import rng
+from .results import Arm, ArmResult
+from .task import fit_grid, init_params, layer_dims, make_data
+
+WARMUP_STEPS = 5  # steps excluded from the step-time statistics
+
+
+def group_key(arm: Arm) -> tuple:
+    """Arms with equal keys can share one stacked computation."""
+    c = arm.cfg
+    return (c.task, c.n_train, c.width, c.depth, c.steps, c.lr, c.eval_every, c.device)
+
+
+def curve_steps(steps: int, eval_every: int) -> list[int]:
+    """Completed-step counts at which eval-mode losses are recorded: 0, k, 2k, ..., steps."""
+    points = list(range(0, steps + 1, eval_every))
+    return points if points[-1] == steps else points + [steps]
+
+
+class _Stack:
+    """Flat parameter/gradient buffers and their per-layer views for A arms."""
+
+    def __init__(self, arms: Sequence[Arm], device: torch.device) -> None:
+        dims = layer_dims(arms[0].cfg)
+        A = len(arms)
+        shapes = []
+        for fan_in, fan_out in zip(dims[:-1], dims[1:]):
+            shapes += [(A, fan_in, fan_out), (A, 1, fan_out)]
+        sizes = [math.prod(s) for s in shapes]
+        self.flat = torch.empty(sum(sizes), device=device)
+        self.grad = torch.zeros_like(self.flat)
+        self.params = _views(self.flat, shapes, sizes)   # [W0, b0, W1, b1, ...]
+        self.grads = _views(self.grad, shapes, sizes)
+        per_arm = [init_params(a.cfg, a.init_stream) for a in arms]
+        for layer in range(len(dims) - 1):
+            self.params[2 * layer].copy_(torch.stack([p[layer][0] for p in per_arm]))
+            self.params[2 * layer + 1].copy_(torch.stack([p[layer][1] for p in per_arm]).unsqueeze(1))
+
+
+def _views(flat: torch.Tensor, shapes: list, sizes: list) -> list[torch.Tensor]:
+    out, offset = [], 0
+    for shape, size in zip(shapes, sizes):
+        out.append(flat[offset:offset + size].view(shape))
+        offset += size
+    return out
+
+
+def _forward_eval(params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Eval mode (no dropout). x: (A, m, 1) -> (A, m, 1)."""
+    h = x
+    hidden = len(params) // 2 - 1
+    for layer in range(hidden):
+        h = torch.relu(torch.baddbmm(params[2 * layer + 1], h, params[2 * layer]))
+    return _output_layer(h, params[2 * hidden], params[2 * hidden + 1])
+
+
+def _output_layer(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(A, m, width) @ (A, width, 1) + (A, 1, 1) as multiply-and-sum.
+
+    bmm with one output column picks a different kernel depending on A, so results
+    would depend on the batch; a row reduction does not.
+    """
+    return (h * w.transpose(1, 2)).sum(dim=2, keepdim=True).add_(b)
+
+
+def _make_optimizer(flat: torch.Tensor, lr: float) -> torch.optim.Optimizer:
+    # fused Adam is one kernel over the whole flat buffer (supported on CPU and CUDA)
+    try:
+        return torch.optim.Adam([flat], lr=lr, fused=True)
+    except (RuntimeError, TypeError):  # pragma: no cover - older builds
+        return torch.optim.Adam([flat], lr=lr, foreach=True)
+
+
+class DropoutMasks:
+    """Dropout multipliers of the first k arms of a group: 0 or 1/(1-p) per unit.
+
+    The keep decision for (arm, step, layer, sample, unit) is a pure function of the
+    arm's seed and rate (bench/rng.py), so it does not depend on the rest of the batch.
+    """
+
+    def __init__(self, arms: Sequence[Arm], n: int, w: int, layers: int, steps: int,
+                 device: torch.device) -> None:
+        self.k = len(arms)
+        keys = torch.tensor([rng.mask_key(a.cfg.seed) for a in arms], dtype=torch.int32, device=device)
+        self.keys = rng.step_keys(keys, steps, layers)                          # (steps, L, k, 1, 1)
+        self.thresholds = torch.tensor([rng.threshold(a.rate) for a in arms], dtype=torch.int32,
+                                       device=device).view(-1, 1, 1)            # (k, 1, 1)
+        self.scales = torch.tensor([1.0 / (1.0 - a.rate) for a in arms], device=device).view(-1, 1, 1)
+        self.cell_index = torch.arange(n * w, dtype=torch.int32, device=device).view(1, n, w)
+
+    def multiplier(self, step: int, layer: int) -> torch.Tensor:
+        """(k, n, w) float: 1/(1-p) where the unit is kept, 0 where it is dropped."""
+        keep = rng.keep_mask(self.keys[step, layer], self.cell_index, self.thresholds)
+        return keep.to(self.scales.dtype).mul_(self.scales)
+
+
+def forward_backward(P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tensor, Y: torch.Tensor,
+                     masks: DropoutMasks | None, step: int) -> torch.Tensor:
+    """One train-mode pass: writes dLoss/dparam into G, returns the per-arm loss (A,).
+
+    P, G: [W0 (A, 1, w), b0 (A, 1, w), ..., W_L (A, w, 1), b_L (A, 1, 1)]; X, Y: (A, n, 1).
+    Loss is the MSE of each arm; masks (if any) apply to the first masks.k arms.
+    """
+    L = len(P) // 2 - 1
+    n = X.shape[1]
+    # forward, keeping each layer's input and its (ReLU' x dropout multiplier) derivative
+    h, inputs, derivs = X, [], []
+    for layer in range(L):
+        inputs.append(h)
+        z = torch.baddbmm(P[2 * layer + 1], h, P[2 * layer])     # (A, n, w)
+        d = (z > 0).to(z.dtype)
+        if masks is not None:  # dropout then ReLU equals ReLU then dropout: the mask is non-negative
+            d[:masks.k].mul_(masks.multiplier(step, layer))
+        derivs.append(d)
+        h = z.mul_(d)
+    out = _output_layer(h, P[2 * L], P[2 * L + 1])               # (A, n, 1)
+    r = out.sub_(Y)
+    loss = (r * r).mean(dim=(1, 2))                               # (A,)
+    # backward by hand: g is dLoss/d(layer output), (A, n, out)
+    g = r.mul_(2.0 / n)
+    G[2 * L].copy_((h * g).sum(dim=1).unsqueeze(2))               # (A, w, 1), see _output_layer
+    torch.sum(g, dim=1, keepdim=True, out=G[2 * L + 1])
+    for layer in range(L - 1, -1, -1):
+        g = torch.bmm(g, P[2 * layer + 2].transpose(1, 2)).mul_(derivs[layer])   # (A, n, w)
+        torch.bmm(inputs[layer].transpose(1, 2), g, out=G[2 * layer])
+        torch.sum(g, dim=1, keepdim=True, out=G[2 * layer + 1])
+    return loss
+
+
+def train_group(arms: Sequence[Arm], *, record_fits: bool = False, engine: str = "batched") -> list[ArmResult]:
+    """Train compatible arms together; returns one ArmResult per arm, in input order. Pure."""
+    if not arms:
+        return []
+    if len({group_key(a) for a in arms}) != 1:
+        raise ValueError("arms of one group must share task, n_train, width, depth, steps, lr, "
+                         "eval_every and device")
+    cfg0 = arms[0].cfg
+    device = torch.device(cfg0.device)
+    A, steps = len(arms), cfg0.steps
+
+    # Arms with dropout first, so mask work runs only on the first k arms.
+    order = sorted(range(A), key=lambda i: arms[i].rate == 0.0)
+    arms = [arms[i] for i in order]
+    k = sum(a.rate > 0 for a in arms)
+
+    datas = [make_data(a.cfg) for a in arms]
+    X = torch.stack([d.x for d in datas]).to(device)            # (A, n, 1)
+    Y = torch.stack([d.y for d in datas]).to(device)            # (A, n, 1)
+    Y_test = torch.stack([d.y_test for d in datas]).to(device)  # (A, n, 1)
+    grid = fit_grid().to(device).expand(A, -1, -1)               # (A, G, 1)
+
+    stack = _Stack(arms, device)
+    P, G = stack.params, stack.grads
+    opt = _make_optimizer(stack.flat, cfg0.lr)
+    stack.flat.grad = stack.grad
+    masks = DropoutMasks(arms[:k], cfg0.n_train, cfg0.width, cfg0.depth, steps, device) if k else None
+
+    evals = curve_steps(steps, cfg0.eval_every)
+    curves = torch.empty(len(evals), 2, A, device=device)        # (evals, [train, test], A)
+    fits = torch.empty(len(evals), A, grid.shape[1], device=device) if record_fits else None
+    first_bad = torch.full((A,), -1, dtype=torch.long, device=device)
+    last_loss = torch.zeros(A, device=device)
+    cuda = device.type == "cuda"
+    starts, ends = [], []  # per-step wall clock (CPU) or CUDA events, warm-up excluded
+
+    def evaluate(slot: int) -> None:
+        out = _forward_eval(P, X)
+        curves[slot, 0] = ((out - Y) ** 2).mean(dim=(1, 2))
+        curves[slot, 1] = ((out - Y_test) ** 2).mean(dim=(1, 2))
+        if fits is not None:
+            fits[slot] = _forward_eval(P, grid).squeeze(-1)
+
+    with torch.no_grad():
+        evaluate(0)
+        next_eval = 1
+        for step in range(steps):
+            timed = step >= WARMUP_STEPS
+            if timed:
+                starts.append(_mark(cuda))
+            loss = forward_backward(P, G, X, Y, masks, step)
+            # divergence is tracked on the device: no host sync inside the loop
+            first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), step, first_bad)
+            opt.step()
+            if timed:
+                ends.append(_mark(cuda))
+            if step == steps - 1:
+                last_loss = loss
+            if step + 1 == evals[next_eval]:
+                evaluate(next_eval)
+                next_eval += 1
+
+    med, iqr = _median_iqr(_intervals(starts, ends, cuda))
+    curves_cpu = curves.cpu().double()
+    first_bad_cpu = first_bad.cpu().tolist()
+    last_cpu = last_loss.cpu().tolist()
+    fits_cpu = fits.cpu() if fits is not None else None
+    results: list[ArmResult] = [None] * A  # type: ignore[list-item]
+    for pos, arm in enumerate(arms):
+        train, test = float(curves_cpu[-1, 0, pos]), float(curves_cpu[-1, 1, pos])
+        bad = first_bad_cpu[pos]
+        results[order[pos]] = ArmResult(
+            rate=arm.rate, status="diverged" if bad >= 0 or not math.isfinite(test) else "ok",
+            diverged_at_step=bad if bad >= 0 else None,
+            train_mse=train, train_loss_last=float(last_cpu[pos]), test_mse=test, gap=test - train,
+            curve_steps=evals, curve_train_mse=curves_cpu[:, 0, pos].tolist(),
+            curve_test_mse=curves_cpu[:, 1, pos].tolist(),
+            step_seconds_median=med, step_seconds_iqr=iqr, group_size=A, engine=engine,
+            fit=fits_cpu[-1, pos].tolist() if fits_cpu is not None else None,
+            fit_history=fits_cpu[:, pos].tolist() if fits_cpu is not None else None,
+        )
+    return results
+
+
+def _mark(cuda: bool):
+    if cuda:
+        ev = torch.cuda.Event(enable_timing=True)
+        ev.record()
+        return ev
+    return time.perf_counter()
+
+
+def _intervals(starts: list, ends: list, cuda: bool) -> list[float]:
+    """Seconds per timed step; on CUDA the events are read once, after one synchronisation."""
+    if cuda and ends:
+        ends[-1].synchronize()
+        return [a.elapsed_time(b) / 1000.0 for a, b in zip(starts, ends)]
+    return [b - a for a, b in zip(starts, ends)]
+
+
+def _median_iqr(xs: list[float]) -> tuple[float, float]:
+    if not xs:
+        return float("nan"), float("nan")
+    t = torch.tensor(xs, dtype=torch.float64)
+    q = torch.quantile(t, torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64))
+    return float(q[1]), float(q[2] - q[0])

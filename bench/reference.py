@@ -1,0 +1,104 @@
+"""The seed experiment's own training loop, kept as the oracle and the speed baseline.
+
+Same semantics as the tutorial: two ``nn.Sequential`` nets (Linear -> Dropout -> ReLU
+blocks), two ``torch.optim.Adam`` optimizers, ``nn.MSELoss``, both nets stepped in one
+loop, eval mode every ``eval_every`` steps. It differs from the original only where
+the original is not reproducible: data and initial weights come from the trial's
+named streams (bench/rng.py), and ``nn.Dropout`` draws its masks from torch's global
+RNG inside ``torch.random.fork_rng`` seeded from the trial seed, so the caller's RNG
+state is untouched.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+
+from .config import TrialConfig
+from .engine import curve_steps
+from .results import ArmResult, TrialResult, environment, pair
+from .rng import derive_seed
+from .task import init_params, make_data
+
+
+def build_net(cfg: TrialConfig, rate: float, stream: str = "init") -> nn.Sequential:
+    """The seed's net (rate 0 omits the dropout layers), with weights from ``stream``."""
+    layers: list[nn.Module] = []
+    params = init_params(cfg, stream)
+    for w, b in params[:-1]:
+        lin = nn.Linear(w.shape[0], w.shape[1])
+        _load(lin, w, b)
+        layers.append(lin)
+        if rate > 0:
+            layers.append(nn.Dropout(rate))
+        layers.append(nn.ReLU())
+    w, b = params[-1]
+    out = nn.Linear(w.shape[0], w.shape[1])
+    _load(out, w, b)
+    layers.append(out)
+    return nn.Sequential(*layers)
+
+
+def _load(lin: nn.Linear, w: torch.Tensor, b: torch.Tensor) -> None:
+    with torch.no_grad():
+        lin.weight.copy_(w.t())
+        lin.bias.copy_(b)
+
+
+def run_reference_trial(cfg: TrialConfig) -> TrialResult:
+    """Train plain and dropout nets exactly as the seed's loop does. CPU or CUDA."""
+    device = torch.device(cfg.device)
+    data = make_data(cfg)
+    x, y, y_test = data.x.to(device), data.y.to(device), data.y_test.to(device)
+    stream = "init" if cfg.init == "shared" else "init-dropout"
+    nets = [build_net(cfg, 0.0).to(device), build_net(cfg, cfg.dropout, stream).to(device)]
+    opts = [torch.optim.Adam(net.parameters(), lr=cfg.lr) for net in nets]
+    loss_func = nn.MSELoss()
+    evals = curve_steps(cfg.steps, cfg.eval_every)
+    curves: list[list[tuple[float, float]]] = [[], []]
+    last = [0.0, 0.0]
+    times: list[float] = []
+
+    def evaluate() -> None:
+        with torch.no_grad():
+            for net, curve in zip(nets, curves):
+                net.eval()
+                pred = net(x)
+                curve.append((loss_func(pred, y).item(), loss_func(pred, y_test).item()))
+                net.train()
+
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(derive_seed(cfg.seed, "reference-dropout"))
+        evaluate()
+        for step in range(cfg.steps):
+            t0 = time.perf_counter()
+            losses = [loss_func(net(x), y) for net in nets]
+            for opt in opts:
+                opt.zero_grad()
+            for loss in losses:
+                loss.backward()
+            for opt in opts:
+                opt.step()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            times.append(time.perf_counter() - t0)
+            if step == cfg.steps - 1:
+                last = [loss.item() for loss in losses]
+            if step + 1 in evals:
+                evaluate()
+
+    timed = torch.tensor(times[5:] or times, dtype=torch.float64)
+    q = torch.quantile(timed, torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64)).tolist()
+    arms = []
+    for rate, curve, loss_last in zip((0.0, cfg.dropout), curves, last):
+        train, test = curve[-1]
+        arms.append(ArmResult(
+            rate=rate, status="ok" if torch.isfinite(torch.tensor(test)) else "diverged",
+            diverged_at_step=None, train_mse=train, train_loss_last=loss_last, test_mse=test,
+            gap=test - train, curve_steps=evals, curve_train_mse=[c[0] for c in curve],
+            curve_test_mse=[c[1] for c in curve], step_seconds_median=q[1],
+            step_seconds_iqr=q[2] - q[0], group_size=2, engine="reference",
+        ))
+    return pair(cfg, arms[0], arms[1], environment(cfg.device))

@@ -1,0 +1,96 @@
+"""Trials: the plain arm and the dropout arm of one config, paired on the same seed."""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterable, Iterator, Literal, Sequence
+
+import torch
+
+from .config import ConfigError, TrialConfig
+from .engine import group_key, train_group
+from .results import Arm, ArmResult, TrialResult, dropout_arm, environment, pair, plain_arm
+
+Engine = Literal["auto", "single", "batched"]
+ENGINES = ("auto", "single", "batched")
+DEFAULT_GROUP_SIZE = {"cpu": 16, "cuda": 4096}  # arms per stacked computation
+
+
+def run_trial(cfg: TrialConfig, *, record_fits: bool = False) -> TrialResult:
+    """Train both arms of one trial, one arm at a time (the single engine). Pure."""
+    return run_trials([cfg], engine="single", record_fits=record_fits)[0]
+
+
+def run_trials(
+    cfgs: Sequence[TrialConfig],
+    *,
+    engine: Engine = "auto",
+    device: str | None = None,
+    group_size: int | None = None,
+    record_fits: bool = False,
+) -> list[TrialResult]:
+    """Run many trials; results in input order. Each distinct arm is trained once.
+
+    ``device`` overrides every config's device. ``engine="single"`` trains arms one at a
+    time, ``"batched"`` stacks up to ``group_size`` compatible arms, ``"auto"`` picks
+    batched whenever more than one arm can share a group.
+    """
+    if engine not in ENGINES:
+        raise ConfigError(f"engine={engine!r}: must be one of {', '.join(ENGINES)}")
+    if device is not None:
+        cfgs = [c.replace(device=device) for c in cfgs]
+    for c in cfgs:
+        check_device(c.device)
+    arms_of = [(plain_arm(c), dropout_arm(c)) for c in cfgs]
+    unique = list(dict.fromkeys(a for pair_ in arms_of for a in pair_))
+    trained = dict(zip(unique, train_arms(unique, engine=engine, group_size=group_size,
+                                          record_fits=record_fits)))
+    results = []
+    for c, (p, d) in zip(cfgs, arms_of):
+        results.append(pair(c, trained[p], trained[d], environment(c.device)))
+    return results
+
+
+def train_arms(arms: Sequence[Arm], *, engine: Engine = "auto", group_size: int | None = None,
+               record_fits: bool = False) -> list[ArmResult]:
+    """Train arms, grouped by compatibility; results in input order."""
+    out: dict[int, ArmResult] = {}
+    for idx_group in plan_groups(arms, engine=engine, group_size=group_size):
+        group = [arms[i] for i in idx_group]
+        name = "single" if len(group) == 1 and engine != "batched" else "batched"
+        for i, res in zip(idx_group, train_group(group, record_fits=record_fits, engine=name)):
+            out[i] = res
+    return [out[i] for i in range(len(arms))]
+
+
+def plan_groups(arms: Sequence[Arm], *, engine: Engine = "auto", group_size: int | None = None) -> Iterator[list[int]]:
+    """Indices of arms, split into stackable groups of at most ``group_size``."""
+    if engine == "single":
+        yield from ([i] for i in range(len(arms)))
+        return
+    by_key: dict[tuple, list[int]] = defaultdict(list)
+    for i, a in enumerate(arms):
+        by_key[group_key(a)].append(i)
+    for idxs in by_key.values():
+        size = group_size or default_group_size(arms[idxs[0]].cfg.device)
+        for start in range(0, len(idxs), size):
+            yield idxs[start:start + size]
+
+
+def default_group_size(device: str) -> int:
+    return DEFAULT_GROUP_SIZE["cuda" if device.startswith("cuda") else "cpu"]
+
+
+def check_device(device: str) -> None:
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r}: CUDA is not available on this machine (torch {torch.__version__})")
+
+
+def chunked(items: Iterable, size: int) -> Iterator[list]:
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
