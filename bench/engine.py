@@ -48,7 +48,11 @@ class _Stack:
         for fan_in, fan_out in zip(dims[:-1], dims[1:]):
             shapes += [(A, fan_in, fan_out), (A, 1, fan_out)]
         sizes = [math.prod(s) for s in shapes]
-        self.flat = torch.empty(sum(sizes), device=device)
+        # Pad to a multiple of 64 floats: the fused Adam kernel finishes a buffer's odd
+        # tail with scalar code whose rounding differs from its vector body, which would
+        # make the last arms' results depend on the group size.
+        total = -(-sum(sizes) // 64) * 64
+        self.flat = torch.zeros(total, device=device)
         self.grad = torch.zeros_like(self.flat)
         self.params = _views(self.flat, shapes, sizes)   # [W0, b0, W1, b1, ...]
         self.grads = _views(self.grad, shapes, sizes)

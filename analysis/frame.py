@@ -1,0 +1,64 @@
+"""Flatten trial results into one pandas row per trial: the data contract of analysis/.
+
+Columns: ``trial_id``, ``status`` ("ok", "diverged", "failed"), ``error``, every
+TrialConfig field (``seed``, ``dropout``, ``width``, ``n_train``, ...), then per arm
+(suffix ``_plain`` / ``_dropout``): ``test_mse``, ``train_mse`` (eval mode),
+``train_loss_last`` (train mode), ``gap``, ``diverged_at_step``,
+``step_seconds_median``, ``step_seconds_iqr``, ``group_size``, ``engine``, and
+``delta_test_mse`` = test_mse_plain - test_mse_dropout (> 0: dropout helped).
+Learning curves stay in the records (``curve_*`` lists), reached through
+``curves_frame``.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+
+from bench.config import field_names
+
+ARM_METRICS = ("test_mse", "train_mse", "train_loss_last", "gap", "diverged_at_step",
+               "step_seconds_median", "step_seconds_iqr", "group_size", "engine")
+ARMS = ("plain", "dropout")
+
+
+def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """One stored record (``trial_id``, ``status``, ``error``, ``result`` dict or None) -> one row."""
+    row: dict[str, Any] = {"trial_id": record["trial_id"], "status": record["status"],
+                           "error": record.get("error")}
+    result = record.get("result")
+    config = record.get("config") or (result or {}).get("config") or {}
+    for name in field_names():
+        row[name] = config.get(name)
+    for arm in ARMS:
+        data = (result or {}).get(arm) or {}
+        for metric in ARM_METRICS:
+            row[f"{metric}_{arm}"] = data.get(metric)
+    row["delta_test_mse"] = (result or {}).get("delta_test_mse")
+    return row
+
+
+def records_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    rows = [flatten_record(r) for r in records]
+    columns = ["trial_id", "status", "error", *field_names(),
+               *[f"{m}_{a}" for a in ARMS for m in ARM_METRICS], "delta_test_mse"]
+    frame = pd.DataFrame(rows, columns=columns)
+    for col in frame.columns:
+        if col.startswith(("test_mse", "train_mse", "train_loss", "gap", "step_seconds", "delta")):
+            frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    return frame
+
+
+def curves_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Long format: one row per (trial, arm, evaluation step) with train_mse and test_mse."""
+    rows = []
+    for r in records:
+        result = r.get("result")
+        if not result:
+            continue
+        for arm in ARMS:
+            a = result[arm]
+            for step, tr, te in zip(a["curve_steps"], a["curve_train_mse"], a["curve_test_mse"]):
+                rows.append({"trial_id": r["trial_id"], "arm": arm, "step": step,
+                             "train_mse": tr, "test_mse": te, **result["config"]})
+    return pd.DataFrame(rows)
