@@ -115,11 +115,16 @@ def test_paired_summary_shapes_and_values():
 
 
 def test_paired_ci_covers_a_known_difference_95_percent_of_the_time():
-    """1,000 simulated paired experiments (30 seeds each) with a true mean difference of 0.03."""
+    """2,000 simulated paired experiments (100 seeds each) with a true mean difference of 0.03.
+
+    The percentile bootstrap of a mean under-covers slightly at small n (about 94% at 30
+    seeds); at 100 seeds it is close to nominal, and 2,000 repetitions put the Monte Carlo
+    error of the coverage at 0.5 percentage points.
+    """
     rng = np.random.default_rng(2026)
     true = 0.03
-    plain = rng.normal(0.12, 0.04, (1000, 30))
-    drop = plain - true + rng.normal(0.0, 0.05, (1000, 30))  # correlated arms, as on shared seeds
+    plain = rng.normal(0.12, 0.04, (2000, 100))
+    drop = plain - true + rng.normal(0.0, 0.05, (2000, 100))  # correlated arms, as on shared seeds
     low, high = stats.bootstrap_ci(plain - drop, seed=1, n_resamples=999, method="percentile")
     coverage = np.mean((low <= true) & (true <= high))
     assert 0.93 <= coverage <= 0.97, coverage
