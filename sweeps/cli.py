@@ -13,6 +13,8 @@ from bench import ConfigError, TrialConfig
 from bench.config import field_types
 
 EXAMPLES = """examples:
+  dropout-bench sweep sweeps/quick.toml         # the default sweep and its report
+  dropout-bench status results/quick
   dropout-bench trial                           # the seed experiment, seed 0
   dropout-bench trial --seed 3 --dropout 0.2 --plot fit.png
   dropout-bench trial --n-train 50 --width 100 --json
@@ -26,6 +28,10 @@ class UsageError(Exception):
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    import torch
+
+    # one thread per process: on small nets extra threads cost more than they give
+    torch.set_num_threads(args.threads)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -45,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Seeded, paired plain-versus-dropout trials, sweeps and reports.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--threads", type=int, default=1, metavar="N",
+                        help="torch threads in this process (default 1; sweep workers always use 1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for register in COMMANDS:
         register(sub)
@@ -158,7 +166,13 @@ def _float(text: str) -> float:
 
 _PARSERS: dict[str, Callable[[str], Any]] = {"int": _strict_int, "float": _float, "str": str}
 
-COMMANDS: list[Callable] = [_add_trial]
+def _commands() -> list[Callable]:
+    from ._cmd_sweep import add_sweep_commands
+
+    return [_add_trial, add_sweep_commands]
+
+
+COMMANDS: list[Callable] = _commands()
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,50 @@
+"""Read a sweep or search folder's store into plain records, a DataFrame and a manifest."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .frame import curves_frame, records_frame
+
+
+def load_records(out_dir: str | Path) -> list[dict[str, Any]]:
+    """Every stored trial: {trial_id, status, error, attempts, config, result, finished_at}."""
+    from sweeps.store import Store
+
+    with Store.open(out_dir, readonly=True) as store:
+        return list(store.records())
+
+
+def load_trials(out_dir: str | Path) -> pd.DataFrame:
+    """One row per trial; columns documented in analysis/frame.py."""
+    return records_frame(load_records(out_dir))
+
+
+def load_curves(out_dir: str | Path) -> pd.DataFrame:
+    return curves_frame(load_records(out_dir))
+
+
+def load_manifest(out_dir: str | Path) -> dict[str, Any]:
+    """The sweep's self-description: spec, axes, seeds, versions, host, device, times."""
+    from sweeps.store import Store
+
+    with Store.open(out_dir, readonly=True) as store:
+        meta = store.meta()
+        runs = store.runs()
+    spec = json.loads(meta.get("spec", "{}"))
+    last = runs[-1]["info"] if runs else {}
+    return {
+        "kind": meta.get("kind"), "name": meta.get("name"), "spec": spec,
+        "spec_text": meta.get("spec_text", ""),
+        "grid_axes": list(spec.get("grid", {})), "seeds": spec.get("seeds", []),
+        "code_version": last.get("code_version"), "packages": last.get("packages", {}),
+        "host": last.get("host"), "processor": last.get("processor"), "device": last.get("device"),
+        "engine": last.get("engine"), "n_jobs": last.get("n_jobs"),
+        "threads": last.get("threads_per_worker"),
+        "started_at": runs[0]["started_at"] if runs else None,
+        "ended_at": runs[-1]["ended_at"] if runs else None,
+        "runs": runs,
+    }

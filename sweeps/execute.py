@@ -1,0 +1,187 @@
+"""Executors: move work units (lists of trial configs) to workers and results back.
+
+A work unit is a list of configs that suit one stacked computation (same network
+shape and training settings) and keeps every dropout rate of a (seed, settings) family
+together, so its plain arm is trained once and paired with each rate. Workers return
+plain data; only the driver writes the store.
+
+- ``InProcessExecutor``: runs units in the driver (n_jobs = 1; the debugging path).
+- ``ProcessExecutor``: joblib/loky process workers, one torch thread each, results
+  streamed back as they finish. A worker that dies (killed, out of memory) is noticed:
+  the units it may have held are retried once, each alone so the culprit is known, and
+  a unit that kills its worker again is recorded as failed.
+"""
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+from bench import TrialConfig, TrialResult, dropout_arm, plain_arm
+from bench.engine import group_key
+
+RETRIES_AFTER_WORKER_DEATH = 1
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    index: int
+    cfgs: tuple[TrialConfig, ...]
+
+
+@dataclass
+class Outcome:
+    """What a worker sends back for one trial: plain data only."""
+    status: str                    # "ok", "diverged", "failed"
+    result: dict | None            # TrialResult.to_dict()
+    error: str | None
+    seconds: float                 # share of the unit's compute time
+
+
+def make_units(cfgs: Sequence[TrialConfig], arms_per_unit: int) -> list[WorkUnit]:
+    """Pack trials into units of about ``arms_per_unit`` distinct arms.
+
+    Families (trials sharing a plain arm) are never split; families are packed in the
+    order of their group key, so a unit rarely mixes network shapes.
+    """
+    families: dict = defaultdict(list)
+    for c in cfgs:
+        families[plain_arm(c)].append(c)
+    ordered = sorted(families.items(), key=lambda kv: (repr(group_key(kv[0])), kv[0].cfg.seed))
+    units: list[list[TrialConfig]] = []
+    current: list[TrialConfig] = []
+    current_key, arms = None, 0
+    for plain, members in ordered:
+        key = group_key(plain)
+        size = 1 + len({dropout_arm(c) for c in members})
+        if current and (arms + size > arms_per_unit or key != current_key):
+            units.append(current)
+            current, arms = [], 0
+        current.extend(members)
+        arms += size
+        current_key = key
+    if current:
+        units.append(current)
+    return [WorkUnit(i, tuple(u)) for i, u in enumerate(units)]
+
+
+def arms_per_unit(n_trials: int, n_workers: int, group_size: int) -> int:
+    """Big enough to fill one stacked group, small enough to keep every worker busy."""
+    balanced = math.ceil(2 * n_trials / max(1, 4 * n_workers))
+    return max(2, min(group_size, balanced))
+
+
+def run_unit(cfgs: Sequence[TrialConfig], engine: str, group_size: int | None, threads: int) -> list[Outcome]:
+    """Worker entry point: train a unit; a failing trial becomes a 'failed' outcome. Pure."""
+    import torch
+
+    from bench import run_trials
+
+    torch.set_num_threads(threads)
+    start = time.perf_counter()
+    try:
+        results: list[TrialResult | Exception] = list(
+            run_trials(list(cfgs), engine=engine, group_size=group_size))
+    except Exception:  # isolate the failing trial(s): rerun one by one
+        results = []
+        for c in cfgs:
+            try:
+                results.append(run_trials([c], engine="single")[0])
+            except Exception as exc:  # noqa: BLE001 - any error is a result
+                results.append(exc)
+    share = (time.perf_counter() - start) / max(1, len(cfgs))
+    out = []
+    for r in results:
+        if isinstance(r, Exception):
+            msg = "".join(traceback.format_exception_only(type(r), r)).strip()
+            out.append(Outcome("failed", None, msg, share))
+        else:
+            out.append(Outcome(r.status, r.to_dict(), None, share))
+    return out
+
+
+UnitDone = Callable[[WorkUnit, list[Outcome], int], None]  # (unit, outcomes, attempts)
+
+
+class InProcessExecutor:
+    n_workers = 1
+
+    def __init__(self, engine: str = "auto", group_size: int | None = None, threads: int = 1) -> None:
+        self.engine, self.group_size, self.threads = engine, group_size, threads
+
+    def run(self, units: Sequence[WorkUnit], on_done: UnitDone) -> None:
+        for unit in units:
+            on_done(unit, run_unit(unit.cfgs, self.engine, self.group_size, self.threads), 1)
+
+
+class ProcessExecutor:
+    def __init__(self, n_workers: int, engine: str = "auto", group_size: int | None = None,
+                 threads: int = 1) -> None:
+        self.n_workers = n_workers
+        self.engine, self.group_size, self.threads = engine, group_size, threads
+
+    def _stream(self, units: Sequence[WorkUnit], n_jobs: int,
+                dispatched: set[int]) -> Iterator[tuple[int, list[Outcome]]]:
+        from joblib import Parallel, delayed
+
+        def tasks():
+            for u in units:  # joblib pulls lazily: what was pulled is what may be running
+                dispatched.add(u.index)
+                yield delayed(_indexed)(u.index, u.cfgs, self.engine, self.group_size, self.threads)
+
+        parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered",
+                            pre_dispatch="2*n_jobs")
+        yield from parallel(tasks())
+
+    def run(self, units: Sequence[WorkUnit], on_done: UnitDone) -> None:
+        from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+        remaining = list(units)
+        while remaining:
+            dispatched: set[int] = set()
+            done: set[int] = set()
+            by_index = {u.index: u for u in remaining}
+            try:
+                for index, outcomes in self._stream(remaining, self.n_workers, dispatched):
+                    done.add(index)
+                    on_done(by_index[index], outcomes, 1)
+                return
+            except TerminatedWorkerError as exc:
+                death = _death_message(exc)
+            # A worker died. Units never handed out go back in the queue; those that were
+            # handed out but not returned may have been on it: rerun each alone, so a unit
+            # that kills its worker again is identified and recorded as failed.
+            suspects = [u for u in remaining if u.index in dispatched and u.index not in done]
+            remaining = [u for u in remaining if u.index not in dispatched]
+            for unit in suspects:
+                self._run_alone(unit, on_done, death)
+
+    def _run_alone(self, unit: WorkUnit, on_done: UnitDone, death: str) -> None:
+        from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+        deaths = 1
+        while True:
+            try:
+                (_, outcomes), = list(self._stream([unit], 1, set()))
+                on_done(unit, outcomes, deaths + 1)
+                return
+            except TerminatedWorkerError as exc:
+                deaths += 1
+                death = _death_message(exc)
+                if deaths > RETRIES_AFTER_WORKER_DEATH:
+                    msg = f"worker process died twice running this trial's work unit ({death})"
+                    on_done(unit, [Outcome("failed", None, msg, 0.0) for _ in unit.cfgs], deaths)
+                    return
+
+
+def _indexed(index: int, cfgs, engine, group_size, threads) -> tuple[int, list[Outcome]]:
+    return index, run_unit(cfgs, engine, group_size, threads)
+
+
+def _death_message(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    detail = next((line for line in text if "exit code" in line.lower() or "signal" in line.lower()), "")
+    return ("worker terminated: " + detail.strip())[:200] if detail else "worker terminated abruptly"

@@ -1,0 +1,212 @@
+"""Sweep specs: a TOML file naming a base config, grid axes and seeds, validated on load.
+
+    name = "quick"
+    seeds = 10              # a count (seeds 0..9) or an explicit list: [0, 1, 2]
+    [base]                  # any TrialConfig field except seed and device
+    width = 300
+    [grid]                  # the Cartesian product of these axes
+    dropout = [0.1, 0.3, 0.5, 0.7]
+    n_train = [10, 20, 50]
+    [execution]             # defaults for how to run; flags override them
+    n_jobs = 2
+    device = "cpu"
+    engine = "auto"
+
+Every problem is one line naming the file, the key and what is wrong.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from bench import ENGINES, ConfigError, TrialConfig
+from bench.config import field_names
+
+TOP_KEYS = ("name", "description", "seeds", "base", "grid", "execution")
+EXECUTION_KEYS = ("n_jobs", "device", "engine", "group_size")
+RESERVED = {"seed": "use the top-level 'seeds'", "device": "set it under [execution]"}
+
+
+class SpecError(ConfigError):
+    """A bad sweep spec; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    name: str
+    seeds: tuple[int, ...]
+    base: dict[str, Any] = field(default_factory=dict)
+    grid: dict[str, list[Any]] = field(default_factory=dict)    # axis -> values, in file order
+    execution: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    source: str = "<spec>"                                       # file path, for messages
+
+    @property
+    def axes(self) -> list[str]:
+        return list(self.grid)
+
+    def cells(self) -> list[dict[str, Any]]:
+        """Every combination of axis values, as {axis: value}; one dict when there is no grid."""
+        names = self.axes
+        return [dict(zip(names, combo)) for combo in itertools.product(*(self.grid[a] for a in names))]
+
+    def configs(self, device: str = "cpu") -> list[TrialConfig]:
+        """All (cell x seed) trial configs, cells in grid order, seeds inner."""
+        return [TrialConfig(**self.base, **cell, seed=s, device=device)
+                for cell in self.cells() for s in self.seeds]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "seeds": list(self.seeds),
+                "base": self.base, "grid": self.grid, "execution": self.execution}
+
+    def shared_settings(self) -> str:
+        """What must not change between a sweep and its resumption: the base config and the axes."""
+        resolved = TrialConfig(**self.base).to_dict()
+        for axis in self.axes:
+            resolved.pop(axis)
+        resolved.pop("seed")
+        resolved.pop("device")
+        return json.dumps({"base": resolved, "axes": sorted(self.axes)}, sort_keys=True)
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such spec file") from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_spec(text, source=str(path))
+
+
+def parse_spec(text: str, source: str = "<spec>") -> SweepSpec:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{source}: not valid TOML: {exc}") from None
+    return spec_from_dict(data, source=source)
+
+
+def spec_from_dict(data: Mapping[str, Any], source: str = "<spec>") -> SweepSpec:
+    def fail(key: str, problem: str) -> SpecError:
+        return SpecError(f"{source}: {key}: {problem}")
+
+    unknown = sorted(set(data) - set(TOP_KEYS))
+    if unknown:
+        raise fail(unknown[0], f"unknown key; valid keys: {', '.join(TOP_KEYS)}")
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise fail("name", "required: a non-empty string (it names the output folder)")
+    if any(ch in name for ch in "/\\") or name in (".", ".."):
+        raise fail("name", f"{name!r} must not contain path separators")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise fail("description", "must be a string")
+    seeds = _seeds(data.get("seeds"), fail)
+    base = _table(data, "base", fail)
+    grid_in = _table(data, "grid", fail)
+    execution = _table(data, "execution", fail)
+
+    known = field_names()
+    for key, value in base.items():
+        if key in RESERVED:
+            raise fail(f"base.{key}", f"not allowed here; {RESERVED[key]}")
+        if key not in known:
+            raise fail(f"base.{key}", f"unknown config field; valid fields: {', '.join(known)}")
+    try:
+        TrialConfig(**base)
+    except ConfigError as exc:
+        raise fail("base", str(exc)) from None
+
+    grid: dict[str, list[Any]] = {}
+    for axis, values in grid_in.items():
+        key = f"grid.{axis}"
+        if axis in RESERVED:
+            raise fail(key, f"not allowed here; {RESERVED[axis]}")
+        if axis not in known:
+            raise fail(key, f"unknown config field; valid fields: {', '.join(known)}")
+        if axis in base:
+            raise fail(key, "also set in [base]; a field is either fixed or swept, not both")
+        if not isinstance(values, list):
+            raise fail(key, f"must be a list of values, got {type(values).__name__}")
+        if not values:
+            raise fail(key, "empty axis; give at least one value")
+        seen: list[Any] = []
+        for i, value in enumerate(values):
+            try:
+                checked = getattr(TrialConfig(**base, **{axis: value}), axis)
+            except ConfigError as exc:
+                raise fail(f"{key}[{i}]", str(exc)) from None
+            if checked in seen:
+                raise fail(key, f"duplicate value {value!r}")
+            seen.append(checked)
+        grid[axis] = seen
+
+    for key, value in execution.items():
+        if key not in EXECUTION_KEYS:
+            raise fail(f"execution.{key}", f"unknown key; valid keys: {', '.join(EXECUTION_KEYS)}")
+    _check_execution(execution, fail)
+    return SweepSpec(name=name, seeds=seeds, base=dict(base), grid=grid, execution=dict(execution),
+                     description=description, source=source)
+
+
+def _seeds(value: Any, fail) -> tuple[int, ...]:
+    if value is None:
+        raise fail("seeds", "required: a count (e.g. 10) or a list of seeds (e.g. [0, 1, 2])")
+    if isinstance(value, bool) or not isinstance(value, (int, list)):
+        raise fail("seeds", f"must be a count or a list of integers, got {type(value).__name__}")
+    if isinstance(value, int):
+        if value < 1:
+            raise fail("seeds", f"count must be >= 1, got {value}")
+        return tuple(range(value))
+    if not value:
+        raise fail("seeds", "empty list; give at least one seed")
+    for s in value:
+        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+            raise fail("seeds", f"{s!r} is not a non-negative integer")
+    if len(set(value)) != len(value):
+        dup = next(s for s in value if value.count(s) > 1)
+        raise fail("seeds", f"duplicate seed {dup}")
+    return tuple(value)
+
+
+def _table(data: Mapping[str, Any], key: str, fail) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise fail(key, f"must be a table ([{key}]), got {type(value).__name__}")
+    return value
+
+
+def _check_execution(execution: Mapping[str, Any], fail) -> None:
+    if "n_jobs" in execution:
+        check_n_jobs(execution["n_jobs"], lambda msg: fail("execution.n_jobs", msg))
+    if "device" in execution:
+        try:
+            TrialConfig(device=execution["device"])
+        except ConfigError as exc:
+            raise fail("execution.device", str(exc)) from None
+    if "engine" in execution and execution["engine"] not in ENGINES:
+        raise fail("execution.engine", f"{execution['engine']!r} must be one of {', '.join(ENGINES)}")
+    if "group_size" in execution:
+        g = execution["group_size"]
+        if isinstance(g, bool) or not isinstance(g, int) or g < 1:
+            raise fail("execution.group_size", f"{g!r} must be an integer >= 1")
+
+
+def check_n_jobs(value: Any, fail) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value == 0 or value < -1:
+        raise fail(f"{value!r} must be a positive integer (or -1 for all cores)")
+
+
+def cell_label(cell: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in cell.items()) or "all"
+
+
+def estimate_trials(spec: SweepSpec) -> int:
+    return math.prod(len(v) for v in spec.grid.values()) * len(spec.seeds)

@@ -1,0 +1,260 @@
+"""The sweep store: one SQLite database (WAL mode) per output folder.
+
+Layout of ``DIR/store.sqlite``:
+- ``meta(key, value)``: ``format`` = "dropout-bench-store", ``format_version``, ``kind``
+  ("sweep" or "search"), ``name``, ``spec`` (canonical JSON), ``spec_text``, ``shared``.
+- ``runs``: one row per invocation (started/ended, argv, code and package versions, host,
+  n_jobs, device, engine, counts).
+- ``trials``: one row per finished trial (primary key ``trial_id``): status ("ok",
+  "diverged", "failed"), attempts, error, the config as columns and as JSON, headline
+  metrics as columns, and the full result (curves, timing, environment) as JSON.
+
+Only the driver process writes. Each result is committed as it arrives, so a kill at
+any moment loses at most the trials still in flight. A folder whose store is not ours,
+or is corrupt, is refused, never overwritten. ``DIR/.lock`` (an flock held for the
+whole run, released by the kernel when the process dies) keeps a second driver out.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from bench import ConfigError, TrialConfig, TrialResult
+from bench.config import field_names, field_types
+
+STORE_FILE = "store.sqlite"
+LOCK_FILE = ".lock"
+FORMAT = "dropout-bench-store"
+FORMAT_VERSION = 1
+METRIC_COLUMNS = ("test_mse_plain", "test_mse_dropout", "train_mse_plain", "train_mse_dropout",
+                  "gap_plain", "gap_dropout", "delta_test_mse")
+_SQL_TYPES = {"int": "INTEGER", "float": "REAL", "str": "TEXT"}
+
+
+@dataclass
+class TrialRow:
+    """One finished trial on its way into the store."""
+    trial_id: str
+    cfg: TrialConfig
+    status: str                       # "ok", "diverged" or "failed"
+    result: TrialResult | None = None
+    error: str | None = None
+    attempts: int = 1
+    seconds: float | None = None      # this trial's share of its work unit's compute time
+
+
+class StoreError(ConfigError):
+    """The folder holds something that is not a usable dropout-bench store."""
+
+
+class StoreLocked(StoreError):
+    """Another driver process holds the folder's lock."""
+
+
+def store_path(out_dir: str | Path) -> Path:
+    return Path(out_dir) / STORE_FILE
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+class Store:
+    """A dropout-bench store on disk. Use ``Store.create`` / ``Store.open``."""
+
+    def __init__(self, out_dir: Path, conn: sqlite3.Connection, *, readonly: bool) -> None:
+        self.out_dir = out_dir
+        self.conn = conn
+        self.readonly = readonly
+        self._lock_fd: int | None = None
+
+    # ---- opening -------------------------------------------------------------------------
+    @classmethod
+    def open(cls, out_dir: str | Path, *, readonly: bool = False) -> "Store":
+        out_dir = Path(out_dir)
+        path = store_path(out_dir)
+        if not path.exists():
+            raise StoreError(f"{out_dir}: no dropout-bench store here ({STORE_FILE} missing)")
+        uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+        conn = _connect(uri)
+        store = cls(out_dir, conn, readonly=readonly)
+        store._check_format()
+        return store
+
+    @classmethod
+    def create(cls, out_dir: str | Path, *, kind: str, name: str, spec: dict[str, Any],
+               spec_text: str, shared: str) -> "Store":
+        out_dir = Path(out_dir)
+        path = store_path(out_dir)
+        if path.exists():
+            raise StoreError(f"{out_dir}: a store already exists")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        conn = _connect(f"file:{path}")
+        with conn:
+            conn.executescript(_schema())
+            conn.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", [
+                ("format", FORMAT), ("format_version", str(FORMAT_VERSION)), ("kind", kind),
+                ("name", name), ("spec", json.dumps(spec, sort_keys=True)), ("spec_text", spec_text),
+                ("shared", shared), ("created_at", now_iso()),
+            ])
+        return cls(out_dir, conn, readonly=False)
+
+    def _check_format(self) -> None:
+        try:
+            rows = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.out_dir}: {STORE_FILE} is not a dropout-bench store ({exc})") from None
+        if rows.get("format") != FORMAT:
+            raise StoreError(f"{self.out_dir}: {STORE_FILE} is not a dropout-bench store")
+        version = int(rows.get("format_version", "0"))
+        if version != FORMAT_VERSION:
+            raise StoreError(f"{self.out_dir}: store format version {version}; this dropout-bench "
+                             f"reads version {FORMAT_VERSION}")
+        try:
+            self.conn.execute("PRAGMA quick_check").fetchall()
+        except sqlite3.DatabaseError as exc:  # pragma: no cover - depends on the damage
+            raise StoreError(f"{self.out_dir}: {STORE_FILE} is corrupt ({exc})") from None
+
+    # ---- lock ----------------------------------------------------------------------------
+    def acquire_lock(self) -> None:
+        """Exclusive for the life of this process; the kernel releases it if the process dies."""
+        fd = os.open(self.out_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise StoreLocked(f"{self.out_dir}: in use by a running sweep ({holder}); "
+                              "wait for it to finish or stop it first") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()}".encode())
+        self._lock_fd = fd
+
+    def release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def close(self) -> None:
+        self.release_lock()
+        self.conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ---- meta and runs -------------------------------------------------------------------
+    def meta(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+
+    def set_meta(self, **items: str) -> None:
+        with self.conn:
+            self.conn.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", items.items())
+
+    def begin_run(self, info: dict[str, Any]) -> int:
+        with self.conn:
+            cur = self.conn.execute("INSERT INTO runs(started_at, info) VALUES (?, ?)",
+                                    (now_iso(), json.dumps(info, sort_keys=True)))
+        return int(cur.lastrowid)
+
+    def end_run(self, run_id: int, summary: dict[str, Any]) -> None:
+        with self.conn:
+            self.conn.execute("UPDATE runs SET ended_at = ?, summary = ? WHERE id = ?",
+                              (now_iso(), json.dumps(summary, sort_keys=True), run_id))
+
+    def runs(self) -> list[dict[str, Any]]:
+        out = []
+        for rid, started, ended, info, summary in self.conn.execute(
+                "SELECT id, started_at, ended_at, info, summary FROM runs ORDER BY id"):
+            out.append({"id": rid, "started_at": started, "ended_at": ended,
+                        "info": json.loads(info or "{}"), "summary": json.loads(summary or "null")})
+        return out
+
+    # ---- trials --------------------------------------------------------------------------
+    def statuses(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT trial_id, status FROM trials").fetchall())
+
+    def put(self, rows: Iterable["TrialRow"], run_id: int | None = None) -> None:
+        """Insert or replace finished trials, committed together as one transaction."""
+        cols = ["trial_id", "status", "attempts", "error", "finished_at", "run_id", "seconds",
+                "config_json", "result_json", *field_names(), *METRIC_COLUMNS]
+        sql = f"INSERT OR REPLACE INTO trials({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        finished = now_iso()
+        values = []
+        for row in rows:
+            metrics = _metrics(row.result)
+            values.append([
+                row.trial_id, row.status, row.attempts, row.error, finished, run_id, row.seconds,
+                row.cfg.canonical_json(), json.dumps(row.result.to_dict()) if row.result else None,
+                *[getattr(row.cfg, f) for f in field_names()], *[metrics[m] for m in METRIC_COLUMNS],
+            ])
+        with self.conn:
+            self.conn.executemany(sql, values)
+
+    def records(self, status: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Stored trials as plain records: trial_id, status, error, attempts, config, result."""
+        sql = "SELECT trial_id, status, error, attempts, config_json, result_json, finished_at FROM trials"
+        args: list[Any] = []
+        if status is not None:
+            wanted = list(status)
+            sql += f" WHERE status IN ({', '.join('?' * len(wanted))})"
+            args = wanted
+        for tid, st, err, attempts, cfg, res, finished in self.conn.execute(sql + " ORDER BY rowid", args):
+            yield {"trial_id": tid, "status": st, "error": err, "attempts": attempts,
+                   "config": json.loads(cfg), "result": json.loads(res) if res else None,
+                   "finished_at": finished}
+
+    def finish_times(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT finished_at FROM trials ORDER BY finished_at")]
+
+
+def _connect(uri: str) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+        conn.isolation_level = ""  # "with conn" commits or rolls back one transaction
+        if "mode=ro" not in uri:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")  # a committed trial survives power loss
+        return conn
+    except sqlite3.DatabaseError as exc:
+        path = uri.removeprefix("file:").split("?")[0]
+        raise StoreError(f"{Path(path).parent}: {STORE_FILE} is not a readable SQLite database ({exc})") from None
+
+
+def _schema() -> str:
+    config_cols = ",\n  ".join(f"{name} {_SQL_TYPES[typ]}" for name, typ in field_types().items())
+    metric_cols = ",\n  ".join(f"{m} REAL" for m in METRIC_COLUMNS)
+    return f"""
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE runs (id INTEGER PRIMARY KEY, started_at TEXT, ended_at TEXT, info TEXT, summary TEXT);
+CREATE TABLE trials (
+  trial_id TEXT PRIMARY KEY,
+  status TEXT NOT NULL CHECK (status IN ('ok', 'diverged', 'failed')),
+  attempts INTEGER NOT NULL,
+  error TEXT,
+  finished_at TEXT NOT NULL,
+  run_id INTEGER,
+  seconds REAL,
+  config_json TEXT NOT NULL,
+  result_json TEXT,
+  {config_cols},
+  {metric_cols}
+);
+"""
+
+
+def _metrics(result: TrialResult | None) -> dict[str, float | None]:
+    if result is None:
+        return {m: None for m in METRIC_COLUMNS}
+    p, d = result.plain, result.dropout
+    return {"test_mse_plain": p.test_mse, "test_mse_dropout": d.test_mse,
+            "train_mse_plain": p.train_mse, "train_mse_dropout": d.train_mse,
+            "gap_plain": p.gap, "gap_dropout": d.gap, "delta_test_mse": result.delta_test_mse}
