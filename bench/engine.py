@@ -75,25 +75,66 @@ def _forward_eval(params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     h = x
     hidden = len(params) // 2 - 1
     for layer in range(hidden):
-        h = torch.relu(torch.baddbmm(params[2 * layer + 1], h, params[2 * layer]))
+        h = torch.relu(_affine(h, params[2 * layer], params[2 * layer + 1]))
     return _output_layer(h, params[2 * hidden], params[2 * hidden + 1])
 
 
-def _output_layer(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def _affine(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """h @ w + b for one hidden layer: (A, m, in) @ (A, in, out) + (A, 1, out).
+
+    With one input (the first layer of toy1d) the product is an outer product:
+    ``addcmul`` does it elementwise, skipping a BLAS call with a contraction of 1.
+    """
+    if w.shape[1] == 1:
+        return torch.addcmul(b, h, w, out=out) if out is not None else torch.addcmul(b, h, w)
+    return torch.baddbmm(b, h, w, out=out) if out is not None else torch.baddbmm(b, h, w)
+
+
+def _output_layer(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor,
+                  tmp: torch.Tensor | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
     """(A, m, width) @ (A, width, 1) + (A, 1, 1) as multiply-and-sum.
 
     bmm with one output column picks a different kernel depending on A, so results
-    would depend on the batch; a row reduction does not.
+    would depend on the batch; a row reduction does not. ``tmp`` (A, m, width) and
+    ``out`` (A, m, 1) are optional preallocated buffers.
     """
-    return (h * w.transpose(1, 2)).sum(dim=2, keepdim=True).add_(b)
+    prod = torch.mul(h, w.transpose(1, 2), out=tmp) if tmp is not None else h * w.transpose(1, 2)
+    res = torch.sum(prod, dim=2, keepdim=True, out=out) if out is not None else prod.sum(dim=2, keepdim=True)
+    return res.add_(b)
 
 
-def _make_optimizer(flat: torch.Tensor, lr: float) -> torch.optim.Optimizer:
-    # fused Adam is one kernel over the whole flat buffer (supported on CPU and CUDA)
-    try:
-        return torch.optim.Adam([flat], lr=lr, fused=True)
-    except (RuntimeError, TypeError):  # pragma: no cover - older builds
-        return torch.optim.Adam([flat], lr=lr, foreach=True)
+class _Adam:
+    """torch.optim.Adam(fused=True) over one flat buffer, minus its per-step Python work.
+
+    Calls the same fused kernel with the same arguments as ``torch.optim.Adam``
+    (bit-identical updates, tested), but keeps the state tensors itself: the stock
+    ``step()`` spends about 0.3 ms per call grouping tensors by device and dtype,
+    which at a group of 8 arms is ~5% of a step. Falls back to the stock optimizer
+    where the private kernel is missing.
+    """
+
+    def __init__(self, flat: torch.Tensor, grad: torch.Tensor, lr: float) -> None:
+        self.lr = lr
+        self.kernel = getattr(torch, "_fused_adam_", None)
+        if self.kernel is None:  # pragma: no cover - builds without the fused kernel
+            flat.grad = grad
+            self.fallback = torch.optim.Adam([flat], lr=lr, foreach=True)
+            return
+        self.fallback = None
+        self.params, self.grads = [flat], [grad]
+        self.exp_avg = [torch.zeros_like(flat)]
+        self.exp_avg_sq = [torch.zeros_like(flat)]
+        # the step counter is a float32 tensor on the parameters' device, as torch.optim keeps it
+        self.steps = [torch.zeros((), dtype=torch.float32, device=flat.device)]
+
+    def step(self) -> None:
+        if self.fallback is not None:  # pragma: no cover
+            self.fallback.step()
+            return
+        torch._foreach_add_(self.steps, 1)
+        self.kernel(self.params, self.grads, self.exp_avg, self.exp_avg_sq, [], self.steps,
+                    amsgrad=False, lr=self.lr, beta1=0.9, beta2=0.999, weight_decay=0.0, eps=1e-8,
+                    maximize=False, grad_scale=None, found_inf=None)
 
 
 class DropoutMasks:
@@ -116,39 +157,65 @@ class DropoutMasks:
     def multiplier(self, step: int, layer: int) -> torch.Tensor:
         """(k, n, w) float: 1/(1-p) where the unit is kept, 0 where it is dropped."""
         keep = rng.keep_mask(self.keys[step, layer], self.cell_index, self.thresholds)
-        return keep.to(self.scales.dtype).mul_(self.scales)
+        return torch.mul(keep, self.scales)  # bool x float: one kernel, no separate cast
+
+
+class _Workspace:
+    """Preallocated activations and gradients of one group, so the step loop allocates nothing.
+
+    A arms, n samples, w width, L hidden layers.
+    """
+
+    def __init__(self, A: int, n: int, w: int, L: int, device: torch.device) -> None:
+        def buf(*shape: int) -> torch.Tensor:
+            return torch.empty(*shape, device=device)
+        self.h = [buf(A, n, w) for _ in range(L)]       # z_l, then in place h_l = z_l * d_l
+        self.d = [buf(A, n, w) for _ in range(L)]       # ReLU'(z_l) x dropout multiplier
+        self.g = [buf(A, n, w), buf(A, n, w)]           # dLoss/dh, ping-pong between layers
+        self.tmp = buf(A, n, w)                         # products reduced over one axis
+        self.out = buf(A, n, 1)                         # network output, then residual
 
 
 def forward_backward(P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tensor, Y: torch.Tensor,
-                     masks: DropoutMasks | None, step: int) -> torch.Tensor:
+                     masks: DropoutMasks | None, step: int, work: _Workspace | None = None,
+                     loss_out: torch.Tensor | None = None) -> torch.Tensor:
     """One train-mode pass: writes dLoss/dparam into G, returns the per-arm loss (A,).
 
     P, G: [W0 (A, 1, w), b0 (A, 1, w), ..., W_L (A, w, 1), b_L (A, 1, 1)]; X, Y: (A, n, 1).
     Loss is the MSE of each arm; masks (if any) apply to the first masks.k arms.
+    ``work`` holds the activations (allocated here if None); ``loss_out`` (A,) receives the loss.
     """
     L = len(P) // 2 - 1
-    n = X.shape[1]
+    A, n = X.shape[0], X.shape[1]
+    if work is None:
+        work = _Workspace(A, n, P[0].shape[2], L, X.device)
     # forward, keeping each layer's input and its (ReLU' x dropout multiplier) derivative
-    h, inputs, derivs = X, [], []
+    h = X
     for layer in range(L):
-        inputs.append(h)
-        z = torch.baddbmm(P[2 * layer + 1], h, P[2 * layer])     # (A, n, w)
-        d = (z > 0).to(z.dtype)
+        z = _affine(h, P[2 * layer], P[2 * layer + 1], out=work.h[layer])   # (A, n, w)
+        d = torch.gt(z, 0, out=work.d[layer])                              # float 0/1
         if masks is not None:  # dropout then ReLU equals ReLU then dropout: the mask is non-negative
             d[:masks.k].mul_(masks.multiplier(step, layer))
-        derivs.append(d)
         h = z.mul_(d)
-    out = _output_layer(h, P[2 * L], P[2 * L + 1])               # (A, n, 1)
-    r = out.sub_(Y)
-    loss = (r * r).mean(dim=(1, 2))                               # (A,)
+    r = _output_layer(h, P[2 * L], P[2 * L + 1], tmp=work.tmp, out=work.out).sub_(Y)   # (A, n, 1)
+    rr = r * r
+    loss = torch.mean(rr, dim=(1, 2), out=loss_out) if loss_out is not None else rr.mean(dim=(1, 2))
     # backward by hand: g is dLoss/d(layer output), (A, n, out)
     g = r.mul_(2.0 / n)
-    G[2 * L].copy_((h * g).sum(dim=1).unsqueeze(2))               # (A, w, 1), see _output_layer
+    torch.sum(torch.mul(h, g, out=work.tmp), dim=1, out=G[2 * L].squeeze(2))   # (A, w), see _output_layer
     torch.sum(g, dim=1, keepdim=True, out=G[2 * L + 1])
+    # through the last hidden layer: a one-column weight, so an outer product, elementwise
+    cur = 0
+    g = torch.mul(g, P[2 * L].transpose(1, 2), out=work.g[cur]).mul_(work.d[L - 1])   # (A, n, w)
     for layer in range(L - 1, -1, -1):
-        g = torch.bmm(g, P[2 * layer + 2].transpose(1, 2)).mul_(derivs[layer])   # (A, n, w)
-        torch.bmm(inputs[layer].transpose(1, 2), g, out=G[2 * layer])
+        if layer > 0:
+            torch.bmm(work.h[layer - 1].transpose(1, 2), g, out=G[2 * layer])        # (A, w, w)
+        else:  # input is (A, n, 1): a row reduction, as in _output_layer
+            torch.sum(torch.mul(X, g, out=work.tmp), dim=1, out=G[0].squeeze(1))     # (A, w)
         torch.sum(g, dim=1, keepdim=True, out=G[2 * layer + 1])
+        if layer > 0:
+            cur = 1 - cur
+            g = torch.bmm(g, P[2 * layer].transpose(1, 2), out=work.g[cur]).mul_(work.d[layer - 1])
     return loss
 
 
@@ -176,15 +243,16 @@ def train_group(arms: Sequence[Arm], *, record_fits: bool = False, engine: str =
 
     stack = _Stack(arms, device)
     P, G = stack.params, stack.grads
-    opt = _make_optimizer(stack.flat, cfg0.lr)
-    stack.flat.grad = stack.grad
+    opt = _Adam(stack.flat, stack.grad, cfg0.lr)
     masks = DropoutMasks(arms[:k], cfg0.n_train, cfg0.width, cfg0.depth, steps, device) if k else None
+    work = _Workspace(A, cfg0.n_train, cfg0.width, cfg0.depth, device)
 
     evals = curve_steps(steps, cfg0.eval_every)
     curves = torch.empty(len(evals), 2, A, device=device)        # (evals, [train, test], A)
     fits = torch.empty(len(evals), A, grid.shape[1], device=device) if record_fits else None
-    first_bad = torch.full((A,), -1, dtype=torch.long, device=device)
-    last_loss = torch.zeros(A, device=device)
+    # every step's train-mode loss stays on the device: divergence is found after the
+    # loop, with no host sync and no per-step bookkeeping inside it
+    losses = torch.empty(steps, A, device=device)               # (steps, A)
     cuda = device.type == "cuda"
     starts, ends = [], []  # per-step wall clock (CPU) or CUDA events, warm-up excluded
 
@@ -202,17 +270,17 @@ def train_group(arms: Sequence[Arm], *, record_fits: bool = False, engine: str =
             timed = step >= WARMUP_STEPS
             if timed:
                 starts.append(_mark(cuda))
-            loss = forward_backward(P, G, X, Y, masks, step)
-            # divergence is tracked on the device: no host sync inside the loop
-            first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), step, first_bad)
+            forward_backward(P, G, X, Y, masks, step, work, losses[step])
             opt.step()
             if timed:
                 ends.append(_mark(cuda))
-            if step == steps - 1:
-                last_loss = loss
             if step + 1 == evals[next_eval]:
                 evaluate(next_eval)
                 next_eval += 1
+        bad = ~torch.isfinite(losses)                               # (steps, A)
+        # first non-finite step per arm, -1 if none (argmax returns the first maximum)
+        first_bad = torch.where(bad.any(dim=0), bad.to(torch.uint8).argmax(dim=0), -1)
+        last_loss = losses[-1]
 
     med, iqr = _median_iqr(_intervals(starts, ends, cuda))
     curves_cpu = curves.cpu().double()
