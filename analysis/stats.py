@@ -216,15 +216,25 @@ def paired_summary(
     delta: (cells, n) = test MSE(plain) - test MSE(dropout) per seed. Returns (cells,) arrays:
     n, mean, median, sd, ci_low/ci_high (mean), median_ci_low/median_ci_high, dz,
     p_improve (+ _low/_high, Wilson), p_wilcoxon, seeds_80 (seeds for ``power`` at the observed d_z).
-    Streams: the mean's bootstrap uses ``SeedSequence([seed, 0])``, the median's ``[seed, 1]``.
+    Each row is bootstrapped on its own with ``numpy.random.default_rng(seed)``, so one cell's
+    interval is ``scipy.stats.bootstrap((row,), np.mean, rng=default_rng(seed), ...)`` exactly,
+    whatever other cells are summarised with it.
     """
     d = np.atleast_2d(np.asarray(delta, dtype=float))
-    out = describe(d, seed=np.random.SeedSequence([seed, 0]), n_resamples=n_resamples, method=method)
-    out["median_ci_low"], out["median_ci_high"] = bootstrap_ci(
-        d, statistic="median", seed=np.random.SeedSequence([seed, 1]),
-        n_resamples=n_resamples, method=method)
+    cells, n = d.shape
+    out = {
+        "n": np.full(cells, n),
+        "mean": d.mean(axis=-1) if n else np.full(cells, np.nan),
+        "median": np.median(d, axis=-1) if n else np.full(cells, np.nan),
+        "sd": d.std(axis=-1, ddof=1) if n >= 2 else np.full(cells, np.nan),
+    }
+    for key, statistic in (("", "mean"), ("median_", "median")):
+        ends = [bootstrap_ci(row, statistic=statistic, seed=seed, n_resamples=n_resamples, method=method)
+                for row in d]
+        out[f"{key}ci_low"] = np.array([e[0] for e in ends], dtype=float)
+        out[f"{key}ci_high"] = np.array([e[1] for e in ends], dtype=float)
     out["dz"] = cohens_dz(d)
     out["p_improve"], out["p_improve_low"], out["p_improve_high"] = prob_improvement(d)
-    out["p_wilcoxon"] = np.array([wilcoxon_p(row) for row in d]) if d.shape[1] else np.full(d.shape[0], np.nan)
-    out["seeds_80"] = np.array([seeds_for_power(z, power=power, alpha=alpha) for z in out["dz"]])
+    out["p_wilcoxon"] = np.array([wilcoxon_p(row) for row in d], dtype=float)
+    out["seeds_80"] = np.array([seeds_for_power(z, power=power, alpha=alpha) for z in out["dz"]], dtype=float)
     return out

@@ -1,0 +1,153 @@
+"""Per-cell summaries: one row per combination of swept settings, seeds pooled within it.
+
+Input is the trials frame of ``analysis.frame.records_frame`` (one row per trial). A cell is
+a group of trials that differ only in ``seed``; statistics use the trials with status "ok".
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from bench import TrialConfig
+from bench.config import field_names
+
+from . import stats
+
+METRICS = ("test_mse", "train_mse", "gap")
+ARMS = ("plain", "dropout")
+STATUSES = ("ok", "diverged", "failed")
+ALPHA = 0.05
+
+
+def cell_axes(frame: pd.DataFrame, manifest: Optional[Mapping[str, Any]] = None) -> list[str]:
+    """The swept config fields: the manifest's ``grid_axes``, then any other field that varies.
+
+    Fields that vary but are not declared (a search, or merged sweeps) are added so that a cell
+    never pools different configs; ``seed`` is never an axis.
+    """
+    declared = [a for a in (manifest or {}).get("grid_axes") or [] if a != "seed" and a in frame]
+    varying = [f for f in field_names()
+               if f != "seed" and f not in declared and f in frame and frame[f].nunique(dropna=False) > 1]
+    return declared + varying
+
+
+def cell_table(
+    frame: pd.DataFrame,
+    axes: Sequence[str],
+    *,
+    expected_seeds: Optional[int] = None,
+    seed: int = 0,
+    n_resamples: int = stats.DEFAULT_RESAMPLES,
+    method: stats.Method = stats.DEFAULT_METHOD,
+) -> pd.DataFrame:
+    """One row per cell, sorted by the axes.
+
+    Columns: the axes; n_trials, n_ok, n_diverged, n_failed, n_expected, complete (trials
+    present / expected); n_train, noise_std; per arm and metric m in (test_mse, train_mse, gap):
+    ``{m}_{arm}_mean``, ``_median``, ``_ci_low``, ``_ci_high`` (bootstrap CI of the mean; cells
+    with equal n are resampled in one call from ``SeedSequence([seed, k])``); ``eff_df_{arm}``
+    = N mean(gap) / (2 sigma^2); the paired difference ``delta_*`` from ``stats.paired_summary``
+    (each cell resampled with ``default_rng(seed)``); ``p_holm``, ``p_bh`` adjusted across the
+    family of cells with at least one finished seed; ``sig_holm``, ``sig_bh`` at alpha = 0.05.
+    """
+    axes = list(axes)
+    frame = frame.copy()
+    key = axes if axes else None
+    groups = list(frame.groupby(axes, sort=True, dropna=False)) if key else [((), frame)]
+    rows: list[dict[str, Any]] = []
+    ok_frames: list[pd.DataFrame] = []
+    for values, g in groups:
+        values = values if isinstance(values, tuple) else (values,)
+        row = dict(zip(axes, values))
+        row["n_trials"] = len(g)
+        for status in STATUSES:
+            row[f"n_{status}"] = int((g["status"] == status).sum())
+        row["n_train"] = g["n_train"].iloc[0]
+        row["noise_std"] = g["noise_std"].iloc[0]
+        rows.append(row)
+        ok_frames.append(g[g["status"] == "ok"].sort_values("seed"))
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    n_expected = expected_seeds if expected_seeds else int(table["n_trials"].max())
+    table["n_expected"] = n_expected
+    table["complete"] = table["n_trials"] / n_expected
+
+    sizes = np.array([len(g) for g in ok_frames])
+    # arms: cells with the same number of finished seeds are resampled together
+    for k, (metric, arm) in enumerate((m, a) for a in ARMS for m in METRICS):
+        col = f"{metric}_{arm}"
+        out = {s: np.full(len(ok_frames), np.nan) for s in ("mean", "median", "ci_low", "ci_high")}
+        for n in np.unique(sizes[sizes > 0]):
+            idx = np.flatnonzero(sizes == n)
+            values = np.stack([ok_frames[i][col].to_numpy(dtype=float) for i in idx])  # (cells, n)
+            d = stats.describe(values, seed=np.random.SeedSequence([seed, k, int(n)]),
+                               n_resamples=n_resamples, method=method)
+            for s in out:
+                out[s][idx] = d[s]
+        for s, v in out.items():
+            table[f"{col}_{s}"] = v
+    for arm in ARMS:
+        table[f"eff_df_{arm}"] = stats.effective_df(table[f"gap_{arm}_mean"], table["n_train"],
+                                                    table["noise_std"])
+
+    delta_cols = {}
+    for i, g in enumerate(ok_frames):
+        s = stats.paired_summary(g["delta_test_mse"].to_numpy(dtype=float)[None, :], seed=seed,
+                                 n_resamples=n_resamples, method=method)
+        for name, v in s.items():
+            delta_cols.setdefault(f"delta_{name}", []).append(v[0])
+    for name, v in delta_cols.items():
+        table[name] = np.asarray(v, dtype=float)
+    table["delta_n"] = table["delta_n"].astype(int)
+    table["p_holm"] = stats.adjust_pvalues(table["delta_p_wilcoxon"].to_numpy(), method="holm")
+    table["p_bh"] = stats.adjust_pvalues(table["delta_p_wilcoxon"].to_numpy(), method="fdr_bh")
+    table["sig_holm"] = table["p_holm"] < ALPHA
+    table["sig_bh"] = table["p_bh"] < ALPHA
+    return table
+
+
+def focus_cell(cells: pd.DataFrame, axes: Sequence[str], target: Optional[Mapping[str, Any]] = None) -> int:
+    """Index (label) of the cell nearest ``target`` (default: the seed experiment's settings).
+
+    Distance: the sum over numeric axes of |log(value / target)| (|value - target| where either
+    is 0); a mismatched string counts 1. Ties go to the cell with more finished seeds.
+    """
+    target = dict(target or TrialConfig().to_dict())
+    best, best_key = cells.index[0], (math.inf, 0)
+    for label, row in cells.iterrows():
+        dist = 0.0
+        for a in axes:
+            v, t = row[a], target.get(a)
+            if isinstance(v, str) or isinstance(t, str) or t is None:
+                dist += float(v != t)
+            elif v > 0 and t > 0:
+                dist += abs(math.log(v / t))
+            else:
+                dist += abs(v - t)
+        key = (dist, -row["delta_n"])
+        if key < best_key:
+            best, best_key = label, key
+    return best
+
+
+def slice_through(cells: pd.DataFrame, axes: Sequence[str], focus: int, vary: str) -> pd.DataFrame:
+    """The cells that match the focus cell on every axis except ``vary``, sorted by it."""
+    row = cells.loc[focus]
+    mask = np.ones(len(cells), dtype=bool)
+    for a in axes:
+        if a != vary:
+            mask &= (cells[a] == row[a]).to_numpy()
+    return cells[mask].sort_values(vary)
+
+
+def cell_label(row: Mapping[str, Any], axes: Sequence[str]) -> str:
+    """'n_train=20, dropout=0.5' (or 'all trials' when nothing is swept)."""
+    return ", ".join(f"{a}={_fmt(row[a])}" for a in axes) if axes else "all trials"
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, (float, np.floating)) else str(v)
