@@ -1,0 +1,209 @@
+"""Figures of a sweep: seaborn lives here only. Every function takes data, returns ``(fig, axes)``, never saves.
+
+Inputs: ``trials`` is the frame of ``analysis.frame.records_frame`` (one row per trial, usually
+the finished ones); ``cells`` is ``analysis.cells.cell_table``. Paired effects are drawn from the
+per-seed ``delta_test_mse`` column and the cells' paired bootstrap CIs, never from seaborn's
+own error bars (which bootstrap each group independently).
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: the report writes PNGs, nothing is shown
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from scipy import stats as sps  # noqa: E402
+
+PALETTE = sns.color_palette("colorblind")
+ARM_COLOURS = {"plain": PALETTE[3], "dropout": PALETTE[0]}  # vermillion / blue, as the seed picture
+DIVERGING = "RdBu"  # ColorBrewer, colour-blind safe: blue = dropout helped, red = it hurt
+LABELS = {"n_train": "training points N", "dropout": "dropout rate p (drop)", "width": "width",
+          "depth": "depth", "lr": "learning rate", "steps": "steps", "noise_std": "noise sigma"}
+
+
+def _fmt(v) -> str:
+    return f"{v:g}" if isinstance(v, (float, np.floating)) else str(v)
+
+
+def _label(axis: str) -> str:
+    return LABELS.get(axis, axis)
+
+
+def plot_delta_trend(trials: pd.DataFrame, cells: pd.DataFrame, axes: Sequence[str], x: str):
+    """Per-seed delta against swept axis ``x``, with each cell's mean and paired CI as a band.
+
+    One line per value of the next swept axis (hue), one panel per value of the one after
+    (columns). x values are placed evenly in sorted order. Returns (fig, array of Axes).
+    """
+    others = [a for a in axes if a != x]
+    hue, col = (others + [None, None])[:2]
+    xs = sorted(cells[x].unique())
+    pos = {v: i for i, v in enumerate(xs)}
+    hues = sorted(cells[hue].unique()) if hue else [None]
+    cols = sorted(cells[col].unique()) if col else [None]
+    fig, axs = plt.subplots(1, len(cols), figsize=(4.2 * len(cols) + 1.5, 4), squeeze=False,
+                            sharey=True)
+    rng = np.random.default_rng(0)  # jitter only
+    width = 0.6 / max(1, len(hues))
+    for ax, cv in zip(axs[0], cols):
+        for h, hv in enumerate(hues):
+            offset = (h - (len(hues) - 1) / 2) * width
+            colour = PALETTE[h % len(PALETTE)]
+            sel = cells if hue is None else cells[cells[hue] == hv]
+            pts = trials if hue is None else trials[trials[hue] == hv]
+            if col is not None:
+                sel, pts = sel[sel[col] == cv], pts[pts[col] == cv]
+            sel = sel.sort_values(x)
+            px = pts[x].map(pos).to_numpy(dtype=float) + offset
+            ax.scatter(px + rng.uniform(-width / 4, width / 4, len(px)), pts["delta_test_mse"],
+                       s=8, alpha=0.35, color=colour, linewidths=0)
+            cx = sel[x].map(pos).to_numpy(dtype=float) + offset
+            name = f"{hue}={_fmt(hv)}" if hue else "mean, paired 95% CI"
+            ax.plot(cx, sel["delta_mean"], "-o", color=colour, lw=2, ms=4, label=name)
+            ax.fill_between(cx, sel["delta_ci_low"], sel["delta_ci_high"], color=colour, alpha=0.2)
+        ax.axhline(0, color="0.3", lw=1, ls=":")
+        ax.set_xticks(range(len(xs)), [_fmt(v) for v in xs])
+        ax.set_xlabel(_label(x))
+        ax.set_title(f"{col}={_fmt(cv)}" if col else "")
+        ax.legend(fontsize=8, loc="best")
+    axs[0, 0].set_ylabel("delta test MSE (plain - dropout)\n> 0: dropout helped")
+    fig.suptitle("Paired delta per seed (dots); cell mean with 95% paired bootstrap CI (band)", fontsize=9)
+    fig.tight_layout()
+    return fig, axs
+
+
+def plot_delta_heatmap(cells: pd.DataFrame, x: str, y: str, facet: Optional[str] = None):
+    """Mean delta over two swept axes; '*' marks Holm-significant cells, '+' BH-only.
+
+    One panel per value of ``facet`` if given. Colour is centred at 0 (blue: dropout helped).
+    """
+    panels = sorted(cells[facet].unique()) if facet else [None]
+    lim = float(np.nanmax(np.abs(cells["delta_mean"]))) or 1.0
+    fig, axs = plt.subplots(1, len(panels), figsize=(4.5 * len(panels) + 1, 4), squeeze=False)
+    for ax, pv in zip(axs[0], panels):
+        sel = cells if facet is None else cells[cells[facet] == pv]
+        sel = sel.assign(text=[("" if pd.isna(m) else f"{m:+.3f}") + ("*" if h is True else "+" if b is True else "")
+                               for m, h, b in zip(sel["delta_mean"], sel["sig_holm"], sel["sig_bh"])])
+        mean = sel.pivot_table(index=y, columns=x, values="delta_mean", aggfunc="first", dropna=False)
+        mean = mean.sort_index(ascending=False)
+        text = sel.pivot_table(index=y, columns=x, values="text", aggfunc="first")
+        text = text.reindex(index=mean.index, columns=mean.columns).fillna("")
+        sns.heatmap(mean, ax=ax, cmap=DIVERGING, center=0, vmin=-lim, vmax=lim, annot=text.to_numpy(),
+                    fmt="", cbar=ax is axs[0, -1], cbar_kws={"label": "mean delta test MSE"})
+        ax.set_xlabel(_label(x))
+        ax.set_ylabel(_label(y))
+        ax.set_title(f"{facet}={_fmt(pv)}" if facet else "")
+    fig.suptitle("Mean delta (plain - dropout); * Holm p < 0.05, + BH only", fontsize=10)
+    fig.tight_layout()
+    return fig, axs
+
+
+def plot_arms(trials: pd.DataFrame, x: Optional[str], *, metric: str = "test_mse",
+              floor: Optional[float] = None):
+    """Per-seed distribution of both arms (violin + strip) for each value of ``x``.
+
+    ``floor`` draws a reference line (sigma^2 for test MSE). Returns (fig, ax).
+    """
+    long = trials.melt(id_vars=[c for c in ([x] if x else [])], value_vars=[f"{metric}_plain", f"{metric}_dropout"],
+                       var_name="arm", value_name=metric)
+    long["arm"] = long["arm"].str.removeprefix(f"{metric}_")
+    xcol = x or "cell"
+    if x is None:
+        long[xcol] = "all trials"
+    n_x = long[xcol].nunique()
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.4 * n_x + 2), 4))
+    order = sorted(long[xcol].unique())
+    sns.violinplot(data=long, x=xcol, y=metric, hue="arm", order=order, hue_order=list(ARM_COLOURS),
+                   palette=ARM_COLOURS, inner=None, cut=0, density_norm="width", ax=ax, alpha=0.35,
+                   legend=False)
+    sns.stripplot(data=long, x=xcol, y=metric, hue="arm", order=order, hue_order=list(ARM_COLOURS),
+                  palette=ARM_COLOURS, dodge=True, size=3, alpha=0.6, jitter=0.15, ax=ax)
+    if floor is not None:
+        ax.axhline(floor, color="0.3", ls=":", lw=1, label=f"floor sigma^2 = {floor:g}")
+    ax.set_xticks(range(len(order)), [_fmt(v) for v in order])
+    ax.set_xlabel(_label(x) if x else "")
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.legend(fontsize=8)
+    ax.set_title(f"{metric.replace('_', ' ')} per seed, both arms", fontsize=10)
+    fig.tight_layout()
+    return fig, ax
+
+
+def mean_band(values: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over seeds and a t-interval per column. values: (seeds, steps) -> three (steps,) arrays."""
+    n = values.shape[0]
+    mean = values.mean(axis=0)
+    if n < 2:
+        return mean, mean, mean
+    half = sps.t.ppf(0.5 + confidence / 2, n - 1) * values.std(axis=0, ddof=1) / np.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def plot_learning_curves(curves: pd.DataFrame, panel: Optional[str] = None, *,
+                         floor: Optional[float] = None):
+    """Test MSE against step for both arms: mean over seeds with a 95% t-interval band.
+
+    curves: long frame (``analysis.frame.curves_frame``): trial_id, arm, step, test_mse and the
+    config columns; one panel per value of ``panel``. Returns (fig, array of Axes).
+    """
+    panels = sorted(curves[panel].unique()) if panel else [None]
+    fig, axs = plt.subplots(1, len(panels), figsize=(4 * len(panels) + 1, 3.6), squeeze=False,
+                            sharey=True)
+    for ax, pv in zip(axs[0], panels):
+        sel = curves if panel is None else curves[curves[panel] == pv]
+        for arm, colour in ARM_COLOURS.items():
+            wide = sel[sel["arm"] == arm].pivot_table(index="trial_id", columns="step", values="test_mse")
+            if wide.empty:
+                continue
+            mean, low, high = mean_band(wide.to_numpy(dtype=float))
+            sns.lineplot(x=wide.columns.to_numpy(), y=mean, color=colour, ax=ax,
+                         label=f"{arm} (n={len(wide)})")
+            ax.fill_between(wide.columns.to_numpy(), low, high, color=colour, alpha=0.2)
+        if floor is not None:
+            ax.axhline(floor, color="0.3", ls=":", lw=1, label="floor sigma^2")
+        ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_title(f"{panel}={_fmt(pv)}" if panel else "", fontsize=10)
+        ax.legend(fontsize=8)
+    axs[0, 0].set_ylabel("test MSE (eval mode)")
+    fig.suptitle("Learning curves: mean over seeds, 95% t-interval band", fontsize=10)
+    fig.tight_layout()
+    return fig, axs
+
+
+def plot_step_time(trials: pd.DataFrame):
+    """Median wall time of one training step against width, by engine and arm (log-log).
+
+    Left: the step of the whole stacked group; right: divided by the arms in the group.
+    """
+    parts = []
+    for arm in ARM_COLOURS:
+        part = pd.DataFrame({"width": trials["width"], "arm": arm,
+                             "engine": trials[f"engine_{arm}"].fillna("?").astype(str),
+                             "group_ms": trials[f"step_seconds_median_{arm}"] * 1e3,
+                             "group_size": trials[f"group_size_{arm}"]})
+        parts.append(part)
+    long = pd.concat(parts, ignore_index=True).dropna(subset=["group_ms"])
+    long["arm_ms"] = long["group_ms"] / long["group_size"].clip(lower=1)
+    fig, axs = plt.subplots(1, 2, figsize=(10, 3.8), squeeze=False)
+    for ax, col, title in ((axs[0, 0], "group_ms", "per step of the group"),
+                           (axs[0, 1], "arm_ms", "per step per arm")):
+        sns.lineplot(data=long, x="width", y=col, hue="engine", style="arm", estimator="median",
+                     errorbar=None, marker="o", palette="colorblind", ax=ax)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_ylabel(f"ms {title}")
+        ax.set_title(f"median step time, {title}", fontsize=10)
+    fig.tight_layout()
+    return fig, axs
+
+
+def plot_seed_picture(result):
+    """The seed tutorial's own picture (points, both fits) for one rerun trial. Returns (fig, ax)."""
+    from .seed_picture import plot_trial_fit
+
+    return plot_trial_fit(result)
