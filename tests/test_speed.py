@@ -35,3 +35,40 @@ def test_reused_workspace_gives_the_same_pass_as_a_fresh_one():
     fresh_loss = forward_backward(st.params, st.grads, X, Y, masks, 2)
     assert torch.equal(reused_loss, fresh_loss)
     assert all(torch.equal(a, b) for a, b in zip(reused_grads, st.grads))
+
+
+def test_speed_report_times_every_engine_against_the_same_run_reference():
+    from bench.speed import format_speed, measure_speed
+
+    report = measure_speed(TrialConfig(width=8, steps=6, eval_every=3), trials=3, reference_trials=1,
+                           single_trials=2, group_size=2)
+    rows = report["engines"]
+    assert list(rows) == ["reference", "single", "batched"]
+    assert rows["reference"]["vs_reference"] == 1.0
+    assert rows["batched"]["trials"] == 3 and rows["batched"]["arm_steps_per_s"] == 3 * 12 / rows["batched"]["seconds"]
+    assert report["batched_equals_single"] is True and report["group_size"] == 2
+    assert {"cpu", "cpu_count", "torch", "device"} <= set(report["machine"])
+    text = format_speed(report)
+    assert "reference loop" in text and "batched engine (group 2)" in text and "bit for bit: yes" in text
+
+
+def test_speed_refuses_bad_input_with_one_line():
+    import pytest
+
+    from bench import ConfigError
+    from bench.speed import measure_speed
+
+    for kwargs, field in (({"trials": 0}, "trials=0"), ({"workers": -1}, "workers=-1"),
+                          ({"group_size": 0}, "group_size=0"), ({"device": "cuda:x"}, "device")):
+        with pytest.raises(ConfigError, match=field):
+            measure_speed(TrialConfig(width=8, steps=2), **kwargs)
+
+
+def test_default_group_size_keeps_group_state_within_the_cache_budget():
+    from bench.trial import default_group_size
+
+    # state per arm: 4 float32 buffers of width*(width+1)*(depth-1) + 3*width + 1 parameters
+    assert [default_group_size("cpu", w) for w in (100, 300, 1000)] == [37, 4, 1]
+    assert default_group_size("cpu") == 4                       # the seed's architecture
+    assert default_group_size("cuda", 300) == 4 * 2**30 // (16 * 91201)
+    assert default_group_size("cuda", 8) == 4096                # capped

@@ -1,0 +1,47 @@
+"""CLI: ``dropout-bench speed`` (parse, translate, call bench.speed)."""
+from __future__ import annotations
+
+import argparse
+import json
+
+SPEED_EXAMPLES = """examples:
+  dropout-bench speed                       # seed config: reference loop, single and batched engine
+  dropout-bench speed --workers 2           # also the batched engine in two processes
+  dropout-bench speed --json > speed.json   # the full report, machine and versions included
+  dropout-bench speed --width 100 --steps 200 --trials 32 --group-size 16
+Every ratio is against the reference loop measured in the same run.
+"""
+
+
+def add_speed_command(sub) -> None:
+    from .cli import add_config_flags
+
+    p = sub.add_parser("speed", help="time the engines against the seed's own training loop",
+                       description="Time the reference seed loop, the single engine and the batched "
+                                   "engine on one config, in one run, and print the ratios.",
+                       epilog=SPEED_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--trials", type=int, default=16, metavar="N", help="trials for the batched engine (default 16)")
+    p.add_argument("--reference-trials", type=int, default=2, metavar="N",
+                   help="trials for the reference loop (default 2; about 3 s each on one core)")
+    p.add_argument("--single-trials", type=int, default=4, metavar="N", help="trials for the single engine (default 4)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="also time the batched engine in N processes, one torch thread each (default 1: off)")
+    p.add_argument("--group-size", type=int, default=None, metavar="ARMS",
+                   help="arms per stacked group (default: bench.trial.default_group_size)")
+    p.add_argument("--threads", type=int, default=1, metavar="N", help="torch threads in this process (default 1)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_config_flags(p)
+    p.set_defaults(func=cmd_speed)
+
+
+def cmd_speed(args: argparse.Namespace) -> int:
+    from bench.speed import format_speed, measure_speed
+
+    from .cli import config_from_args
+
+    cfg = config_from_args(args)  # ConfigError -> exit 2 with one line
+    report = measure_speed(cfg, trials=args.trials, reference_trials=args.reference_trials,
+                           single_trials=args.single_trials, workers=args.workers,
+                           group_size=args.group_size, threads=args.threads)
+    print(json.dumps(report, indent=2) if args.json else format_speed(report))
+    return 0
