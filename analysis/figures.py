@@ -7,6 +7,7 @@ own error bars (which bootstrap each group independently).
 """
 from __future__ import annotations
 
+import warnings
 from typing import Optional, Sequence
 
 import matplotlib
@@ -92,8 +93,10 @@ def plot_delta_heatmap(cells: pd.DataFrame, x: str, y: str, facet: Optional[str]
         mean = mean.sort_index(ascending=False)
         text = sel.pivot_table(index=y, columns=x, values="text", aggfunc="first")
         text = text.reindex(index=mean.index, columns=mean.columns).fillna("")
-        sns.heatmap(mean, ax=ax, cmap=DIVERGING, center=0, vmin=-lim, vmax=lim, annot=text.to_numpy(),
-                    fmt="", cbar=ax is axs[0, -1], cbar_kws={"label": "mean delta test MSE"})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PendingDeprecationWarning)  # seaborn 0.13 on matplotlib 3.11
+            sns.heatmap(mean, ax=ax, cmap=DIVERGING, center=0, vmin=-lim, vmax=lim, annot=text.to_numpy(),
+                        fmt="", cbar=ax is axs[0, -1], cbar_kws={"label": "mean delta test MSE"})
         ax.set_xlabel(_label(x))
         ax.set_ylabel(_label(y))
         ax.set_title(f"{facet}={_fmt(pv)}" if facet else "")

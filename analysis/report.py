@@ -41,8 +41,12 @@ class Report:
 
 def build_report(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[str, Any]] = None, *,
                  seed: int = 0, n_resamples: int = DEFAULT_RESAMPLES, method: str = DEFAULT_METHOD,
-                 focus: Optional[Mapping[str, Any]] = None, seed_picture: bool = True) -> Report:
-    """Statistics, known answers and figures of a set of records (see ``analysis.frame``)."""
+                 focus: Optional[Mapping[str, Any]] = None, seed_picture: bool = True,
+                 figures: bool = True) -> Report:
+    """Statistics, known answers and (unless ``figures=False``) figures of a set of records.
+
+    ``focus`` picks the cell the findings lead with (default: nearest the seed experiment).
+    """
     manifest = dict(manifest or {})
     trials = records_frame(records)
     axes = cell_axes(trials, manifest)
@@ -59,7 +63,7 @@ def build_report(records: Sequence[Mapping[str, Any]], manifest: Optional[Mappin
                  findings=[], design=[])
     rep.findings = findings(rep, method=method)
     rep.design = design(rep, manifest, records, seed=seed, n_resamples=n_resamples, method=method)
-    if len(ok):
+    if figures and len(ok):
         rep.figures = make_figures(rep, records, seed_picture=seed_picture)
     return rep
 

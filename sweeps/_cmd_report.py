@@ -1,0 +1,46 @@
+"""CLI: ``dropout-bench report DIR`` (parse, translate, call ``analysis.report.write_report``)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPORT_EXAMPLES = """examples:
+  dropout-bench report results/quick                  # writes results/quick/report.html
+  dropout-bench report results/quick --out /tmp/rq    # report elsewhere, store untouched
+  dropout-bench report results/quick --resamples 1999 --no-seed-picture
+"""
+
+
+def add_report_command(sub) -> None:
+    p = sub.add_parser("report", help="write the statistical report of a sweep (HTML, Markdown, PNG, CSV)",
+                       description="Paired plain-versus-dropout statistics of a sweep or search folder: "
+                                   "report.html (self-contained), report.md, figures/*.png, tables/*.csv.",
+                       epilog=REPORT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dir", help="the sweep's output folder (holds its store)")
+    p.add_argument("--out", metavar="DIR", help="where to write the report (default: the sweep folder)")
+    p.add_argument("--resamples", type=int, default=9_999, metavar="N",
+                   help="bootstrap resamples per interval (default 9999)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap's random stream (default 0)")
+    p.add_argument("--no-seed-picture", action="store_true",
+                   help="skip rerunning the median seed of the focus cell for its picture")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench import ConfigError
+
+    src = Path(args.dir)
+    if not src.is_dir():
+        raise ConfigError(f"{src}: no such folder")
+    if args.resamples < 100:
+        raise ConfigError(f"--resamples {args.resamples}: must be >= 100")
+    from analysis import load
+    from analysis.report import write_report
+
+    records = load.load_records(src)       # a folder without a store raises StoreError (exit 2)
+    manifest = load.load_manifest(src)
+    path = write_report(args.out or src, records=records, manifest=manifest, n_resamples=args.resamples,
+                        seed=args.seed, seed_picture=not args.no_seed_picture)
+    print(f"wrote {path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,169 @@
+"""The report renders on sweep-like records and a real store, and its headline numbers are scipy's."""
+import argparse
+import copy
+import math
+import re
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+from statsmodels.stats.multitest import multipletests
+
+from _records import sweep_manifest, sweep_records
+from analysis.frame import records_frame
+from analysis.report import build_report, write_report
+from bench import ConfigError, TrialConfig, run_trials
+
+RESAMPLES = 999
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    write_report(out, records=sweep_records(), manifest=sweep_manifest(), n_resamples=RESAMPLES)
+    return out
+
+
+def test_report_files_and_self_contained_html(report_dir):
+    html = (report_dir / "report.html").read_text()
+    pngs = sorted(p.stem for p in (report_dir / "figures").glob("*.png"))
+    assert pngs == ["arms_test_mse", "delta_heatmap", "delta_vs_dropout", "delta_vs_n_train",
+                    "learning_curves", "seed_picture", "step_time"]
+    assert html.count("src='data:image/png;base64,") == len(pngs)
+    assert not re.search(r"(src|href)=['\"](?!data:)", html)  # nothing to fetch: opens from disk
+    assert {p.name for p in (report_dir / "tables").glob("*.csv")} == {"cells.csv", "known_answers.csv", "trials.csv"}
+    md = (report_dir / "report.md").read_text()
+    assert all(f"figures/{name}.png" in md for name in pngs)
+    # findings first, then the design block, then tables
+    assert md.index("## Findings") < md.index("## Design") < md.index("## Paired comparison per cell")
+    findings = md.split("## Findings")[1].split("## Design")[0].strip().splitlines()
+    assert 3 <= len(findings) <= 5
+
+
+def test_headline_equals_a_recomputation_with_scipy():
+    records, manifest = sweep_records(), sweep_manifest()
+    rep = build_report(records, manifest, n_resamples=RESAMPLES, seed_picture=False, figures=False)
+    frame = records_frame(records)
+    ok = frame[frame.status == "ok"]
+    focus = rep.cells.loc[rep.focus]
+    assert (focus["n_train"], focus["dropout"]) == (20, 0.5)  # nearest the seed experiment
+    d = ok[(ok.n_train == 20) & (ok.dropout == 0.5)].sort_values("seed")["delta_test_mse"].to_numpy()
+    ci = sps.bootstrap((d,), np.mean, n_resamples=RESAMPLES, method="BCa",
+                       rng=np.random.default_rng(0)).confidence_interval
+    assert focus["delta_mean"] == pytest.approx(d.mean())
+    assert (focus["delta_ci_low"], focus["delta_ci_high"]) == pytest.approx((ci.low, ci.high))
+    assert focus["delta_p_wilcoxon"] == pytest.approx(sps.wilcoxon(d).pvalue)
+    assert focus["delta_dz"] == pytest.approx(d.mean() / d.std(ddof=1))
+    sentence = rep.findings[1]
+    assert f"{abs(d.mean()):.4f}" in sentence and f"[{ci.low:.4f}, {ci.high:.4f}]" in sentence
+    p = [sps.wilcoxon(g.sort_values("seed")["delta_test_mse"].to_numpy()).pvalue
+         for _, g in ok.groupby(["n_train", "dropout"])]
+    assert rep.cells["p_holm"].to_numpy() == pytest.approx(multipletests(p, method="holm")[1])
+    assert rep.cells["p_bh"].to_numpy() == pytest.approx(multipletests(p, method="fdr_bh")[1])
+
+
+def test_partial_cells_say_how_complete_they_are():
+    rep = build_report(sweep_records(), sweep_manifest(), n_resamples=RESAMPLES, seed_picture=False, figures=False)
+    c = rep.cells.set_index(["n_train", "dropout"])
+    assert c.loc[(20, 0.5), ["n_trials", "n_ok", "n_failed", "n_expected"]].tolist() == [7, 6, 1, 7]
+    assert c.loc[(10, 0.2), "complete"] == pytest.approx(6 / 7)
+    assert "0 of 4 cells have every planned seed finished" in rep.findings[0]
+
+
+def test_diverged_trials_are_counted_not_averaged():
+    records = sweep_records()
+    bad = copy.deepcopy(next(r for r in records if r["config"]["n_train"] == 10 and r["config"]["dropout"] == 0.2))
+    bad["config"]["seed"] = 99
+    bad["trial_id"] = TrialConfig.from_dict(bad["config"]).config_hash()
+    bad["status"] = "diverged"
+    bad["result"]["dropout"]["test_mse"] = float("nan")
+    bad["result"]["delta_test_mse"] = float("nan")
+    rep = build_report(records + [bad], sweep_manifest(), n_resamples=RESAMPLES, seed_picture=False, figures=False)
+    row = rep.cells.set_index(["n_train", "dropout"]).loc[(10, 0.2)]
+    assert (row["n_diverged"], row["delta_n"]) == (1, 6)
+    assert math.isfinite(row["delta_mean"])
+
+
+def _small(grid: dict, seeds: int = 3) -> list[dict]:
+    import itertools
+    cfgs = [TrialConfig(**{"width": 16, "steps": 40, "eval_every": 10, "seed": s, **dict(zip(grid, values))})
+            for values in itertools.product(*grid.values()) for s in range(seeds)]
+    return [{"trial_id": c.config_hash(), "status": r.status, "error": None, "config": c.to_dict(),
+             "result": r.to_dict()} for c, r in zip(cfgs, run_trials(cfgs, engine="batched"))]
+
+
+@pytest.mark.parametrize("grid", [{}, {"dropout": [0.2, 0.5]},
+                                  {"n_train": [8, 12], "dropout": [0.2, 0.5], "width": [8, 16]}],
+                         ids=["0 axes", "1 axis", "3 axes"])
+def test_any_number_of_swept_axes(tmp_path, grid):
+    records = _small(grid)
+    manifest = {"kind": "sweep", "name": "axes", "grid_axes": list(grid), "seeds": [0, 1, 2]}
+    path = write_report(tmp_path, records=records, manifest=manifest, n_resamples=199, seed_picture=False)
+    assert path.exists()
+    rep = build_report(records, manifest, n_resamples=199, seed_picture=False, figures=False)
+    assert rep.axes == list(grid)
+    names = [p.stem for p in (tmp_path / "figures").glob("*.png")]
+    assert ("delta_heatmap" in names) == (len(grid) >= 2)
+    assert {"arms_test_mse", "learning_curves", "step_time"} <= set(names)
+    if grid:
+        assert {f"delta_vs_{a}" for a in grid} <= set(names)
+
+
+def test_no_finished_trial_yet(tmp_path):
+    cfg = TrialConfig(width=16, steps=40)
+    records = [{"trial_id": cfg.replace(seed=s).config_hash(), "status": "failed", "error": "boom",
+                "config": cfg.replace(seed=s).to_dict(), "result": None} for s in range(3)]
+    path = write_report(tmp_path, records=records, manifest={"name": "empty", "seeds": [0, 1, 2]})
+    html = path.read_text()
+    assert "No cell has a finished trial" in html
+    assert "3 failed" in html
+
+
+def test_report_from_a_real_store(tmp_path):
+    """A tiny sweep through the store, reported by loading it back (analysis.load)."""
+    from sweeps.run import run_sweep
+    from sweep_helpers import tiny_spec
+
+    out = tmp_path / "sweep"
+    run_sweep(tiny_spec(tmp_path, seeds=4), out, n_jobs=1, progress=False, report=False)
+    path = write_report(out, n_resamples=RESAMPLES, seed_picture=False)
+    from analysis.load import load_manifest, load_records, load_trials
+    trials = load_trials(out)
+    rep = build_report(load_records(out), load_manifest(out), n_resamples=RESAMPLES, seed_picture=False, figures=False)
+    assert rep.axes == ["dropout", "n_train"]
+    assert len(rep.cells) == 4 and (rep.cells["n_expected"] == 4).all()
+    f = rep.cells.loc[rep.focus]
+    d = trials[(trials.dropout == f["dropout"]) & (trials.n_train == f["n_train"])].sort_values("seed")
+    assert f["delta_mean"] == pytest.approx(d["delta_test_mse"].mean())
+    assert f["delta_p_wilcoxon"] == pytest.approx(sps.wilcoxon(d["delta_test_mse"].to_numpy()).pvalue)
+    assert path == out / "report.html" and "tiny" in path.read_text()
+
+
+def _cli(argv):
+    from sweeps._cmd_report import add_report_command
+    parser = argparse.ArgumentParser(prog="dropout-bench")
+    add_report_command(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_refuses_missing_and_foreign_folders(tmp_path):
+    with pytest.raises(ConfigError, match="no such folder"):
+        _cli(["report", str(tmp_path / "absent")])
+    (tmp_path / "notes.txt").write_text("not a sweep")
+    with pytest.raises(ConfigError, match="store"):
+        _cli(["report", str(tmp_path)])
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_cli_writes_the_report(tmp_path, capsys):
+    from sweeps.run import run_sweep
+    from sweep_helpers import tiny_spec
+
+    out = tmp_path / "sweep"
+    run_sweep(tiny_spec(tmp_path, seeds=3, grid={"dropout": [0.5]}), out, n_jobs=1, progress=False, report=False)
+    assert _cli(["report", str(out), "--out", str(tmp_path / "r"), "--resamples", "199", "--no-seed-picture"]) == 0
+    assert (tmp_path / "r" / "report.html").exists() and not (out / "report.html").exists()
+    assert "wrote" in capsys.readouterr().err
+    cells = (tmp_path / "r" / "tables" / "cells.csv").read_text().splitlines()
+    assert len(cells) == 2  # header + one cell
