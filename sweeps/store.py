@@ -81,11 +81,14 @@ class Store:
         path = store_path(out_dir)
         if not path.exists():
             raise StoreError(f"{out_dir}: no dropout-bench store here ({STORE_FILE} missing)")
-        uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
-        conn = _connect(uri)
-        store = cls(out_dir, conn, readonly=readonly)
-        store._check_format()
-        return store
+        # Check the format read-only first: switching a foreign file to WAL would change it.
+        probe = cls(out_dir, _connect(f"file:{path}?mode=ro"), readonly=True)
+        try:
+            probe._check_format()
+        finally:
+            if not readonly:
+                probe.conn.close()
+        return probe if readonly else cls(out_dir, _connect(f"file:{path}"), readonly=False)
 
     @classmethod
     def create(cls, out_dir: str | Path, *, kind: str, name: str, spec: dict[str, Any],

@@ -1,0 +1,138 @@
+"""Sweeps end to end in-process: resume, growth, refusal, failures, parallel equality."""
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from sweeps import StoreError, run_sweep, trial_id
+from sweeps.spec import load_spec
+from sweeps.store import Store
+from tests.sweep_helpers import row_count, science, tiny_spec
+
+
+def run(spec, out, **kw):
+    kw.setdefault("n_jobs", 1)
+    return run_sweep(spec, out_dir=out, progress=False, report=False, **kw)
+
+
+def test_sweep_stores_every_trial_once_and_resumes_as_a_no_op(tmp_path):
+    spec = tiny_spec(tmp_path)
+    s = run(spec, tmp_path / "out")
+    assert (s.total, s.ran, s.ok) == (12, 12, 12)
+    expected = {trial_id(c) for c in load_spec(spec).configs()}
+    assert set(science(tmp_path / "out")) == expected
+    again = run(spec, tmp_path / "out")
+    assert again.ran == 0 and again.skipped == 12 and row_count(tmp_path / "out") == 12
+
+
+def test_grown_spec_runs_only_what_is_new(tmp_path):
+    run(tiny_spec(tmp_path), tmp_path / "out")
+    grown = tiny_spec(tmp_path, seeds=4, grid={"dropout": [0.2, 0.5, 0.7], "n_train": [8, 12]})
+    s = run(grown, tmp_path / "out")
+    assert s.skipped == 12 and s.ran == 3 * 2 * 4 - 12 and row_count(tmp_path / "out") == 24
+
+
+def test_changed_shared_settings_are_refused_unless_force_new(tmp_path):
+    run(tiny_spec(tmp_path), tmp_path / "out")
+    changed = tiny_spec(tmp_path, steps=41)
+    with pytest.raises(StoreError, match=r"shared settings differ.*steps: 40 -> 41.*--force-new"):
+        run(changed, tmp_path / "out")
+    assert row_count(tmp_path / "out") == 12
+    s = run(changed, tmp_path / "out", force_new=True)
+    assert s.ran == 12
+    archived = list((tmp_path / "out" / "archive").glob("*/store.sqlite"))
+    assert len(archived) == 1  # the old trials are kept, not overwritten
+
+
+def test_n_jobs_1_and_2_give_identical_trials(tmp_path):
+    spec = tiny_spec(tmp_path)
+    run(spec, tmp_path / "one", n_jobs=1)
+    two = run(spec, tmp_path / "two", n_jobs=2)
+    assert two.n_workers == 2
+    assert science(tmp_path / "one") == science(tmp_path / "two")
+
+
+def test_nan_trial_is_stored_as_diverged_and_the_sweep_finishes(tmp_path):
+    spec = tiny_spec(tmp_path, grid={"lr": [0.01, 1e6]}, seeds=2)
+    s = run(spec, tmp_path / "out")
+    assert (s.ok, s.diverged, s.failed) == (2, 2, 0)
+    conn = sqlite3.connect(tmp_path / "out" / "store.sqlite")
+    rows = conn.execute("SELECT lr, status, result_json FROM trials").fetchall()
+    assert {(lr, st) for lr, st, _ in rows} == {(0.01, "ok"), (1e6, "diverged")}
+    assert all('"diverged_at_step": ' in res for lr, st, res in rows if st == "diverged")
+
+
+def test_exception_is_stored_as_failed_with_its_message_and_retried_on_request(tmp_path, monkeypatch):
+    import bench
+
+    real = bench.run_trials
+
+    def flaky(cfgs, **kw):
+        if any(c.seed == 1 for c in cfgs):
+            raise RuntimeError("boom on seed 1")
+        return real(cfgs, **kw)
+
+    monkeypatch.setattr(bench, "run_trials", flaky)
+    spec = tiny_spec(tmp_path)
+    s = run(spec, tmp_path / "out")
+    assert (s.ok, s.failed) == (8, 4)
+    with Store.open(tmp_path / "out", readonly=True) as st:
+        errors = {r["error"] for r in st.records(status=["failed"])}
+    assert errors == {"RuntimeError: boom on seed 1"}
+    assert run(spec, tmp_path / "out").ran == 0           # failures count as done...
+    monkeypatch.setattr(bench, "run_trials", real)
+    again = run(spec, tmp_path / "out", retry_failed=True)  # ...until asked to retry
+    assert (again.ran, again.ok) == (4, 4) and row_count(tmp_path / "out") == 12
+
+
+def test_foreign_or_corrupt_store_is_refused_not_overwritten(tmp_path):
+    spec = tiny_spec(tmp_path)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    conn = sqlite3.connect(foreign / "store.sqlite")
+    conn.execute("CREATE TABLE meta (key TEXT, value TEXT)")
+    conn.execute("INSERT INTO meta VALUES ('format', 'something-else')")
+    conn.commit()
+    conn.close()
+    before = (foreign / "store.sqlite").read_bytes()
+    with pytest.raises(StoreError, match="not a dropout-bench store"):
+        run(spec, foreign)
+    assert (foreign / "store.sqlite").read_bytes() == before
+
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "store.sqlite").write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(StoreError, match="not a"):
+        run(spec, corrupt)
+    assert (corrupt / "store.sqlite").read_bytes() == b"this is not sqlite at all" * 100
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(StoreError, match="not empty and holds no dropout-bench store"):
+        run(spec, other)
+
+
+def test_second_driver_on_the_same_folder_is_refused(tmp_path):
+    spec = tiny_spec(tmp_path)
+    run(spec, tmp_path / "out")
+    holder = Store.open(tmp_path / "out")
+    holder.acquire_lock()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "sweeps.cli", "sweep", str(spec), "--out",
+                               str(tmp_path / "out"), "--quiet"], capture_output=True, text=True)
+        assert proc.returncode == 2
+        assert "in use by a running sweep (pid" in proc.stderr
+    finally:
+        holder.close()
+
+
+def test_status_reports_progress_and_failures(tmp_path):
+    from sweeps.status import sweep_status
+
+    spec = tiny_spec(tmp_path, grid={"lr": [0.01, 1e6]}, seeds=2)
+    run(spec, tmp_path / "out")
+    st = sweep_status(tmp_path / "out")
+    assert (st.total, st.done, st.counts.get("diverged")) == (4, 4, 2) and not st.running
+    assert "finished, 4/4 trials" in st.text()
