@@ -1,0 +1,66 @@
+"""report.html in a real browser: headless Chromium loads it from disk, every image decodes, no errors.
+
+A copy of the report gets two small scripts: one at the top of <head> that records every error
+(script errors and failed resource loads, caught in the capture phase), one that, on the load
+event, writes the count of images, of broken images and of errors into the DOM, which
+``--dump-dom`` prints. The report itself carries no scripts.
+"""
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from _records import sweep_manifest, sweep_records
+from analysis.report import write_report
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium not installed (Debian: apt-get install -y chromium); "
+                             "the browser check of report.html needs it")
+
+RECORD_ERRORS = ("<script>window.__errors=[];window.addEventListener('error',function(e){"
+                 "window.__errors.push(e.message||('failed to load '+((e.target&&e.target.src)||'?')"
+                 ".slice(0,40)))},true);</script>")
+REPORT_IMAGES = ("<script>window.addEventListener('load',function(){var im=document.images,bad=0;"
+                 "for(var i=0;i<im.length;i++){if(!im[i].complete||im[i].naturalWidth===0)bad++;}"
+                 "var d=document.createElement('pre');d.id='browser-check';d.textContent='images '+im.length+"
+                 "' broken '+bad+' errors '+window.__errors.length+' '+window.__errors.join(' | ');"
+                 "document.body.appendChild(d);});</script>")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("browser")
+    return write_report(out, records=sweep_records(), manifest=sweep_manifest(), n_resamples=199)
+
+
+def load_in_chromium(html_path, tmp_path, extra: str = "") -> tuple[str, dict]:
+    """Open an instrumented copy of ``html_path`` (same folder) in headless Chromium; return DOM and counts."""
+    page = html_path.with_name("browser-check.html")
+    text = html_path.read_text()
+    page.write_text(text.replace("<head>", "<head>" + RECORD_ERRORS, 1)
+                    .replace("</body>", REPORT_IMAGES + extra + "</body>", 1))
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'chromium-profile'}", "--virtual-time-budget=10000",
+           "--dump-dom", page.resolve().as_uri()]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    m = re.search(r'<pre id="browser-check">images (\d+) broken (\d+) errors (\d+) ?([^<]*)</pre>', proc.stdout)
+    assert m, "the page's load handler never ran:\n" + proc.stdout[-1000:]
+    counts = {"images": int(m[1]), "broken": int(m[2]), "errors": int(m[3]), "messages": m[4]}
+    return proc.stdout, counts
+
+
+def test_report_renders_with_every_image(report, tmp_path):
+    dom, counts = load_in_chromium(report, tmp_path)
+    figures = sorted(report.parent.joinpath("figures").glob("*.png"))
+    assert len(figures) == 7
+    assert counts == {"images": len(figures), "broken": 0, "errors": 0, "messages": ""}
+    assert "<h2>Findings</h2>" in dom and "<h2>Design</h2>" in dom and "<table>" in dom
+
+
+def test_the_check_sees_a_broken_image(report, tmp_path):
+    _, counts = load_in_chromium(report, tmp_path, extra="<img src='data:image/png;base64,AAAA'>")
+    assert counts["broken"] == 1 and counts["errors"] == 1
