@@ -15,6 +15,8 @@ from bench.config import field_types
 EXAMPLES = """examples:
   dropout-bench sweep sweeps/quick.toml         # the default sweep and its report
   dropout-bench status results/quick
+  dropout-bench report results/quick            # rewrite the report of a (partial) sweep
+  dropout-bench speed --workers 2               # engines against the seed's own loop
   dropout-bench trial                           # the seed experiment, seed 0
   dropout-bench trial --seed 3 --dropout 0.2 --plot fit.png
   dropout-bench trial --n-train 50 --width 100 --json
@@ -167,9 +169,11 @@ def _float(text: str) -> float:
 _PARSERS: dict[str, Callable[[str], Any]] = {"int": _strict_int, "float": _float, "str": str}
 
 def _commands() -> list[Callable]:
+    from ._cmd_report import add_report_command
+    from ._cmd_speed import add_speed_command
     from ._cmd_sweep import add_sweep_commands
 
-    return [_add_trial, add_sweep_commands]
+    return [add_sweep_commands, add_report_command, _add_trial, add_speed_command]
 
 
 COMMANDS: list[Callable] = _commands()
