@@ -142,22 +142,42 @@ class DropoutMasks:
 
     The keep decision for (arm, step, layer, sample, unit) is a pure function of the
     arm's seed and rate (bench/rng.py), so it does not depend on the rest of the batch.
+    Keep-masks are hashed for a chunk of steps at once (all layers and arms in one
+    call): the integer work is the same, but the dozen small kernels of the hash are
+    launched once per chunk instead of once per layer and step, which is most of the
+    mask cost at small groups.
     """
+
+    CHUNK_BYTES = 256 * 1024  # int32 hash values per chunk: about an L2 cache's share
 
     def __init__(self, arms: Sequence[Arm], n: int, w: int, layers: int, steps: int,
                  device: torch.device) -> None:
-        self.k = len(arms)
+        self.k, self.n, self.w, self.layers, self.steps = len(arms), n, w, layers, steps
         keys = torch.tensor([rng.mask_key(a.cfg.seed) for a in arms], dtype=torch.int32, device=device)
-        self.keys = rng.step_keys(keys, steps, layers)                          # (steps, L, k, 1, 1)
-        self.thresholds = torch.tensor([rng.threshold(a.rate) for a in arms], dtype=torch.int32,
-                                       device=device).view(-1, 1, 1)            # (k, 1, 1)
+        self.keys = rng.step_keys(keys, steps, layers).view(steps, layers * self.k)   # (steps, L*k)
+        thresholds = torch.tensor([rng.threshold(a.rate) for a in arms], dtype=torch.int16, device=device)
+        self.thresholds = thresholds.repeat(layers)                                   # (L*k,)
         self.scales = torch.tensor([1.0 / (1.0 - a.rate) for a in arms], device=device).view(-1, 1, 1)
-        self.cell_index = torch.arange(n * w, dtype=torch.int32, device=device).view(1, n, w)
+        self.pairs = rng.pair_index(n, w, device)                                     # (1, P)
+        per_step = layers * self.k * self.pairs.shape[1] * 4
+        self.chunk = max(1, min(steps, self.CHUNK_BYTES // per_step))
+        self._start, self._keep = -1, None
+
+    def keep(self, step: int, layer: int) -> torch.Tensor:
+        """(k, n, w) bool: True where the unit is kept."""
+        start = step - step % self.chunk
+        if start != self._start:
+            stop = min(start + self.chunk, self.steps)
+            keys = self.keys[start:stop].reshape(-1)                                  # (c*L*k,)
+            thr = self.thresholds.repeat(stop - start)
+            self._keep = rng.keep_mask(keys, thr, self.n, self.w, self.pairs).view(
+                stop - start, self.layers, self.k, self.n, self.w)                    # (c, L, k, n, w)
+            self._start = start
+        return self._keep[step - start, layer]
 
     def multiplier(self, step: int, layer: int) -> torch.Tensor:
         """(k, n, w) float: 1/(1-p) where the unit is kept, 0 where it is dropped."""
-        keep = rng.keep_mask(self.keys[step, layer], self.cell_index, self.thresholds)
-        return torch.mul(keep, self.scales)  # bool x float: one kernel, no separate cast
+        return torch.mul(self.keep(step, layer), self.scales)  # bool x float: one kernel, no cast
 
 
 class _Workspace:
@@ -219,40 +239,55 @@ def forward_backward(P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tens
     return loss
 
 
+class _Group:
+    """Everything one group trains with: data, stacked parameters, optimizer, masks, buffers.
+
+    Arms are reordered with dropout arms first (``order[pos]`` is the caller's index of
+    the arm at position pos), so mask work runs on the first ``k`` arms only.
+    """
+
+    def __init__(self, arms: Sequence[Arm]) -> None:
+        if len({group_key(a) for a in arms}) != 1:
+            raise ValueError("arms of one group must share task, n_train, width, depth, steps, lr, "
+                             "eval_every and device")
+        cfg = arms[0].cfg
+        self.device = device = torch.device(cfg.device)
+        self.order = sorted(range(len(arms)), key=lambda i: arms[i].rate == 0.0)
+        self.arms = [arms[i] for i in self.order]
+        self.k = sum(a.rate > 0 for a in self.arms)
+        A = len(arms)
+        datas = [make_data(a.cfg) for a in self.arms]
+        self.X = torch.stack([d.x for d in datas]).to(device)            # (A, n, 1)
+        self.Y = torch.stack([d.y for d in datas]).to(device)            # (A, n, 1)
+        self.Y_test = torch.stack([d.y_test for d in datas]).to(device)  # (A, n, 1)
+        self.stack = _Stack(self.arms, device)
+        self.opt = _Adam(self.stack.flat, self.stack.grad, cfg.lr)
+        self.masks = (DropoutMasks(self.arms[:self.k], cfg.n_train, cfg.width, cfg.depth, cfg.steps, device)
+                      if self.k else None)
+        self.work = _Workspace(A, cfg.n_train, cfg.width, cfg.depth, device)
+        # every step's train-mode loss stays on the device: divergence is found after the
+        # loop, with no host sync and no per-step bookkeeping inside it
+        self.losses = torch.empty(cfg.steps, A, device=device)          # (steps, A)
+
+    def step(self, step: int) -> None:
+        """One training step (0-based; < cfg.steps) of every arm: forward, backward, Adam."""
+        forward_backward(self.stack.params, self.stack.grads, self.X, self.Y, self.masks, step,
+                         self.work, self.losses[step])
+        self.opt.step()
+
+
 def train_group(arms: Sequence[Arm], *, record_fits: bool = False, engine: str = "batched") -> list[ArmResult]:
     """Train compatible arms together; returns one ArmResult per arm, in input order. Pure."""
     if not arms:
         return []
-    if len({group_key(a) for a in arms}) != 1:
-        raise ValueError("arms of one group must share task, n_train, width, depth, steps, lr, "
-                         "eval_every and device")
-    cfg0 = arms[0].cfg
-    device = torch.device(cfg0.device)
-    A, steps = len(arms), cfg0.steps
-
-    # Arms with dropout first, so mask work runs only on the first k arms.
-    order = sorted(range(A), key=lambda i: arms[i].rate == 0.0)
-    arms = [arms[i] for i in order]
-    k = sum(a.rate > 0 for a in arms)
-
-    datas = [make_data(a.cfg) for a in arms]
-    X = torch.stack([d.x for d in datas]).to(device)            # (A, n, 1)
-    Y = torch.stack([d.y for d in datas]).to(device)            # (A, n, 1)
-    Y_test = torch.stack([d.y_test for d in datas]).to(device)  # (A, n, 1)
+    grp = _Group(arms)
+    cfg0, device, A, steps = arms[0].cfg, grp.device, len(arms), arms[0].cfg.steps
+    arms, order, P, X, Y, Y_test = grp.arms, grp.order, grp.stack.params, grp.X, grp.Y, grp.Y_test
     grid = fit_grid().to(device).expand(A, -1, -1)               # (A, G, 1)
-
-    stack = _Stack(arms, device)
-    P, G = stack.params, stack.grads
-    opt = _Adam(stack.flat, stack.grad, cfg0.lr)
-    masks = DropoutMasks(arms[:k], cfg0.n_train, cfg0.width, cfg0.depth, steps, device) if k else None
-    work = _Workspace(A, cfg0.n_train, cfg0.width, cfg0.depth, device)
 
     evals = curve_steps(steps, cfg0.eval_every)
     curves = torch.empty(len(evals), 2, A, device=device)        # (evals, [train, test], A)
     fits = torch.empty(len(evals), A, grid.shape[1], device=device) if record_fits else None
-    # every step's train-mode loss stays on the device: divergence is found after the
-    # loop, with no host sync and no per-step bookkeeping inside it
-    losses = torch.empty(steps, A, device=device)               # (steps, A)
     cuda = device.type == "cuda"
     starts, ends = [], []  # per-step wall clock (CPU) or CUDA events, warm-up excluded
 
@@ -270,17 +305,16 @@ def train_group(arms: Sequence[Arm], *, record_fits: bool = False, engine: str =
             timed = step >= WARMUP_STEPS
             if timed:
                 starts.append(_mark(cuda))
-            forward_backward(P, G, X, Y, masks, step, work, losses[step])
-            opt.step()
+            grp.step(step)
             if timed:
                 ends.append(_mark(cuda))
             if step + 1 == evals[next_eval]:
                 evaluate(next_eval)
                 next_eval += 1
-        bad = ~torch.isfinite(losses)                               # (steps, A)
+        bad = ~torch.isfinite(grp.losses)                           # (steps, A)
         # first non-finite step per arm, -1 if none (argmax returns the first maximum)
         first_bad = torch.where(bad.any(dim=0), bad.to(torch.uint8).argmax(dim=0), -1)
-        last_loss = losses[-1]
+        last_loss = grp.losses[-1]
 
     med, iqr = _median_iqr(_intervals(starts, ends, cuda))
     curves_cpu = curves.cpu().double()

@@ -4,12 +4,16 @@
   BLAKE2b over ``"<seed>/<label>"``. Streams: ``"train-noise"``, ``"test-noise"``
   (data: depend on the seed and task settings only), ``"init"`` / ``"init-dropout"``
   (initial weights: seed and architecture only).
-- Dropout masks come from a counter-based hash, not a stateful generator: unit j of
-  sample i in hidden layer l at step s of a trial with seed k is kept when
-  ``u(k, s, l, i, j) >= p``, where u is a uniform 32-bit hash. So masks depend on the
-  seed and rate only, are identical on CPU and CUDA, and do not depend on which other
-  arms share a batch. The same uniforms serve every rate: a higher rate drops a
-  superset of the units a lower rate drops (common random numbers across rates).
+- Dropout masks come from a counter-based hash, not a stateful generator. For hidden
+  layer l at step s of a trial with seed k, cell c = i * width + j (sample i, unit j)
+  takes 16 bits of the 32-bit hash ``mix32(key(k, s, l) ^ (c // 2))``: the low half
+  for even c, the high half for odd c, read as a signed int16 u. The unit is kept when
+  ``u >= threshold(p)``, i.e. with probability 1 - p to within 2**-16. One hash serves
+  two cells, which halves the integer work of a step. So masks depend on the seed and
+  rate only, are identical on CPU and CUDA (both little-endian: the int16 view of an
+  int32 puts the low half first), and do not depend on which other arms share a
+  batch. The same uniforms serve every rate: a higher rate drops a superset of the
+  units a lower rate drops (common random numbers across rates).
 """
 from __future__ import annotations
 
@@ -63,17 +67,28 @@ def step_keys(arm_keys: torch.Tensor, steps: int, layers: int) -> torch.Tensor:
 
 
 def threshold(rate: float) -> int:
-    """Signed int32 threshold t with P(hash >= t) = 1 - rate (to 2**-32)."""
-    return min(int(round(rate * 2**32)), 2**32 - 1) - 2**31
+    """Signed int16 threshold t with P(u >= t) = 1 - rate (to 2**-16) for a uniform int16 u."""
+    return min(int(round(rate * 2**16)), 2**16 - 1) - 2**15
 
 
-def keep_mask(keys: torch.Tensor, cell_index: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
-    """Boolean keep-mask for one layer and step.
+def pair_index(n: int, w: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(1, ceil(n * w / 2)) int32: the hash counter of cells 2c and 2c + 1."""
+    return torch.arange((n * w + 1) // 2, dtype=torch.int32, device=device).view(1, -1)
 
-    keys: (A, 1, 1) int32; cell_index: (1, n, w) int32 = i * w + j; thresholds: (A, 1, 1) int32.
-    Returns (A, n, w) bool.
+
+def keep_mask(keys: torch.Tensor, thresholds: torch.Tensor, n: int, w: int,
+              pairs: torch.Tensor | None = None) -> torch.Tensor:
+    """Boolean keep-masks for B (arm, step, layer) keys.
+
+    keys: (B,) int32; thresholds: (B,) int16 (``threshold(rate)``); pairs: ``pair_index(n, w)``
+    (built here if None). Returns (B, n, w) bool.
     """
-    return mix32_(cell_index ^ keys) >= thresholds
+    B = keys.shape[0]
+    if pairs is None:
+        pairs = pair_index(n, w, keys.device)
+    h = mix32_(pairs ^ keys.view(B, 1))                          # (B, P) int32, P = ceil(n*w/2)
+    u = h.view(torch.int16)[:, :n * w]                           # (B, n*w): cell 2c low half, 2c+1 high
+    return (u >= thresholds.view(B, 1)).view(B, n, w)
 
 
 # ---- reference implementation in plain numpy uint32, for tests ---------------------
@@ -85,3 +100,12 @@ def mix32_numpy(x: np.ndarray) -> np.ndarray:
     x = (x * _M2) & 0xFFFFFFFF
     x ^= x >> 16
     return x
+
+
+def keep_mask_numpy(key: int, rate: float, n: int, w: int) -> np.ndarray:
+    """(n, w) bool keep-mask of one (arm, step, layer) key, spelled out in uint32 arithmetic."""
+    cells = np.arange(n * w, dtype=np.uint64)
+    h = mix32_numpy((cells // 2) ^ np.uint64(key & 0xFFFFFFFF))
+    half = np.where(cells % 2 == 0, h & 0xFFFF, h >> 16).astype(np.int64)
+    u = np.where(half >= 2**15, half - 2**16, half)              # as a signed int16
+    return (u >= threshold(rate)).reshape(n, w)

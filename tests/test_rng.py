@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from bench import TrialConfig, make_data
-from bench.rng import derive_seed, keep_mask, mix32_, mix32_numpy, step_keys, threshold
+from bench.rng import derive_seed, keep_mask, keep_mask_numpy, mix32_, mix32_numpy, step_keys, threshold
 from bench.task import init_params
 
 
@@ -21,8 +21,17 @@ def test_derive_seed_is_stable_and_stream_specific():
 
 def _masks(rate, seed=0, n=50, w=400):
     keys = step_keys(torch.tensor([seed], dtype=torch.int32), steps=3, layers=2)
-    cells = torch.arange(n * w, dtype=torch.int32).view(1, n, w)
-    return keep_mask(keys[1, 0], cells, torch.tensor([threshold(rate)], dtype=torch.int32).view(1, 1, 1))
+    return keep_mask(keys[1, 0].view(1), torch.tensor([threshold(rate)], dtype=torch.int16), n, w)[0]
+
+
+def test_keep_mask_matches_plain_uint32_reference():
+    # 16-bit halves of one hash per two cells, low half first; odd cell counts included
+    keys = step_keys(torch.tensor([3, -7], dtype=torch.int32), steps=2, layers=2)
+    for n, w, rate in ((20, 300, 0.5), (7, 15, 0.3), (3, 1, 0.9)):
+        flat = keys.flatten()
+        got = keep_mask(flat, torch.tensor([threshold(rate)] * len(flat), dtype=torch.int16), n, w)
+        for b, key in enumerate(flat.tolist()):
+            np.testing.assert_array_equal(got[b].numpy(), keep_mask_numpy(key, rate, n, w))
 
 
 def test_keep_probability_is_one_minus_rate():

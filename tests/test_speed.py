@@ -72,3 +72,16 @@ def test_default_group_size_keeps_group_state_within_the_cache_budget():
     assert default_group_size("cpu") == 4                       # the seed's architecture
     assert default_group_size("cuda", 300) == 4 * 2**30 // (16 * 91201)
     assert default_group_size("cuda", 8) == 4096                # capped
+
+
+def test_masks_hashed_in_chunks_equal_masks_hashed_per_step():
+    from bench import rng
+
+    arms = [dropout_arm(TrialConfig(seed=s, dropout=r)) for s, r in ((0, 0.5), (4, 0.2))]
+    masks = DropoutMasks(arms, 5, 12, 2, steps=7, device=torch.device("cpu"))
+    masks.chunk = 3                                     # chunks [0, 3), [3, 6), [6, 7)
+    thr = torch.tensor([rng.threshold(0.5), rng.threshold(0.2)], dtype=torch.int16)
+    for step in (0, 2, 3, 6, 1):                        # out of order: chunks are rebuilt
+        for layer in range(2):
+            keys = masks.keys[step].view(2, 2)[layer]
+            assert torch.equal(masks.keep(step, layer), rng.keep_mask(keys, thr, 5, 12))
