@@ -56,10 +56,12 @@ class _Stack:
         self.grad = torch.zeros_like(self.flat)
         self.params = _views(self.flat, shapes, sizes)   # [W0, b0, W1, b1, ...]
         self.grads = _views(self.grad, shapes, sizes)
-        per_arm = [init_params(a.cfg, a.init_stream) for a in arms]
-        for layer in range(len(dims) - 1):
-            self.params[2 * layer].copy_(torch.stack([p[layer][0] for p in per_arm]))
-            self.params[2 * layer + 1].copy_(torch.stack([p[layer][1] for p in per_arm]).unsqueeze(1))
+        # one arm's initial weights at a time, straight into its slices: no stacked
+        # temporaries, so set-up never holds a second copy of the group's parameters
+        for i, arm in enumerate(arms):
+            for layer, (w, b) in enumerate(init_params(arm.cfg, arm.init_stream)):
+                self.params[2 * layer][i].copy_(w)
+                self.params[2 * layer + 1][i, 0].copy_(b)
 
 
 def _views(flat: torch.Tensor, shapes: list, sizes: list) -> list[torch.Tensor]:

@@ -85,3 +85,23 @@ def test_masks_hashed_in_chunks_equal_masks_hashed_per_step():
         for layer in range(2):
             keys = masks.keys[step].view(2, 2)[layer]
             assert torch.equal(masks.keep(step, layer), rng.keep_mask(keys, thr, 5, 12))
+
+
+def test_group_buffer_count_by_hand():
+    from bench.memory import group_buffer_bytes
+
+    cfg = TrialConfig(width=4, depth=2, n_train=3, steps=5)
+    got = group_buffer_bytes(cfg, n_arms=2, n_dropout=1)
+    # parameters per arm: (1*4 + 4) + (4*4 + 4) + (4*1 + 1) = 33; 2 arms = 66, padded to 128 floats
+    assert got["parameters"] == got["gradients"] == 128 * 4 and got["optimizer_state"] == 2 * 128 * 4
+    assert got["activations"] == ((2 * 2 + 3) * 2 * 3 * 4 + 2 * 3) * 4      # workspace, float32
+    # keys (5 steps x 2 layers x 1 arm) + 6 pair counters; one chunk of all 5 steps: bools + hashes
+    assert got["masks"] == (10 + 6) * 4 + 5 * 2 * 1 * (12 + 6 * 4)
+
+
+def test_measured_cpu_peak_of_a_group_is_close_to_its_buffers():
+    """Sanity bounds, not the target: the buffers are really there, and nothing holds a second copy."""
+    from bench.memory import measure_group_memory
+
+    r = measure_group_memory(TrialConfig(width=300), n_arms=16, steps=3)
+    assert 0.8 < r["peak_over_core"] < 2.0, r
