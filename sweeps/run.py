@@ -20,7 +20,7 @@ from .execute import InProcessExecutor, Outcome, ProcessExecutor, WorkUnit, arms
 from .identity import trial_id
 from .provenance import code_version, host_info, package_versions
 from .spec import SpecError, SweepSpec, check_n_jobs, load_spec
-from .store import Store, StoreError, TrialRow, now_iso, store_path
+from .store import FolderLock, Store, StoreError, TrialRow, is_scratch, now_iso, store_path
 
 DEFAULT_RESULTS = Path("results")
 
@@ -97,9 +97,16 @@ def run_sweep(
         n_workers = 1                        # one process feeds the GPU
     out = resolve_out_dir(spec, out_dir)
 
-    store = _open_or_create(spec, spec_text, out, force_new)
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"{out}: exists and is not a folder")
+    _refuse_foreign(out)               # before the lock file is created in someone else's folder
+    lock = FolderLock(out).acquire()   # before creating anything: two drivers never race
     try:
-        store.acquire_lock()
+        store = _open_or_create(spec, spec_text, out, force_new)
+    except BaseException:
+        lock.release()
+        raise
+    try:
         ids = [trial_id(c) for c in configs]
         stored = store.statuses()
         keep = {"ok", "diverged"} if retry_failed else {"ok", "diverged", "failed"}
@@ -116,6 +123,7 @@ def run_sweep(
         store.end_run(run_id, _summary_dict(summary))
     finally:
         store.close()
+        lock.release()
     if report and not summary.interrupted:
         _auto_report(out)
     return summary
@@ -154,12 +162,8 @@ def _execute(store: Store, run_id: int, todo: list[tuple[str, TrialConfig]], sum
 
 
 def _open_or_create(spec: SweepSpec, spec_text: str, out: Path, force_new: bool) -> Store:
-    if out.exists() and not out.is_dir():
-        raise StoreError(f"{out}: exists and is not a folder")
     if not store_path(out).exists():
-        if out.exists() and any(p.name not in (".lock",) for p in out.iterdir()):
-            raise StoreError(f"{out}: folder is not empty and holds no dropout-bench store; "
-                             "choose another --out")
+        _refuse_foreign(out)
         return Store.create(out, kind="sweep", name=spec.name, spec=spec.to_dict(),
                             spec_text=spec_text, shared=spec.shared_settings())
     store = Store.open(out)
@@ -173,7 +177,6 @@ def _open_or_create(spec: SweepSpec, spec_text: str, out: Path, force_new: bool)
             raise StoreError(f"{out}: the spec's shared settings differ from the stored sweep's "
                              f"({_difference(meta.get('shared', '{}'), spec.shared_settings())}); "
                              "use another --out, or --force-new to archive the old store and start again")
-        store.acquire_lock()
         store.close()
         archive = out / "archive" / f"store-{time.strftime('%Y%m%d-%H%M%S')}"
         archive.mkdir(parents=True)
@@ -185,6 +188,11 @@ def _open_or_create(spec: SweepSpec, spec_text: str, out: Path, force_new: bool)
     # a grown or changed grid/seed list with the same shared settings: remember the latest spec
     store.set_meta(spec=_json(spec.to_dict()), spec_text=spec_text)
     return store
+
+
+def _refuse_foreign(out: Path) -> None:
+    if out.is_dir() and not store_path(out).exists() and any(not is_scratch(p.name) for p in out.iterdir()):
+        raise StoreError(f"{out}: folder is not empty and holds no dropout-bench store; choose another --out")
 
 
 def _difference(old: str, new: str) -> str:

@@ -57,6 +57,48 @@ class StoreLocked(StoreError):
     """Another driver process holds the folder's lock."""
 
 
+class FolderLock:
+    """An exclusive flock on ``DIR/.lock``: one driver per folder.
+
+    The kernel releases it when the holder dies, so a killed sweep never leaves a stale lock.
+    """
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self.out_dir = Path(out_dir)
+        self._fd: int | None = None
+
+    def acquire(self) -> "FolderLock":
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.out_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise StoreLocked(f"{self.out_dir}: in use by a running sweep ({holder}); "
+                              "wait for it to finish or stop it first") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()}".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "FolderLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+def is_scratch(name: str) -> bool:
+    """Files a store folder may hold besides the store: the lock and leftovers of a killed creation."""
+    return name == LOCK_FILE or (name.startswith(f".{STORE_FILE}.") and name.endswith(".tmp"))
+
+
 def store_path(out_dir: str | Path) -> Path:
     return Path(out_dir) / STORE_FILE
 
@@ -72,7 +114,7 @@ class Store:
         self.out_dir = out_dir
         self.conn = conn
         self.readonly = readonly
-        self._lock_fd: int | None = None
+        self._lock: FolderLock | None = None
 
     # ---- opening -------------------------------------------------------------------------
     @classmethod
@@ -98,7 +140,11 @@ class Store:
         if path.exists():
             raise StoreError(f"{out_dir}: a store already exists")
         out_dir.mkdir(parents=True, exist_ok=True)
-        conn = _connect(f"file:{path}")
+        # Build the schema in a temporary file and rename it into place: a kill during
+        # creation leaves no half-made store that a rerun would have to refuse.
+        tmp = out_dir / f".{STORE_FILE}.{os.getpid()}.tmp"
+        tmp.unlink(missing_ok=True)
+        conn = sqlite3.connect(tmp)
         with conn:
             conn.executescript(_schema())
             conn.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", [
@@ -106,7 +152,11 @@ class Store:
                 ("name", name), ("spec", json.dumps(spec, sort_keys=True)), ("spec_text", spec_text),
                 ("shared", shared), ("created_at", now_iso()),
             ])
-        return cls(out_dir, conn, readonly=False)
+        conn.close()
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        return cls(out_dir, _connect(f"file:{path}"), readonly=False)
 
     def _check_format(self) -> None:
         try:
@@ -126,23 +176,14 @@ class Store:
 
     # ---- lock ----------------------------------------------------------------------------
     def acquire_lock(self) -> None:
-        """Exclusive for the life of this process; the kernel releases it if the process dies."""
-        fd = os.open(self.out_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise StoreLocked(f"{self.out_dir}: in use by a running sweep ({holder}); "
-                              "wait for it to finish or stop it first") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()}".encode())
-        self._lock_fd = fd
+        """Hold the folder's lock for the life of this store object (see FolderLock)."""
+        if self._lock is None:
+            self._lock = FolderLock(self.out_dir).acquire()
 
     def release_lock(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def close(self) -> None:
         self.release_lock()

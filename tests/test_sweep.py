@@ -112,6 +112,7 @@ def test_foreign_or_corrupt_store_is_refused_not_overwritten(tmp_path):
     (other / "notes.txt").write_text("mine")
     with pytest.raises(StoreError, match="not empty and holds no dropout-bench store"):
         run(spec, other)
+    assert [p.name for p in other.iterdir()] == ["notes.txt"]
 
 
 def test_second_driver_on_the_same_folder_is_refused(tmp_path):
