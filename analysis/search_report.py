@@ -1,0 +1,275 @@
+"""The report of a search: the study's course and the confirmed best configurations, in one page.
+
+``search_summary`` computes the confirmation table (pure over records); ``build_search_figures``
+draws Optuna's own static views of the study (``optuna.visualization.matplotlib``);
+``write_search_report`` writes ``DIR/search_report.html``, self-contained (PNGs embedded).
+The study comes from the snapshot the search stores in its store (``search_study``), so the
+report needs neither the study's storage nor its credentials.
+"""
+from __future__ import annotations
+
+import html
+import io
+import json
+import warnings
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: the report embeds PNGs, nothing is shown
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from . import _render as R  # noqa: E402
+from .stats import DEFAULT_METHOD, bootstrap_ci  # noqa: E402
+
+OBJECTIVE_LABELS = {"dropout_test_mse": "test MSE of the dropout arm (lower is better)",
+                    "dropout_benefit": "delta = test MSE(plain) - test MSE(dropout) (higher is better)",
+                    "dropout_test_mse+step_time": "test MSE of the dropout arm and seconds per arm-step "
+                                                  "(both lower is better)"}
+
+
+def load_search(out_dir: str | Path) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """(store meta, stored records) of a search folder."""
+    from sweeps.store import Store
+
+    with Store.open(out_dir, readonly=True) as store:
+        return store.meta(), list(store.records())
+
+
+def study_from_snapshot(snapshot: Sequence[Mapping[str, Any]], directions: Sequence[str]):
+    """An in-memory Optuna study holding the finished trials of a stored snapshot."""
+    import optuna
+    from optuna.distributions import json_to_distribution
+    from optuna.trial import TrialState, create_trial
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=list(directions))
+    for t in snapshot:
+        state = TrialState[t["state"]]
+        if not state.is_finished():
+            continue
+        study.add_trial(create_trial(
+            state=state, values=t["values"] if state == TrialState.COMPLETE else None, params=t["params"],
+            distributions={k: json_to_distribution(d) for k, d in t["distributions"].items()},
+            user_attrs=t["user_attrs"], intermediate_values={int(k): v for k, v in t["intermediate_values"].items()},
+        ))
+    return study
+
+
+def search_summary(records: Sequence[Mapping[str, Any]], confirm: Sequence[Mapping[str, Any]], objective: str,
+                   *, seed: int = 0, n_resamples: int = 9_999, method: str = DEFAULT_METHOD) -> pd.DataFrame:
+    """One row per confirmed configuration: the search's estimate beside the fresh seeds'.
+
+    Columns: rank, trial, the parameters, then for the first objective ``search_*`` (mean and
+    bootstrap CI over the search seeds) and ``confirm_*`` (over the fresh seeds), ``optimism``
+    = how much better the search's mean looked than the fresh seeds' (> 0: the winner's curse),
+    and the paired ``delta`` (test MSE plain - dropout) on the fresh seeds with its CI.
+    """
+    from sweeps.search._objective import seed_value
+
+    by_id = {r["trial_id"]: r for r in records}
+    sign = -1.0 if objective == "dropout_benefit" else 1.0      # lower is better after the sign
+    rows = []
+    for c in confirm:
+        def values(ids: Sequence[str], index: int = 0) -> np.ndarray:
+            recs = [by_id[i] for i in ids if i in by_id and by_id[i]["result"] is not None]
+            v = np.array([seed_value(r, objective)[index] for r in recs], dtype=float)
+            return v[np.isfinite(v)]
+
+        s, f = values(c["search_ids"]), values(c["confirm_ids"])
+        delta = np.array([by_id[i]["result"]["delta_test_mse"] for i in c["confirm_ids"]
+                          if i in by_id and by_id[i]["result"] is not None], dtype=float)
+        delta = delta[np.isfinite(delta)]
+        row: dict[str, Any] = {"rank": c["rank"], "trial": c["number"], **c["params"]}
+        for name, x in (("search", s), ("confirm", f), ("delta", delta)):
+            lo, hi = bootstrap_ci(x, seed=seed, n_resamples=n_resamples, method=method) if len(x) else (np.nan, np.nan)
+            row.update({f"{name}_n": len(x), f"{name}_mean": x.mean() if len(x) else np.nan,
+                        f"{name}_ci_low": lo, f"{name}_ci_high": hi})
+        row["optimism"] = sign * (row["confirm_mean"] - row["search_mean"])
+        if objective == "dropout_test_mse+step_time":
+            row["step_time_median"] = float(np.median(values(c["confirm_ids"], 1))) if len(f) else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _figure_of(ax) -> Any:
+    first = np.ravel(ax)[0] if isinstance(ax, np.ndarray) else ax
+    return first.figure
+
+
+def importance_evaluator(seed: int = 0):
+    """fANOVA (seeded) where scikit-learn is installed, else PED-ANOVA (needs only scipy)."""
+    import optuna
+
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        return (optuna.importance.PedAnovaImportanceEvaluator(),
+                "PED-ANOVA: how much each parameter's distribution differs in the best 10% of trials")
+    return optuna.importance.FanovaImportanceEvaluator(seed=seed), f"fANOVA, random forests seeded with {seed}"
+
+
+def build_search_figures(study, objective: str, *, seed: int = 0) -> list[tuple[str, str, Optional[bytes], str]]:
+    """(name, caption, PNG bytes or None, why missing) for each view of the study."""
+    import optuna
+    import optuna.visualization.matplotlib as vm
+
+    multi = len(study.directions) > 1
+    target = (lambda t: t.values[0]) if multi else None
+    name0 = "dropout test MSE" if objective != "dropout_benefit" else "dropout benefit (delta test MSE)"
+    params = sorted({p for t in study.trials for p in t.params})
+    evaluator, importance_name = importance_evaluator(seed)
+    plans: list[tuple[str, str, Any]] = [
+        ("history", f"Optimisation history: {name0} of each trial and the best so far.",
+         lambda: vm.plot_optimization_history(study, target=target, target_name=name0)),
+        ("importance", f"Parameter importances for {name0} ({importance_name}).",
+         lambda: vm.plot_param_importances(study, target=target, target_name=name0, evaluator=evaluator)),
+        ("slice", f"Slice views: {name0} against each parameter.",
+         lambda: vm.plot_slice(study, target=target, target_name=name0)),
+    ]
+    if len(params) >= 2:
+        plans.append(("contour", f"Contour of {name0} over pairs of parameters (interpolated between trials).",
+                      lambda: vm.plot_contour(study, params=params[:3], target=target, target_name=name0)))
+    if multi:
+        plans.append(("pareto", "Pareto front: dropout test MSE against seconds per arm-step.",
+                      lambda: vm.plot_pareto_front(study, target_names=["dropout test MSE", "s per arm-step"])))
+    out = []
+    for name, caption, draw in plans:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ax = draw()
+            out.append((name, caption, _png(_figure_of(ax)), ""))
+        except Exception as exc:  # noqa: BLE001 - too few trials for a view is not a failure
+            plt.close("all")
+            out.append((name, caption, None, f"{type(exc).__name__}: {exc}"[:200]))
+    return out
+
+
+def _confirm_table(frame: pd.DataFrame, objective: str) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    keep = [c for c in frame.columns if c in ("rank", "trial") or not c.startswith(("search_", "confirm_", "delta_"))
+            and c not in ("optimism", "step_time_median")]
+    out = frame[keep].copy()
+    for c in out.columns:
+        if out[c].dtype.kind == "f":
+            out[c] = out[c].map(lambda v: f"{v:.4g}")
+    out["search mean [95% CI]"] = [R.ci(r.search_mean, r.search_ci_low, r.search_ci_high, 4) + f" (n={r.search_n})"
+                                   for r in frame.itertuples()]
+    out["fresh seeds mean [95% CI]"] = [R.ci(r.confirm_mean, r.confirm_ci_low, r.confirm_ci_high, 4)
+                                        + f" (n={r.confirm_n})" for r in frame.itertuples()]
+    out["optimism"] = [R.num(v, 4) for v in frame["optimism"]]
+    out["delta on fresh seeds [95% CI]"] = [R.ci(r.delta_mean, r.delta_ci_low, r.delta_ci_high, 4)
+                                            for r in frame.itertuples()]
+    if "step_time_median" in frame:
+        out["s per arm-step"] = [f"{v:.3g}" for v in frame["step_time_median"]]
+    return out
+
+
+def _trials_table(snapshot: Sequence[Mapping[str, Any]], directions: Sequence[str], limit: int = 25) -> pd.DataFrame:
+    rows = []
+    for t in snapshot:
+        row = {"trial": t["number"], "state": t["state"], **{k: (f"{v:.4g}" if isinstance(v, float) else v)
+                                                              for k, v in t["params"].items()}}
+        for i, v in enumerate(t["values"] or []):
+            row[f"value {i}" if len(directions) > 1 else "value"] = v
+        ua = t["user_attrs"]
+        row["seeds"] = ua.get("n_seeds", "")
+        row["note"] = ("seed experiment" if ua.get("seed_experiment") else
+                       f"pruned after {ua['pruned_after_seeds']} seeds" if "pruned_after_seeds" in ua else
+                       f"retry of {ua['retry_of']}" if "retry_of" in ua else "") + (
+                       f" {ua['fail_reason']}" if ua.get("fail_reason") else "")
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    key = "value" if "value" in frame else "value 0"
+    if key in frame:
+        asc = directions[0] == "minimize"
+        frame = frame.sort_values(key, ascending=asc, na_position="last")
+        frame[key] = frame[key].map(lambda v: R.num(v, 5))
+    for c in [c for c in frame.columns if c.startswith("value ")]:
+        frame[c] = frame[c].map(lambda v: R.num(v, 5) if not isinstance(v, str) else v)
+    return frame.head(limit)
+
+
+def write_search_report(out_dir: str | Path, *, report_dir: str | Path | None = None, seed: int = 0,
+                        n_resamples: int = 9_999) -> Path:
+    """Write ``search_report.html`` (self-contained) for the search stored in ``out_dir``; return its path."""
+    from sweeps._files import atomic_write_text
+
+    meta, records = load_search(out_dir)
+    spec = json.loads(meta.get("spec", "{}"))
+    objective = spec.get("objective", "dropout_test_mse")
+    from sweeps.search._spec import OBJECTIVES
+
+    directions = OBJECTIVES.get(objective, ("minimize",))
+    snapshot = json.loads(meta.get("search_study", "[]") or "[]")
+    confirm = json.loads(meta.get("search_confirm", "[]") or "[]")
+    study = study_from_snapshot(snapshot, directions)
+    figures = build_search_figures(study, objective, seed=seed) if study.trials else []
+    table = search_summary(records, confirm, objective, seed=seed, n_resamples=n_resamples)
+    page = render_search_html(meta, spec, snapshot, figures, _confirm_table(table, objective),
+                              _trials_table(snapshot, directions), len(records))
+    path = Path(report_dir or out_dir) / "search_report.html"
+    atomic_write_text(path, page)
+    return path
+
+
+def render_search_html(meta: Mapping[str, str], spec: Mapping[str, Any], snapshot: Sequence[Mapping[str, Any]],
+                       figures: Sequence[tuple[str, str, Optional[bytes], str]], confirm: pd.DataFrame,
+                       trials: pd.DataFrame, n_records: int) -> str:
+    e = html.escape
+    states: dict[str, int] = {}
+    for t in snapshot:
+        states[t["state"]] = states.get(t["state"], 0) + 1
+    objective = spec.get("objective", "")
+    space = ", ".join(f"{k} in [{v['low']}, {v['high']}]{' (log)' if v.get('log') else ''}"
+                      for k, v in spec.get("space", {}).items())
+    design = [
+        ("Objective", f"{objective}: {OBJECTIVE_LABELS.get(objective, '')}; the mean over seeds "
+                      "(the median over seeds for step time)"),
+        ("Space", space), ("Fixed settings", json.dumps(spec.get("base", {}), sort_keys=True) or "{}"),
+        ("Seeds per configuration", f"{len(spec.get('seeds', []))} (the same seeds for every configuration: "
+                                    "paired comparisons, common random numbers)"),
+        ("Sampler", f"{spec.get('sampler')} (seed {spec.get('sampler_seed')}); pruner {spec.get('pruner')}"
+                    + (f" (p < {spec.get('p_threshold')}, after {spec.get('n_startup_seeds')} seeds)"
+                       if spec.get("pruner") == "wilcoxon" else "")),
+        ("Budget", f"n_trials {spec.get('n_trials')}, timeout {spec.get('timeout')} s per invocation"),
+        ("Trials", ", ".join(f"{k.lower()} {v}" for k, v in sorted(states.items())) or "none"),
+        ("Seed-level results stored", f"{n_records} (search and confirmation; read them with analysis.load_trials)"),
+        ("Study", f"{meta.get('study_name')} in {meta.get('search_storage')}; "
+                  "readable with `optuna studies --storage ...` and optuna-dashboard"),
+        ("Confirmation", f"the best {spec.get('confirm', {}).get('top')} configurations retrained on "
+                         f"{len(spec.get('confirm', {}).get('seeds', []))} fresh seeds; intervals are "
+                         "percentile/BCa bootstrap CIs of the mean"),
+    ]
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Search: {e(str(spec.get('name')))}"
+             f"</title><style>{R.CSS}</style></head><body><h1>Search: {e(str(spec.get('name')))}</h1>",
+             "<h2>Design</h2><dl>", *[f"<dt><b>{e(k)}</b></dt><dd>{e(str(v))}</dd>" for k, v in design], "</dl>",
+             "<h2>Confirmed best configurations</h2>",
+             "<p class='note'>The search chose these by their mean over its own seeds, so that mean is biased in "
+             "their favour. Fresh seeds give an unbiased estimate; <b>optimism</b> = how much better the search's "
+             "mean looked (&gt; 0: the winner's curse).</p>",
+             R.html_table(confirm) if not confirm.empty else "<p class='note'>No confirmation stage has run.</p>"]
+    for name, caption, png, why in figures:
+        parts.append(f"<h2>{e(name.capitalize())}</h2>")
+        if png is None:
+            parts.append(f"<p class='note'>{e(caption)} Not drawn: {e(why)}</p>")
+        else:
+            parts.append(f"<figure><img src='{R.data_uri(png)}' alt='{e(caption)}'>"
+                         f"<figcaption>{e(caption)}</figcaption></figure>")
+    parts += ["<h2>Trials</h2>", "<p class='note'>The best trials first (at most 25).</p>",
+              R.html_table(trials) if not trials.empty else "<p class='note'>No trials.</p>", "</body></html>"]
+    return "\n".join(parts) + "\n"

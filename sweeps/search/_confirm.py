@@ -1,0 +1,78 @@
+"""The confirmation stage: the best configurations of the search, retrained on fresh seeds.
+
+A search picks its winners by their noisy mean over a few seeds, so the winners' search
+means are biased in their favour (the winner's curse). Retraining each of the best
+``confirm.top`` configurations on seeds the search never used gives unbiased estimates;
+the report sets them beside the search's own. The retraining is a small sweep (the same
+executors, the same store), so it resumes and never trains a stored seed twice.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from bench import TrialResult
+from bench.trial import default_group_size
+
+from ..execute import InProcessExecutor, Outcome, ProcessExecutor, WorkUnit, arms_per_unit, make_units
+from ..identity import trial_id
+from ..store import Store, TrialRow
+from ._spec import SearchSpec
+
+
+def pick_best(study: optuna.Study, spec: SearchSpec) -> list[FrozenTrial]:
+    """The best ``confirm_top`` distinct configurations evaluated on every search seed.
+
+    One objective: by value. Two: the Pareto front, by the first objective.
+    """
+    full = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if "pruned_after_seeds" not in t.user_attrs]
+    if len(spec.directions) > 1:
+        front = {t.number for t in study.best_trials}
+        full = sorted((t for t in full if t.number in front), key=lambda t: (t.values[0], t.number))
+    else:
+        sign = 1 if spec.directions[0] == "minimize" else -1
+        full = sorted(full, key=lambda t: (sign * t.value, t.number))
+    picked, seen = [], set()
+    for t in full:
+        key = tuple(sorted(t.params.items()))
+        if key not in seen:
+            seen.add(key)
+            picked.append(t)
+    return picked[:spec.confirm_top]
+
+
+def confirm_best(store: Store, run_id: int, study: optuna.Study, spec: SearchSpec, device: str,
+                 workers: int, progress: bool) -> list[dict[str, Any]]:
+    """Retrain the picks on ``spec.confirm_seeds``; returns one description per pick (for the report)."""
+    picks = pick_best(study, spec)
+    plan = []
+    for rank, t in enumerate(picks, 1):
+        search_ids = [trial_id(spec.config(t.params, s, device)) for s in spec.seeds]
+        confirm_cfgs = [spec.config(t.params, s, device) for s in spec.confirm_seeds]
+        plan.append(({"rank": rank, "number": t.number, "params": t.params, "values": t.values,
+                      "search_ids": search_ids, "confirm_ids": [trial_id(c) for c in confirm_cfgs]},
+                     confirm_cfgs))
+    stored = store.statuses()
+    todo = [c for _, cfgs in plan for c in cfgs if trial_id(c) not in stored]
+    if todo:
+        if progress:
+            print(f"[{spec.name}] confirming the best {len(picks)} configuration(s) on "
+                  f"{len(spec.confirm_seeds)} fresh seeds ({len(todo)} trials)", file=sys.stderr, flush=True)
+        group = default_group_size(device)
+        units = make_units(todo, arms_per_unit(len(todo), workers, group))
+        executor = (InProcessExecutor("auto", group) if workers == 1
+                    else ProcessExecutor(workers, "auto", group))
+
+        def on_done(unit: WorkUnit, outcomes: list[Outcome], attempts: int) -> None:
+            rows = []
+            for c, o in zip(unit.cfgs, outcomes):
+                result = TrialResult.from_dict(o.result) if o.result is not None else None
+                rows.append(TrialRow(trial_id(c), c, o.status, result, o.error, attempts, o.seconds))
+            store.put(rows, run_id)
+
+        executor.run(units, on_done)
+    return [info for info, _ in plan]

@@ -1,0 +1,318 @@
+"""Run a search: open the store and the study, recover stale trials, run workers, sync, confirm.
+
+    >>> from sweeps.search import run_search
+    >>> summary = run_search("sweeps/where_dropout_helps.toml", workers=2)
+
+Only this driver writes the store. Workers write each finished seed into the study (the
+trial's user attribute ``result_seed_<seed>``); the driver copies seeds it has not stored yet
+into the store, keyed by the seed-level ``trial_id`` (so a seed is stored once, however
+many Optuna trials evaluated it, and a killed worker loses no finished seed).
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from bench import TrialConfig, TrialResult
+from bench.trial import check_device
+
+from ..identity import trial_id
+from ..provenance import code_version, host_info, package_versions
+from ..run import DEFAULT_RESULTS
+from ..store import Store, StoreError, StoreLocked, TrialRow, now_iso, store_path
+from ._confirm import confirm_best
+from ._objective import SEED_ATTR
+from ._spec import SearchSpec, load_search_spec
+from ._study import (
+    JOURNAL_FILE, check_sampler_available, load_study, mask_argv, mask_url, open_storage, recover, snapshot, used_budget,
+)
+from ._worker import WORKERS_LOCK, budget_left, flocked, work, worker_main
+
+POLL_SECONDS = 0.5
+MAX_RESTARTS_PER_WORKER = 3     # replacement workers after abnormal deaths, per requested worker
+
+
+@dataclass
+class SearchSummary:
+    out_dir: str
+    study_name: str
+    storage: str                     # masked URL, or the journal file
+    budget: int | None
+    counts: dict[str, int] = field(default_factory=dict)   # study trials by state
+    used: int = 0                    # trials counted against the budget
+    ran: int = 0                     # trials finished in this invocation
+    recovered: int = 0               # trials found RUNNING (stale) and failed, this invocation
+    retried: int = 0                 # retries enqueued for them
+    seeds_stored: int = 0            # seed-level rows in the store
+    best: str = ""
+    confirmed: list[dict[str, Any]] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    interrupted: bool = False
+    worker_deaths: int = 0
+
+    def line(self) -> str:
+        c = self.counts
+        budget = f"/{self.budget}" if self.budget else ""
+        return (f"{self.out_dir}: study {self.study_name!r}: {self.used}{budget} trials "
+                f"(complete {c.get('COMPLETE', 0)}, failed {c.get('FAIL', 0)}, waiting {c.get('WAITING', 0)}); "
+                f"this run: {self.ran} trials in {self.wall_seconds:.1f} s; {self.seeds_stored} seed-level "
+                f"results stored{'; ' + self.best if self.best else ''}")
+
+
+def resolve_out_dir(spec: SearchSpec, out_dir: str | os.PathLike | None) -> Path:
+    return Path(out_dir) if out_dir is not None else DEFAULT_RESULTS / spec.name
+
+
+def run_search(
+    spec_or_path: SearchSpec | str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    storage: str | None = None,
+    workers: int | None = None,
+    device: str | None = None,
+    confirm: bool = True,
+    progress: bool = True,
+    report: bool = True,
+    argv: list[str] | None = None,
+) -> SearchSummary:
+    """Run (or resume) a search into ``out_dir`` (default results/<name>/); see the module docstring.
+
+    ``storage``: an RDB URL for the study (default: the journal file ``DIR/optuna.journal``).
+    ``workers``: processes on the study (default: spec, else 1), one torch thread each.
+    Raises ConfigError (a subclass) for bad input, before anything is written.
+    """
+    spec = spec_or_path if isinstance(spec_or_path, SearchSpec) else load_search_spec(spec_or_path)
+    spec_text = "" if isinstance(spec_or_path, SearchSpec) else Path(spec_or_path).read_text(encoding="utf-8")
+    workers = workers if workers is not None else spec.execution.get("workers", 1)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise StoreError(f"--workers {workers!r}: must be an integer >= 1")
+    device = device or spec.execution.get("device", "cpu")
+    TrialConfig(device=device)                    # validates the device's form
+    check_device(device)
+    check_sampler_available(spec)
+    if device.startswith("cuda"):
+        workers = 1                               # one process feeds the GPU
+    out = resolve_out_dir(spec, out_dir)
+    shown = mask_url(storage) or str(out / JOURNAL_FILE)
+
+    rdb = _open_storage(out, storage) if storage else None     # a bad URL fails before anything is written
+    store = _open_or_create(spec, spec_text, out)
+    summary = SearchSummary(out_dir=str(out), study_name=spec.name, storage=shown, budget=spec.n_trials)
+    start = time.perf_counter()
+    try:
+        store.acquire_lock()
+        workers_lock = _no_live_workers(out)
+        study = _open_study(spec, rdb or _open_storage(out, None), storage)
+        summary.recovered, summary.retried = recover(study, spec.param_names)   # nobody else is running
+        os.close(workers_lock)
+        run_id = store.begin_run({
+            "argv": mask_argv(list(argv or sys.argv)), "code_version": code_version(), "packages": package_versions(),
+            **host_info(), "n_jobs": workers, "workers": workers, "device": device, "engine": "auto",
+            "threads_per_worker": 1, "storage": shown, "study_name": spec.name, "sampler": spec.sampler,
+            "sampler_seed": spec.sampler_seed, "pruner": spec.pruner,
+        })
+        store.set_meta(search_storage=shown, study_name=spec.name)
+        sync = _Sync(store, run_id, study, spec, summary, progress)
+        sync()
+        if summary.recovered and progress:
+            print(f"recovered {summary.recovered} trial(s) left RUNNING by a stopped process; "
+                  f"{summary.retried} queued again", file=sys.stderr)
+        deadline = time.time() + spec.timeout if spec.timeout else None
+        try:
+            if workers == 1:
+                work(study, spec, out, device, deadline, on_trial_done=sync)
+            else:
+                _run_workers(study, spec, out, storage, device, deadline, workers, sync, summary)
+            sync()
+            if confirm and spec.confirm_top > 0:
+                summary.confirmed = confirm_best(store, run_id, study, spec, device, workers, progress)
+        except KeyboardInterrupt:
+            summary.interrupted = True
+            recover(study, spec.param_names, pids={os.getpid()})   # in-process trial, if any
+        sync()
+        summary.seeds_stored = len(store.statuses())
+        store.set_meta(search_study=json.dumps(snapshot(study)),
+                       search_confirm=json.dumps(summary.confirmed or _stored_confirm(store)))
+        summary.wall_seconds = time.perf_counter() - start
+        store.end_run(run_id, {"ran": summary.ran, "used": summary.used, "counts": summary.counts,
+                               "recovered": summary.recovered, "retried": summary.retried,
+                               "seeds_stored": summary.seeds_stored, "interrupted": summary.interrupted,
+                               "wall_seconds": summary.wall_seconds, "ended_at": now_iso()})
+    finally:
+        store.close()
+    if report and not summary.interrupted:
+        _auto_report(out)
+    return summary
+
+
+def _open_storage(out: Path, storage: str | None) -> optuna.storages.BaseStorage:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return open_storage(out, storage)
+    except Exception as exc:  # noqa: BLE001 - a bad URL or an unreachable server: one line, masked
+        raise StoreError(f"--storage {mask_url(storage)}: cannot open ({type(exc).__name__})") from None
+
+
+def _open_study(spec: SearchSpec, st: optuna.storages.BaseStorage, storage: str | None) -> optuna.Study:
+    existing = {s.study_name: s for s in optuna.get_all_study_summaries(st, include_best_trial=False)}
+    if spec.name in existing:
+        have = [d.name.lower() for d in existing[spec.name].directions]
+        if have != list(spec.directions):
+            raise StoreError(f"{mask_url(storage) or 'the journal'}: study {spec.name!r} optimises {have}, "
+                             f"the spec's objective {spec.objective!r} needs {list(spec.directions)}")
+    study = load_study(spec, st, create=True)
+    if not study.trials:
+        # the seed experiment's own configuration first: the search starts from the known point
+        study.enqueue_trial(spec.seed_experiment_params(), user_attrs={"seed_experiment": True})
+        study.set_user_attr("objective", spec.objective)
+    return study
+
+
+def _no_live_workers(out: Path) -> int:
+    fd = os.open(out / WORKERS_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreLocked(f"{out}: search workers of an earlier run are still running; "
+                          "wait for them or stop them first") from None
+    return fd
+
+
+def _run_workers(study: optuna.Study, spec: SearchSpec, out: Path, storage: str | None, device: str,
+                 deadline: float | None, n: int, sync, summary: SearchSummary) -> None:
+    ctx = multiprocessing.get_context("spawn")    # a clean interpreter: no forked torch state
+
+    def start() -> multiprocessing.Process:
+        p = ctx.Process(target=worker_main, args=(spec, str(out), storage, device, deadline), daemon=True)
+        p.start()
+        return p
+
+    procs = [start() for _ in range(n)]
+    restarts = 0
+    try:
+        while procs:
+            time.sleep(POLL_SECONDS)
+            sync()
+            for p in [p for p in procs if not p.is_alive()]:
+                procs.remove(p)
+                p.join()
+                if p.exitcode != 0:           # killed or crashed: its trial is stale, retry it
+                    summary.worker_deaths += 1
+                    recover(study, spec.param_names, pids={p.pid})
+                    if restarts < MAX_RESTARTS_PER_WORKER * n and budget_left(study, spec, deadline):
+                        restarts += 1
+                        procs.append(start())
+    except KeyboardInterrupt:
+        for p in procs:                       # a terminal's Ctrl-C reached them too; a kill -INT did not
+            if p.is_alive() and p.pid:
+                os.kill(p.pid, signal.SIGINT)
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.terminate()
+                p.join()
+        recover(study, spec.param_names, pids={p.pid for p in procs})
+        raise
+
+
+class _Sync:
+    """Copy finished seeds from the study into the store; print progress when trials finish."""
+
+    def __init__(self, store: Store, run_id: int, study: optuna.Study, spec: SearchSpec,
+                 summary: SearchSummary, progress: bool) -> None:
+        self.store, self.run_id, self.study, self.spec = store, run_id, study, spec
+        self.summary, self.progress = summary, progress
+        self.stored = set(store.statuses())
+        self.finished_at_start: int | None = None
+
+    def __call__(self) -> None:
+        trials = self.study.get_trials(deepcopy=False)
+        rows = []
+        for t in trials:
+            for key, rec in t.user_attrs.items():
+                if key.startswith(SEED_ATTR) and rec["trial_id"] not in self.stored:
+                    result = TrialResult.from_dict(rec["result"])
+                    cfg = TrialConfig.from_dict(result.config)
+                    assert trial_id(cfg) == rec["trial_id"], "seed record does not match its config"
+                    rows.append(TrialRow(rec["trial_id"], cfg, rec["status"], result, None, 1, rec["seconds"]))
+                    self.stored.add(rec["trial_id"])
+        if rows:
+            self.store.put(rows, self.run_id)
+        finished = sum(t.state.is_finished() for t in trials)
+        if self.finished_at_start is None:
+            self.finished_at_start = finished
+        changed = finished - self.finished_at_start != self.summary.ran
+        s = self.summary
+        s.ran = finished - self.finished_at_start
+        s.used = used_budget(trials)
+        s.counts = {}
+        for t in trials:
+            s.counts[t.state.name] = s.counts.get(t.state.name, 0) + 1
+        s.seeds_stored = len(self.stored)
+        s.best = best_line(self.study, self.spec)
+        if changed and self.progress:
+            budget = f"/{self.spec.n_trials}" if self.spec.n_trials else ""
+            print(f"[{self.spec.name}] {s.used}{budget} trials, {s.seeds_stored} seeds stored"
+                  f"{'; ' + s.best if s.best else ''}", file=sys.stderr, flush=True)
+
+
+def best_line(study: optuna.Study, spec: SearchSpec) -> str:
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if "pruned_after_seeds" not in t.user_attrs]
+    if not done:
+        return ""
+    if len(spec.directions) > 1:
+        return f"Pareto front: {len(study.best_trials)} trial(s)"
+    sign = 1 if spec.directions[0] == "minimize" else -1
+    best = min(done, key=lambda t: sign * t.value)
+    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items())
+    return f"best {spec.objective} {best.value:.4g} (trial {best.number}: {params})"
+
+
+def _stored_confirm(store: Store) -> list[dict[str, Any]]:
+    return json.loads(store.meta().get("search_confirm", "[]") or "[]")
+
+
+def _open_or_create(spec: SearchSpec, spec_text: str, out: Path) -> Store:
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"{out}: exists and is not a folder")
+    if not store_path(out).exists():
+        if out.exists() and any(p.name not in (".lock",) for p in out.iterdir()):
+            raise StoreError(f"{out}: folder is not empty and holds no dropout-bench store; choose another --out")
+        return Store.create(out, kind="search", name=spec.name, spec=spec.to_dict(), spec_text=spec_text,
+                            shared=spec.shared_settings())
+    store = Store.open(out)
+    meta = store.meta()
+    if meta.get("kind") != "search":
+        store.close()
+        raise StoreError(f"{out}: holds a {meta.get('kind')} store, not a search")
+    if meta.get("shared") != spec.shared_settings():
+        store.close()
+        raise StoreError(f"{out}: the spec's objective, seeds, base or space differ from the stored search's; "
+                         "use another --out (or another name) for a new search")
+    store.set_meta(spec=json.dumps(spec.to_dict(), sort_keys=True), spec_text=spec_text)
+    return store
+
+
+def _auto_report(out: Path) -> None:
+    """Write the search report when a search finishes; a failure here never loses results."""
+    try:
+        from analysis.search_report import write_search_report
+    except ImportError:
+        return
+    try:
+        print(f"report: {write_search_report(out)}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - the results are safe in the store and the study
+        print(f"search report failed ({exc}); rerun: dropout-bench report {out}", file=sys.stderr)

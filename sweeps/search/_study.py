@@ -1,0 +1,200 @@
+"""The Optuna side of a search: storage, study, sampler and pruner, and recovery of stale trials.
+
+Embedded storage is Optuna's journal file backend at ``DIR/optuna.journal``: every process
+appends JSON lines under a lock and replays the file to read. Optuna's own locks are files
+that a killed process leaves behind (the next writer then waits out a 30 s grace period);
+``FlockLock`` is an ``flock`` on ``DIR/optuna.journal.flock`` instead, which the kernel
+releases when its holder dies. ``--storage URL`` uses an RDB (SQLAlchemy URL) instead.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import urllib.parse
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from ._spec import SearchSpec
+
+JOURNAL_FILE = "optuna.journal"
+STALE = "stale"            # fail_reason of a trial left RUNNING by a process that stopped
+INTERRUPTED = "interrupted"
+RETRYABLE = (STALE, INTERRUPTED)
+
+
+class FlockLock:
+    """The journal backend's lock (``acquire``/``release``) as an flock: never left stale by a kill."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = str(path)
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def mask_url(url: str | None) -> str | None:
+    """The storage URL with its password replaced by ***: what logs, manifests and reports show."""
+    if url is None:
+        return None
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def mask_argv(argv: list[str]) -> list[str]:
+    """A command line with the value of ``--storage`` masked."""
+    out, hide = [], False
+    for a in argv:
+        if hide:
+            a, hide = mask_url(a) or a, False
+        elif a == "--storage":
+            hide = True
+        elif a.startswith("--storage="):
+            a = "--storage=" + (mask_url(a.split("=", 1)[1]) or "")
+        out.append(a)
+    return out
+
+
+def journal_path(out_dir: str | os.PathLike) -> Path:
+    return Path(out_dir) / JOURNAL_FILE
+
+
+def open_storage(out_dir: str | os.PathLike, url: str | None) -> optuna.storages.BaseStorage:
+    if url is not None:
+        return optuna.storages.RDBStorage(url)
+    from optuna.storages.journal import JournalFileBackend
+
+    path = journal_path(out_dir)
+    backend = JournalFileBackend(str(path), lock_obj=FlockLock(f"{path}.flock"))  # duck-typed lock
+    return optuna.storages.JournalStorage(backend)
+
+
+def make_sampler(spec: SearchSpec) -> optuna.samplers.BaseSampler:
+    seed = spec.sampler_seed
+    if spec.sampler == "tpe":
+        # constant_liar: a worker's sampler sees its siblings' running trials, so parallel
+        # workers spread out instead of proposing the same point
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+    if spec.sampler == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    if spec.sampler == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def check_sampler_available(spec: SearchSpec) -> None:
+    """Missing optional packages are bad input: one line, before anything is written."""
+    from bench import ConfigError
+
+    if spec.sampler == "cmaes":
+        try:
+            import cmaes  # noqa: F401
+        except ImportError:
+            raise ConfigError(f"{spec.source}: sampler: 'cmaes' needs the package cmaes "
+                              "(pip install cmaes); or choose tpe, gp or random") from None
+
+
+def make_pruner(spec: SearchSpec) -> optuna.pruners.BasePruner:
+    if spec.pruner == "wilcoxon":
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        return optuna.pruners.WilcoxonPruner(p_threshold=spec.p_threshold,
+                                             n_startup_steps=spec.n_startup_seeds)
+    return optuna.pruners.NopPruner()
+
+
+def load_study(spec: SearchSpec, storage: optuna.storages.BaseStorage, *, create: bool = False) -> optuna.Study:
+    directions = list(spec.directions)
+    if create:
+        return optuna.create_study(storage=storage, study_name=spec.name, directions=directions,
+                                   sampler=make_sampler(spec), pruner=make_pruner(spec),
+                                   load_if_exists=True)
+    return optuna.load_study(storage=storage, study_name=spec.name, sampler=make_sampler(spec),
+                             pruner=make_pruner(spec))
+
+
+def fail_reason(t: FrozenTrial) -> str | None:
+    return t.user_attrs.get("fail_reason")
+
+
+def fail_trials(study: optuna.Study, trials: list[FrozenTrial], reason: str) -> int:
+    """Mark trials FAIL with ``fail_reason``; those that finish meanwhile are left as they are."""
+    storage = study._storage
+    n = 0
+    for t in trials:
+        try:
+            storage.set_trial_user_attr(t._trial_id, "fail_reason", reason)
+            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            n += 1
+        except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+            continue
+    return n
+
+
+def recover(study: optuna.Study, names: list[str], *, pids: set[int] | None = None) -> tuple[int, int]:
+    """Fail trials left RUNNING (all of them, or those of the worker ``pids``) and enqueue retries.
+
+    Only a driver that knows no other worker is alive may call it without ``pids``. A
+    stopped trial is retried once per stop, with its own parameters (``retry_of``); one
+    stopped before its parameters were all drawn is not retried (it evaluated nothing).
+    Returns (failed, enqueued).
+    """
+    trials = study.get_trials(deepcopy=False)
+    running = [t for t in trials if t.state == TrialState.RUNNING
+               and (pids is None or t.user_attrs.get("worker_pid") in pids)]
+    failed = fail_trials(study, running, STALE)
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    enqueued = 0
+    for t in trials:
+        if (t.state == TrialState.FAIL and fail_reason(t) in RETRYABLE and t.number not in retried
+                and set(t.params) >= set(names)):
+            study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number})
+            enqueued += 1
+    return failed, enqueued
+
+
+def counted(t: FrozenTrial) -> bool:
+    """Does this trial use up the budget? Everything but trials stopped from outside (retried)."""
+    if t.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.PRUNED):
+        return True
+    return t.state == TrialState.FAIL and fail_reason(t) not in RETRYABLE
+
+
+def used_budget(trials: list[FrozenTrial]) -> int:
+    return sum(counted(t) for t in trials)
+
+
+def snapshot(study: optuna.Study) -> list[dict[str, Any]]:
+    """The study's trials as JSON-able dicts (seed results left out), for the report."""
+    from optuna.distributions import distribution_to_json
+
+    out = []
+    for t in study.get_trials(deepcopy=False):
+        out.append({
+            "number": t.number, "state": t.state.name, "values": t.values, "params": t.params,
+            "distributions": {k: distribution_to_json(d) for k, d in t.distributions.items()},
+            "intermediate_values": {str(k): v for k, v in t.intermediate_values.items()},
+            "user_attrs": {k: v for k, v in t.user_attrs.items() if not k.startswith("result_seed_")},
+            "datetime_start": t.datetime_start.isoformat() if t.datetime_start else None,
+            "datetime_complete": t.datetime_complete.isoformat() if t.datetime_complete else None,
+        })
+    return out

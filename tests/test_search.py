@@ -1,0 +1,210 @@
+"""Searches: spec validation, reproducibility, the store and the study, masking, the report."""
+import base64
+import io
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from search_helpers import CLI, course, journal_seed_ids, journal_study, store_ids, tiny_search
+from sweeps.search import load_search_spec, mask_argv, mask_url, parse_search_spec, run_search
+from sweeps.spec import SpecError
+
+GOOD = """name = "s"
+objective = "dropout_benefit"
+seeds = 4
+n_trials = 3
+[space]
+dropout = { low = 0.0, high = 0.9 }
+width = { low = 16, high = 1024, log = true }
+"""
+
+
+def test_a_good_spec_types_the_space_from_the_config_fields():
+    spec = parse_search_spec(GOOD)
+    dropout, width = spec.space
+    assert (dropout.kind, dropout.low, dropout.high, dropout.log) == ("float", 0.0, 0.9, False)
+    assert (width.kind, width.low, width.high, width.log) == ("int", 16, 1024, True)
+    assert spec.directions == ("maximize",)
+    # the seed experiment, clipped to the space, is the first point; confirmation seeds are fresh
+    assert spec.seed_experiment_params() == {"dropout": 0.5, "width": 300}
+    assert parse_search_spec(GOOD.replace("high = 1024", "high = 200")).seed_experiment_params()["width"] == 200
+    assert set(spec.confirm_seeds).isdisjoint(spec.seeds) and len(spec.confirm_seeds) == 8
+
+
+BAD = [
+    ("unknown parameter", ("width = {", "widht = {"), "space.widht: unknown config field"),
+    ("empty range", ("high = 0.9", "high = 0.0"), "space.dropout: empty range"),
+    ("low > high", ("low = 16, high = 1024", "low = 1024, high = 16"), "space.width: low > high"),
+    ("log with non-positive bound", ("dropout = { low = 0.0, high = 0.9 }",
+                                     "dropout = { low = 0.0, high = 0.9, log = true }"),
+     "space.dropout: log scale needs low > 0"),
+    ("unknown objective", ('objective = "dropout_benefit"', 'objective = "accuracy"'),
+     "objective: 'accuracy' is not an objective"),
+    ("unknown sampler", ("seeds = 4", 'seeds = 4\nsampler = "bayes"'), "sampler: 'bayes' is not a sampler"),
+    ("int field given a float", ("low = 16, high", "low = 16.5, high"), "space.width.low: 16.5"),
+    ("bound outside the config's range", ("high = 0.9", "high = 1.0"), "space.dropout.high: dropout=1.0"),
+]
+
+
+@pytest.fixture
+def cli_main(monkeypatch):
+    """sweeps.cli.main with the search command registered, in this process."""
+    from sweeps import cli
+    from sweeps._cmd_search import add_search_command
+
+    if add_search_command not in cli.COMMANDS:
+        monkeypatch.setattr(cli, "COMMANDS", [*cli.COMMANDS, add_search_command])
+    return cli.main
+
+
+@pytest.mark.parametrize("case, edit, message", BAD, ids=[b[0] for b in BAD])
+def test_bad_specs_give_one_line_and_exit_2_with_nothing_created(tmp_path, capsys, cli_main, case, edit, message):
+    spec = tmp_path / "bad.toml"
+    assert edit[0] in GOOD
+    spec.write_text(GOOD.replace(*edit))
+    with pytest.raises(SpecError, match=re.escape(message)):
+        load_search_spec(spec)
+    out = tmp_path / "out"
+    assert cli_main(["search", str(spec), "--out", str(out)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+    assert not out.exists()
+
+
+def test_a_bad_spec_exits_2_from_a_real_process(tmp_path):
+    spec = tmp_path / "bad.toml"
+    spec.write_text(GOOD.replace("seeds = 4", 'seeds = 4\nsampler = "bayes"'))
+    proc = subprocess.run([*CLI, "search", str(spec), "--out", str(tmp_path / "out")], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_good_spec_of_those_cases_is_accepted():
+    """The bad cases above are edits of this spec; it must load, or they prove nothing."""
+    assert parse_search_spec(GOOD).name == "s"
+
+
+def test_two_objectives_refuse_a_pruner_and_cmaes():
+    two = GOOD.replace('"dropout_benefit"', '"dropout_test_mse+step_time"')
+    assert parse_search_spec(two).directions == ("minimize", "minimize")
+    with pytest.raises(SpecError, match="pruner: pruning needs one objective"):
+        parse_search_spec(two.replace("seeds = 4", 'seeds = 4\npruner = "wilcoxon"'))
+    with pytest.raises(SpecError, match="sampler: cmaes optimises one objective"):
+        parse_search_spec(two.replace("seeds = 4", 'seeds = 4\nsampler = "cmaes"'))
+
+
+def test_the_bundled_example_spec_loads():
+    spec = load_search_spec(Path(__file__).resolve().parent.parent / "sweeps" / "where_dropout_helps.toml")
+    assert spec.name == "where-dropout-helps" and spec.pruner == "wilcoxon"
+
+
+def test_a_storage_password_is_masked_everywhere():
+    url = "postgresql://ann:s3cret@db.example:5432/optuna"
+    assert mask_url(url) == "postgresql://ann:***@db.example:5432/optuna"
+    assert mask_url("sqlite:///x.db") == "sqlite:///x.db"
+    assert mask_argv(["search", "a.toml", "--storage", url]) == ["search", "a.toml", "--storage", mask_url(url)]
+    assert "s3cret" not in " ".join(mask_argv([f"--storage={url}"]))
+
+
+def test_an_unreachable_storage_fails_in_one_masked_line_before_anything_is_written(tmp_path, capsys, cli_main):
+    out = tmp_path / "out"
+    spec = tiny_search(tmp_path)
+    rc = cli_main(["search", str(spec), "--out", str(out), "--storage", "mysql://ann:s3cret@127.0.0.1:1/none"])
+    captured = capsys.readouterr()
+    assert rc == 2, captured.err
+    assert "s3cret" not in captured.err + captured.out and "ann:***@" in captured.err
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    """A tiny search run twice with the same sampler seed, once with another; confirmation on."""
+    tmp = tmp_path_factory.mktemp("search")
+    spec = tiny_search(tmp, n_trials=5, confirm="top = 2\nseeds = 3", sampler_seed=7)
+    outs = {}
+    for label, seed in (("a", 7), ("b", 7), ("other", 8)):
+        path = spec if seed == 7 else tiny_search(tmp, name="other", n_trials=5, sampler_seed=8)
+        outs[label] = tmp / label
+        run_search(path, out_dir=outs[label], progress=False, report=False, confirm=label != "other")
+    return spec, outs
+
+
+def test_a_sequential_search_with_a_fixed_sampler_seed_is_reproducible(searched):
+    _, outs = searched
+    a, b = journal_study(outs["a"], "tiny"), journal_study(outs["b"], "tiny")
+    assert course(a) == course(b) and len(a.trials) == 5
+    other = journal_study(outs["other"], "other")
+    assert [t.params for t in other.trials][1:] != [t.params for t in a.trials][1:]   # the seed matters
+
+
+def test_the_seed_experiment_is_the_first_trial_and_every_seed_is_stored_once(searched):
+    from analysis import load_trials
+    from bench import TrialConfig
+
+    spec_path, outs = searched
+    study = journal_study(outs["a"], "tiny")
+    first = study.trials[0]
+    assert first.params == {"dropout": 0.5, "n_train": TrialConfig().n_train}
+    assert first.user_attrs["seed_experiment"] is True
+    ids = store_ids(outs["a"])
+    assert len(ids) == len(set(ids))
+    assert journal_seed_ids(study) <= set(ids)
+    trials = load_trials(outs["a"])          # the analysis reads a search store unchanged
+    assert set(trials["seed"]) == {0, 1, 2, 3, 4, 5}   # search seeds 0-2, confirmation seeds 3-5
+    assert (trials.groupby(["dropout", "n_train"])["seed"].nunique() >= 3).all()
+
+
+def test_optuna_lists_the_study_from_the_journal(searched):
+    import optuna
+    from sweeps.search import open_storage
+
+    _, outs = searched
+    summaries = optuna.get_all_study_summaries(open_storage(outs["a"], None))
+    assert [(s.study_name, s.n_trials) for s in summaries] == [("tiny", 5)]
+    optuna_cli = [sys.executable, "-c", "import sys; from optuna.cli import main; sys.exit(main())"]
+    proc = subprocess.run([*optuna_cli, "studies", "--storage", str(outs["a"] / "optuna.journal"), "-f", "json"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert '"tiny"' in proc.stdout
+
+
+def test_rerunning_a_finished_search_trains_nothing(searched):
+    spec, outs = searched
+    before = sorted(store_ids(outs["a"]))
+    summary = run_search(spec, out_dir=outs["a"], progress=False, report=False)
+    assert summary.ran == 0 and summary.used == 5 and sorted(store_ids(outs["a"])) == before
+
+
+def test_the_search_report_renders_with_loadable_images(searched):
+    from PIL import Image
+
+    from analysis.search_report import write_search_report
+
+    _, outs = searched
+    path = write_search_report(outs["a"], n_resamples=199)
+    assert path == outs["a"] / "search_report.html"
+    page = path.read_text()
+    pngs = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
+    assert len(pngs) >= 3
+    for data in pngs:
+        Image.open(io.BytesIO(base64.b64decode(data))).verify()
+    assert "Confirmed best configurations" in page and "optimism" in page
+    assert page.count("<tr>") >= 1 + 2      # header + the two confirmed configurations
+
+
+def test_the_search_report_opens_in_a_browser(searched, tmp_path):
+    pytest.importorskip("test_browser")
+    from test_browser import CHROMIUM, load_in_chromium
+
+    from analysis.search_report import write_search_report
+
+    if CHROMIUM is None:
+        pytest.skip("chromium not installed")
+    _, outs = searched
+    path = write_search_report(outs["a"], report_dir=tmp_path, n_resamples=199)
+    _, counts = load_in_chromium(path, tmp_path)
+    assert counts["broken"] == 0 and counts["errors"] == 0 and counts["images"] >= 3
