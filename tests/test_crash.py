@@ -118,3 +118,25 @@ def test_a_killed_worker_does_not_stop_the_sweep(tmp_path):
     reference = tmp_path / "reference"
     run_sweep(spec, out_dir=reference, n_jobs=1, progress=False, report=False)
     assert science(out) == science(reference)
+
+
+def test_ctrl_c_stops_cleanly_keeps_finished_trials_and_says_how_to_resume(tmp_path):
+    """SIGINT to the whole foreground group, as a terminal's Ctrl-C sends it."""
+    spec = tiny_spec(tmp_path, seeds=6, steps=300, width=64,
+                     grid={"dropout": [0.2, 0.5, 0.8], "n_train": [8, 16]})
+    out = tmp_path / "out"
+    proc = _start(spec, out, n_jobs=2)
+    try:
+        _wait_for_rows(out, 0, proc)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            _kill_group(proc)
+    err = err.decode()
+    assert proc.returncode == 130, err
+    assert "Resume with:" in err and f"--out {out}" in err
+    stored = row_count(out)
+    assert 0 < stored < 36
+    resumed = run_sweep(spec, out_dir=out, n_jobs=1, progress=False, report=False)
+    assert resumed.skipped == stored and row_count(out) == 36
