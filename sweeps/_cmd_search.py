@@ -52,5 +52,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"interrupted; every finished seed is stored and the study is saved. Resume with:\n  {resume}",
               file=sys.stderr)
         return 130
+    if summary.incomplete:
+        print(f"the budget is not used up: {summary.worker_deaths} worker process(es) died; "
+              "rerun the same command to go on", file=sys.stderr)
+        return 1
     return 0
 

@@ -30,7 +30,7 @@ from bench.trial import check_device
 from ..identity import trial_id
 from ..provenance import code_version, host_info, package_versions
 from ..run import DEFAULT_RESULTS
-from ..store import Store, StoreError, StoreLocked, TrialRow, now_iso, store_path
+from ..store import FolderLock, Store, StoreError, StoreLocked, TrialRow, is_scratch, now_iso, store_path
 from ._confirm import confirm_best
 from ._objective import SEED_ATTR
 from ._spec import SearchSpec, load_search_spec
@@ -59,6 +59,7 @@ class SearchSummary:
     confirmed: list[dict[str, Any]] = field(default_factory=list)
     wall_seconds: float = 0.0
     interrupted: bool = False
+    incomplete: bool = False         # the budget is not used up although nothing interrupted the run
     worker_deaths: int = 0
 
     def line(self) -> str:
@@ -107,11 +108,18 @@ def run_search(
     shown = mask_url(storage) or str(out / JOURNAL_FILE)
 
     rdb = _open_storage(out, storage) if storage else None     # a bad URL fails before anything is written
-    store = _open_or_create(spec, spec_text, out)
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"{out}: exists and is not a folder")
+    _refuse_foreign(out)                          # before a lock file is written into someone else's folder
+    lock = FolderLock(out).acquire()              # before creating anything: two drivers never race
+    try:
+        store = _open_or_create(spec, spec_text, out)
+    except BaseException:
+        lock.release()
+        raise
     summary = SearchSummary(out_dir=str(out), study_name=spec.name, storage=shown, budget=spec.n_trials)
     start = time.perf_counter()
     try:
-        store.acquire_lock()
         workers_lock = _no_live_workers(out)
         study = _open_study(spec, rdb or _open_storage(out, None), storage)
         summary.recovered, summary.retried = recover(study, spec.param_names)   # nobody else is running
@@ -135,7 +143,8 @@ def run_search(
             else:
                 _run_workers(study, spec, out, storage, device, deadline, workers, sync, summary)
             sync()
-            if confirm and spec.confirm_top > 0:
+            summary.incomplete = budget_left(study, spec, deadline)
+            if confirm and spec.confirm_top > 0 and not summary.incomplete:
                 summary.confirmed = confirm_best(store, run_id, study, spec, device, workers, progress)
         except KeyboardInterrupt:
             summary.interrupted = True
@@ -151,6 +160,7 @@ def run_search(
                                "wall_seconds": summary.wall_seconds, "ended_at": now_iso()})
     finally:
         store.close()
+        lock.release()
     if report and not summary.interrupted:
         _auto_report(out)
     return summary
@@ -286,11 +296,8 @@ def _stored_confirm(store: Store) -> list[dict[str, Any]]:
 
 
 def _open_or_create(spec: SearchSpec, spec_text: str, out: Path) -> Store:
-    if out.exists() and not out.is_dir():
-        raise StoreError(f"{out}: exists and is not a folder")
     if not store_path(out).exists():
-        if out.exists() and any(p.name not in (".lock",) for p in out.iterdir()):
-            raise StoreError(f"{out}: folder is not empty and holds no dropout-bench store; choose another --out")
+        _refuse_foreign(out)
         return Store.create(out, kind="search", name=spec.name, spec=spec.to_dict(), spec_text=spec_text,
                             shared=spec.shared_settings())
     store = Store.open(out)
@@ -304,6 +311,11 @@ def _open_or_create(spec: SearchSpec, spec_text: str, out: Path) -> Store:
                          "use another --out (or another name) for a new search")
     store.set_meta(spec=json.dumps(spec.to_dict(), sort_keys=True), spec_text=spec_text)
     return store
+
+
+def _refuse_foreign(out: Path) -> None:
+    if out.is_dir() and not store_path(out).exists() and any(not is_scratch(p.name) for p in out.iterdir()):
+        raise StoreError(f"{out}: folder is not empty and holds no dropout-bench store; choose another --out")
 
 
 def _auto_report(out: Path) -> None:

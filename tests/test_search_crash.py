@@ -1,0 +1,132 @@
+"""Searches under real kills and real parallel workers.
+
+A search killed with SIGKILL (its whole process group, as a power cut would) at moments
+when trials are running, then rerun, must use exactly its budget with no trial left
+RUNNING or WAITING, every seed that any trial finished in the store once, and every
+complete trial's seeds stored. Two workers on the journal must do the same without errors.
+"""
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from optuna.trial import TrialState
+
+from search_helpers import CLI, journal_seed_ids, journal_study, store_ids, tiny_search
+from sweeps.identity import trial_id
+from sweeps.search import load_search_spec, run_search
+from sweeps.search._study import STALE, used_budget
+
+pytestmark = pytest.mark.slow
+
+
+def _seed_writes(out: Path) -> int:
+    path = out / "optuna.journal"
+    return path.read_text().count('"result_seed_') if path.exists() else 0
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def check_complete_and_exact(spec_path: Path, out: Path, confirmed: int = 0) -> None:
+    """Budget used exactly, nothing RUNNING or WAITING, every finished seed stored once (plus
+    ``confirmed`` configurations' fresh seeds)."""
+    spec = load_search_spec(spec_path)
+    study = journal_study(out, spec.name)
+    trials = study.get_trials(deepcopy=False)
+    states = [t.state for t in trials]
+    assert TrialState.RUNNING not in states and TrialState.WAITING not in states
+    assert used_budget(trials) == spec.n_trials
+    assert sum(s == TrialState.COMPLETE for s in states) == spec.n_trials
+    ids = store_ids(out)
+    assert len(ids) == len(set(ids)), "a seed stored twice"
+    assert journal_seed_ids(study) <= set(ids), "a finished seed missing from the store"
+    assert len(ids) == len(journal_seed_ids(study)) + confirmed * len(spec.confirm_seeds)
+    for t in trials:
+        if t.state == TrialState.COMPLETE:
+            assert {trial_id(spec.config(t.params, s)) for s in spec.seeds} <= set(ids)
+            assert t.user_attrs["n_seeds"] == len(spec.seeds)
+
+
+def test_sigkill_mid_search_then_rerun_uses_the_budget_and_loses_nothing(tmp_path):
+    spec = tiny_search(tmp_path, seeds=3, n_trials=8, steps=400, width=32)
+    out = tmp_path / "out"
+    rng = random.Random(20261127)
+    kills = 0
+    for _ in range(3):
+        before = _seed_writes(out)
+        proc = subprocess.Popen([*CLI, "search", str(spec), "--out", str(out), "--quiet", "--no-report"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.time() + 120
+        while proc.poll() is None and _seed_writes(out) <= before and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.05, 0.2))           # into the next trial's training
+        if proc.poll() is not None:
+            break
+        _kill_group(proc)
+        kills += 1
+    assert kills == 3, "the search finished before it could be killed three times; make it longer"
+    study = journal_study(out, "tiny")
+    stale_before = [t for t in study.trials if t.state == TrialState.RUNNING]
+
+    final = subprocess.run([*CLI, "search", str(spec), "--out", str(out), "--quiet", "--no-report"],
+                           capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0, final.stderr
+    check_complete_and_exact(spec, out)
+    study = journal_study(out, "tiny")
+    stale = [t for t in study.trials if t.user_attrs.get("fail_reason") == STALE]
+    assert stale and len(stale) >= len(stale_before)            # the kills left trials running
+    retried = {t.user_attrs.get("retry_of") for t in study.trials}
+    assert {t.number for t in stale} <= retried                 # each was queued again and run
+
+
+def test_two_workers_on_the_journal_complete_a_study_without_errors_or_duplicates(tmp_path):
+    spec = tiny_search(tmp_path, seeds=3, n_trials=6, steps=100, width=16, confirm="top = 1\nseeds = 2")
+    out = tmp_path / "out"
+    summary = run_search(spec, out_dir=out, workers=2, progress=False, report=False)
+    assert summary.worker_deaths == 0 and not summary.incomplete and not summary.interrupted
+    check_complete_and_exact(spec, out, confirmed=1)
+    study = journal_study(out, "tiny")
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+
+
+def test_a_killed_worker_is_replaced_and_its_trial_retried(tmp_path):
+    spec = tiny_search(tmp_path, seeds=3, n_trials=8, steps=400, width=32)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([*CLI, "search", str(spec), "--out", str(out), "--quiet", "--no-report",
+                             "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        victim = None
+        while victim is None and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+            if _seed_writes(out):
+                victim = _running_worker(out)
+        assert victim, "no worker was seen running a trial"
+        os.kill(victim, signal.SIGKILL)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            _kill_group(proc)
+    assert proc.returncode == 0, err.decode()
+    check_complete_and_exact(spec, out)
+    study = journal_study(out, "tiny")
+    assert any(t.user_attrs.get("fail_reason") == STALE for t in study.trials)
+
+
+def _running_worker(out: Path) -> int | None:
+    study = journal_study(out, "tiny")
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        pid = t.user_attrs.get("worker_pid")
+        if pid:
+            return pid
+    return None
