@@ -9,6 +9,7 @@ SWEEP_EXAMPLES = """examples:
   dropout-bench sweep sweeps/quick.toml --n-jobs 1 --out /tmp/q
   dropout-bench sweep my.toml --retry-failed            # rerun trials stored as failed
   dropout-bench status results/quick
+  dropout-bench sweep my.toml --backend dask --scheduler tcp://10.0.0.5:8786
 Rerunning the same command resumes: finished trials are skipped.
 """
 
@@ -26,6 +27,9 @@ def add_sweep_commands(sub) -> None:
     p.add_argument("--retry-failed", action="store_true", help="rerun trials stored as failed")
     p.add_argument("--force-new", action="store_true",
                    help="if the spec's shared settings changed, archive the old store and start again")
+    p.add_argument("--backend", choices=("local", "dask"), default="local",
+                   help="local processes (default) or a Dask cluster")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="the Dask scheduler (with --backend dask)")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sweep)
@@ -54,7 +58,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise SpecError(f"--group-size {args.group_size}: must be >= 1")
     summary = run_sweep(spec, out_dir=args.out, n_jobs=args.n_jobs, device=args.device,
                         engine=args.engine, group_size=args.group_size, retry_failed=args.retry_failed,
-                        force_new=args.force_new, progress=not args.quiet, report=not args.no_report,
+                        force_new=args.force_new, backend=args.backend, scheduler=args.scheduler,
+                        progress=not args.quiet, report=not args.no_report,
                         argv=["dropout-bench", "sweep", *sys.argv[2:]])
     print(summary.line())
     if summary.interrupted:

@@ -71,6 +71,8 @@ def run_sweep(
     group_size: int | None = None,
     retry_failed: bool = False,
     force_new: bool = False,
+    backend: str = "local",
+    scheduler: str | None = None,
     progress: bool = True,
     report: bool = True,
     argv: list[str] | None = None,
@@ -79,9 +81,14 @@ def run_sweep(
 
     Rerunning resumes: finished trials are skipped (failed ones too, unless
     ``retry_failed``). A spec whose shared settings differ from the stored one is refused
-    unless ``force_new``, which archives the old store first. Raises ConfigError (a
-    subclass) for bad input, before anything is written.
+    unless ``force_new``, which archives the old store first. ``backend="dask"`` runs the
+    work units on the Dask cluster at ``scheduler`` (tcp://HOST:PORT). Raises ConfigError
+    (a subclass) for bad input, before anything is written.
     """
+    if backend not in ("local", "dask"):
+        raise SpecError(f"backend={backend!r}: must be 'local' or 'dask'")
+    if (backend == "dask") != (scheduler is not None):
+        raise SpecError("--backend dask and --scheduler tcp://HOST:PORT go together")
     spec = spec_or_path if isinstance(spec_or_path, SweepSpec) else load_spec(spec_or_path)
     spec_text = _spec_text(spec_or_path)
     ex = spec.execution
@@ -95,6 +102,11 @@ def run_sweep(
     check_device(device)
     if device.startswith("cuda"):
         n_workers = 1                        # one process feeds the GPU
+    executor = None
+    if backend == "dask":
+        from .dask_executor import DaskExecutor
+        executor = DaskExecutor(scheduler, engine, group_size)
+        n_workers = executor.n_workers
     out = resolve_out_dir(spec, out_dir)
 
     if out.exists() and not out.is_dir():
@@ -105,6 +117,8 @@ def run_sweep(
         store = _open_or_create(spec, spec_text, out, force_new)
     except BaseException:
         lock.release()
+        if executor is not None:
+            executor.close()
         raise
     try:
         ids = [trial_id(c) for c in configs]
@@ -117,8 +131,12 @@ def run_sweep(
             "argv": argv or sys.argv, "code_version": code_version(), "packages": package_versions(),
             **host_info(), "n_jobs": n_workers, "device": device, "engine": engine,
             "group_size": group_size, "threads_per_worker": 1, "trials_todo": len(todo),
+            "backend": backend,
         })
-        _execute(store, run_id, todo, summary, n_workers, engine, group_size, progress)
+        if executor is None:
+            executor = (InProcessExecutor(engine, group_size) if n_workers == 1
+                        else ProcessExecutor(n_workers, engine, group_size))
+        _execute(store, run_id, todo, summary, executor, group_size, progress)
         summary.counts = _counts(store)
         store.end_run(run_id, _summary_dict(summary))
     finally:
@@ -130,13 +148,11 @@ def run_sweep(
 
 
 def _execute(store: Store, run_id: int, todo: list[tuple[str, TrialConfig]], summary: SweepSummary,
-             n_workers: int, engine: str, group_size: int, progress: bool) -> None:
+             executor, group_size: int, progress: bool) -> None:
     from tqdm import tqdm
 
     ids_of = {c: tid for tid, c in todo}
-    units = make_units([c for _, c in todo], arms_per_unit(len(todo), n_workers, group_size))
-    executor = (InProcessExecutor(engine, group_size) if n_workers == 1
-                else ProcessExecutor(n_workers, engine, group_size))
+    units = make_units([c for _, c in todo], arms_per_unit(len(todo), executor.n_workers, group_size))
     bar = tqdm(total=summary.total, initial=summary.skipped, unit="trial", desc=Path(summary.out_dir).name,
                disable=not progress, mininterval=0.5 if sys.stderr.isatty() else 30, file=sys.stderr)
 
