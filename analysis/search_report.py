@@ -103,8 +103,13 @@ def _png(fig) -> bytes:
 
 
 def _figure_of(ax) -> Any:
-    first = np.ravel(ax)[0] if isinstance(ax, np.ndarray) else ax
-    return first.figure
+    """The figure of Optuna's axes; grids of panels get room to breathe."""
+    if not isinstance(ax, np.ndarray):
+        return ax.figure
+    fig = np.ravel(ax)[0].figure
+    rows, cols = ax.shape if ax.ndim == 2 else (1, ax.size)
+    fig.set_size_inches(max(6.0, 3.4 * cols), max(4.0, 3.0 * rows))
+    return fig
 
 
 def importance_evaluator(seed: int = 0):
