@@ -208,3 +208,17 @@ def test_the_search_report_opens_in_a_browser(searched, tmp_path):
     path = write_search_report(outs["a"], report_dir=tmp_path, n_resamples=199)
     _, counts = load_in_chromium(path, tmp_path)
     assert counts["broken"] == 0 and counts["errors"] == 0 and counts["images"] >= 3
+
+
+def test_a_diverging_configuration_fails_its_trial_uses_budget_and_its_seeds_are_stored(tmp_path):
+    from optuna.trial import TrialState
+
+    spec = tiny_search(tmp_path, seeds=2, n_trials=2, steps=30, space={"lr": "{ low = 1e6, high = 1e7, log = true }"})
+    out = tmp_path / "out"
+    summary = run_search(spec, out_dir=out, progress=False, report=False, confirm=False)
+    study = journal_study(out, "tiny")
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.FAIL] and summary.used == 2
+    assert all(t.user_attrs["fail_reason"].startswith("diverged") for t in study.trials)
+    from analysis import load_records
+    records = load_records(out)
+    assert len(records) == 4 and {r["status"] for r in records} == {"diverged"}
