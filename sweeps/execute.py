@@ -65,7 +65,16 @@ def make_units(cfgs: Sequence[TrialConfig], arms_per_unit: int) -> list[WorkUnit
         current_key = key
     if current:
         units.append(current)
+    # Longest first: the last units to finish are short ones, so workers idle less at the end.
+    units.sort(key=_unit_cost, reverse=True)
     return [WorkUnit(i, tuple(u)) for i, u in enumerate(units)]
+
+
+def _unit_cost(cfgs: Sequence[TrialConfig]) -> float:
+    """Relative training cost: distinct arms x steps x the multiply-adds of one forward pass."""
+    arms = {plain_arm(c) for c in cfgs} | {dropout_arm(c) for c in cfgs}
+    return sum(a.cfg.steps * a.cfg.n_train * (a.cfg.width ** 2 * (a.cfg.depth - 1) + 2 * a.cfg.width)
+               for a in arms)
 
 
 def arms_per_unit(n_trials: int, n_workers: int, group_size: int) -> int:
