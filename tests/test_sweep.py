@@ -137,3 +137,20 @@ def test_status_reports_progress_and_failures(tmp_path):
     st = sweep_status(tmp_path / "out")
     assert (st.total, st.done, st.counts.get("diverged")) == (4, 4, 2) and not st.running
     assert "finished, 4/4 trials" in st.text()
+
+
+def test_export_writes_parquet_and_csv_matching_load_trials(tmp_path):
+    import pandas as pd
+
+    from analysis import load_trials
+    from sweeps.export import export_trials
+
+    run(tiny_spec(tmp_path), tmp_path / "out")
+    parquet, csv = export_trials(tmp_path / "out")
+    frame = load_trials(tmp_path / "out")
+    back = pd.read_parquet(parquet)
+    assert len(back) == len(pd.read_csv(csv)) == 12
+    assert list(back.columns) == list(frame.columns)
+    assert back["delta_test_mse"].tolist() == frame["delta_test_mse"].tolist()
+    assert {"trial_id", "status", "seed", "dropout", "test_mse_plain", "test_mse_dropout", "train_mse_plain",
+            "train_mse_dropout", "gap_plain", "gap_dropout", "delta_test_mse"} <= set(back.columns)
