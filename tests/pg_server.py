@@ -1,0 +1,63 @@
+"""A real PostgreSQL server on 127.0.0.1 for the tests, in a temporary data folder.
+
+PostgreSQL refuses to run as root, so when the tests run as root the server runs as
+the 'postgres' system user (Debian's package creates it). Skipped, with the reason, when
+the server binaries are not installed (Debian: apt-get install -y postgresql).
+"""
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+
+import pytest
+
+PASSWORD = "s3cret-Pa55word-7"   # tests assert this string never appears in output or files
+
+
+def _bin(name: str) -> str | None:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found[-1] if found else shutil.which(name)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    initdb, pg_ctl = _bin("initdb"), _bin("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.skip("PostgreSQL server not installed (Debian: apt-get install -y postgresql)")
+    as_user: list[str] = []
+    owner = None
+    if os.geteuid() == 0:
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no 'postgres' user to run the server")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    root = tempfile.mkdtemp(prefix="dropout-bench-pg-")
+    data, pwfile = os.path.join(root, "data"), os.path.join(root, "pw")
+    with open(pwfile, "w") as fh:
+        fh.write(PASSWORD)
+    if owner is not None:
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+        os.chown(pwfile, owner.pw_uid, owner.pw_gid)
+    port = _free_port()
+    subprocess.run([*as_user, initdb, "-D", data, "-U", "postgres", "-A", "scram-sha-256",
+                    f"--pwfile={pwfile}"], check=True, capture_output=True)
+    subprocess.run([*as_user, pg_ctl, "-D", data, "-l", os.path.join(root, "log"), "-w", "-o",
+                    f"-c listen_addresses=127.0.0.1 -p {port} -k {root}", "start"],
+                   check=True, capture_output=True)
+    try:
+        yield f"postgresql://postgres:{PASSWORD}@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, pg_ctl, "-D", data, "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
