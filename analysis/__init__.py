@@ -14,7 +14,7 @@ from .cells import cell_axes, cell_table, focus_cell, slice_through
 from .known_answers import known_answer_table, known_answer_trials, textbook
 from .stats import (
     adjust_pvalues, bootstrap_ci, cohens_dz, describe, effective_df, paired_summary, paired_t_power,
-    prob_improvement, seeds_for_power, wilcoxon_p, wilson_interval,
+    prob_improvement, seeds_for_power, wilcoxon_p, wilcoxon_rows, wilson_interval,
 )
 
 _LAZY = {
@@ -27,7 +27,8 @@ __all__ = [
     "cell_axes", "cell_table", "focus_cell", "slice_through",
     "known_answer_table", "known_answer_trials", "textbook",
     "adjust_pvalues", "bootstrap_ci", "cohens_dz", "describe", "effective_df", "paired_summary",
-    "paired_t_power", "prob_improvement", "seeds_for_power", "wilcoxon_p", "wilson_interval",
+    "paired_t_power", "prob_improvement", "seeds_for_power", "wilcoxon_p", "wilcoxon_rows",
+    "wilson_interval",
     *_LAZY,
 ]
 

@@ -50,25 +50,29 @@ def cell_table(
     ``{m}_{arm}_mean``, ``_median``, ``_ci_low``, ``_ci_high`` (bootstrap CI of the mean; cells
     with equal n are resampled in one call from ``SeedSequence([seed, k])``); ``eff_df_{arm}``
     = N mean(gap) / (2 sigma^2); the paired difference ``delta_*`` from ``stats.paired_summary``
-    (each cell resampled with ``default_rng(seed)``); ``p_holm``, ``p_bh`` adjusted across the
+    (cells with equal n resampled together, in table order); ``p_holm``, ``p_bh`` adjusted across the
     family of cells with at least one finished seed; ``sig_holm``, ``sig_bh`` at alpha = 0.05.
     """
     axes = list(axes)
-    frame = frame.copy()
-    key = axes if axes else None
-    groups = list(frame.groupby(axes, sort=True, dropna=False)) if key else [((), frame)]
+    if axes:
+        groups = frame.groupby(axes, sort=True, dropna=False).indices  # cell -> row positions
+        cells = sorted((k if isinstance(k, tuple) else (k,), v) for k, v in groups.items())
+    else:
+        cells = [((), np.arange(len(frame)))] if len(frame) else []
+    status = frame["status"].to_numpy()
+    seeds = frame["seed"].to_numpy()
     rows: list[dict[str, Any]] = []
-    ok_frames: list[pd.DataFrame] = []
-    for values, g in groups:
-        values = values if isinstance(values, tuple) else (values,)
+    ok_rows: list[np.ndarray] = []  # per cell: positions of its finished trials, by seed
+    for values, idx in cells:
         row = dict(zip(axes, values))
-        row["n_trials"] = len(g)
-        for status in STATUSES:
-            row[f"n_{status}"] = int((g["status"] == status).sum())
-        row["n_train"] = g["n_train"].iloc[0]
-        row["noise_std"] = g["noise_std"].iloc[0]
+        row["n_trials"] = len(idx)
+        for st in STATUSES:
+            row[f"n_{st}"] = int((status[idx] == st).sum())
+        row["n_train"] = frame["n_train"].iat[idx[0]]
+        row["noise_std"] = frame["noise_std"].iat[idx[0]]
         rows.append(row)
-        ok_frames.append(g[g["status"] == "ok"].sort_values("seed"))
+        ok = idx[status[idx] == "ok"]
+        ok_rows.append(ok[np.argsort(seeds[ok], kind="stable")])
     table = pd.DataFrame(rows)
     if table.empty:
         return table
@@ -76,14 +80,16 @@ def cell_table(
     table["n_expected"] = n_expected
     table["complete"] = table["n_trials"] / n_expected
 
-    sizes = np.array([len(g) for g in ok_frames])
+    sizes = np.array([len(r) for r in ok_rows])
+    column = {c: frame[c].to_numpy(dtype=float) for c in
+              [f"{m}_{a}" for a in ARMS for m in METRICS] + ["delta_test_mse"]}
     # arms: cells with the same number of finished seeds are resampled together
     for k, (metric, arm) in enumerate((m, a) for a in ARMS for m in METRICS):
         col = f"{metric}_{arm}"
-        out = {s: np.full(len(ok_frames), np.nan) for s in ("mean", "median", "ci_low", "ci_high")}
+        out = {s: np.full(len(ok_rows), np.nan) for s in ("mean", "median", "ci_low", "ci_high")}
         for n in np.unique(sizes[sizes > 0]):
             idx = np.flatnonzero(sizes == n)
-            values = np.stack([ok_frames[i][col].to_numpy(dtype=float) for i in idx])  # (cells, n)
+            values = column[col][np.stack([ok_rows[i] for i in idx])]  # (cells, n)
             d = stats.describe(values, seed=np.random.SeedSequence([seed, k, int(n)]),
                                n_resamples=n_resamples, method=method)
             for s in out:
@@ -94,14 +100,16 @@ def cell_table(
         table[f"eff_df_{arm}"] = stats.effective_df(table[f"gap_{arm}_mean"], table["n_train"],
                                                     table["noise_std"])
 
-    delta_cols = {}
-    for i, g in enumerate(ok_frames):
-        s = stats.paired_summary(g["delta_test_mse"].to_numpy(dtype=float)[None, :], seed=seed,
-                                 n_resamples=n_resamples, method=method)
-        for name, v in s.items():
-            delta_cols.setdefault(f"delta_{name}", []).append(v[0])
-    for name, v in delta_cols.items():
-        table[name] = np.asarray(v, dtype=float)
+    # the paired delta: the cells with n finished seeds, in table order, in one call (see paired_summary)
+    delta: dict[str, np.ndarray] = {}
+    for n in np.unique(sizes):
+        idx = np.flatnonzero(sizes == n)
+        values = column["delta_test_mse"][np.stack([ok_rows[i] for i in idx]).reshape(len(idx), int(n))]
+        summary = stats.paired_summary(values, seed=seed, n_resamples=n_resamples, method=method)
+        for name, v in summary.items():
+            delta.setdefault(f"delta_{name}", np.full(len(ok_rows), np.nan))[idx] = v
+    for name, v in delta.items():
+        table[name] = v
     table["delta_n"] = table["delta_n"].astype(int)
     table["p_holm"] = stats.adjust_pvalues(table["delta_p_wilcoxon"].to_numpy(), method="holm")
     table["p_bh"] = stats.adjust_pvalues(table["delta_p_wilcoxon"].to_numpy(), method="fdr_bh")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
@@ -22,7 +23,9 @@ from .known_answers import known_answer_table, known_answer_trials, textbook
 from .stats import DEFAULT_METHOD, DEFAULT_RESAMPLES, effective_df
 
 TREND_AXES = ("n_train", "dropout", "width")
-MAX_CURVE_TRIALS = 400  # learning curves: at most this many trials per figure
+MAX_CURVE_TRIALS = 200  # learning curves: at most this many seeds per cell
+MAX_LINES = 6           # an axis with more values than this is not drawn as coloured lines
+MAX_PANELS = 5          # nor as side-by-side panels
 
 
 @dataclass
@@ -37,6 +40,7 @@ class Report:
     findings: list[str]
     design: list[tuple[str, str]]
     figures: list[tuple[str, str, Any]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage
 
 
 def build_report(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[str, Any]] = None, *,
@@ -48,24 +52,39 @@ def build_report(records: Sequence[Mapping[str, Any]], manifest: Optional[Mappin
     ``focus`` picks the cell the findings lead with (default: nearest the seed experiment).
     """
     manifest = dict(manifest or {})
+    clock = _Clock()
     trials = records_frame(records)
     axes = cell_axes(trials, manifest)
     expected = len(manifest.get("seeds") or []) or None
     cells = cell_table(trials, axes, expected_seeds=expected, seed=seed, n_resamples=n_resamples,
                        method=method)
+    clock.lap("cells")
     ok = trials[trials["status"] == "ok"]
     fidx = focus_cell(cells, axes, focus) if len(cells) else None
     known = (known_answer_table(known_answer_trials(zip(ok["seed"], ok["n_train"], ok["noise_std"])),
                                 seed=seed, n_resamples=n_resamples, method=method)
              if len(ok) else pd.DataFrame())
     beside = _beside(ok, cells, axes, fidx, seed=seed, n_resamples=n_resamples, method=method)
+    clock.lap("known answers")
     rep = Report(trials=trials, cells=cells, axes=axes, focus=fidx, known=known, beside=beside,
-                 findings=[], design=[])
+                 findings=[], design=[], seconds=clock.seconds)
     rep.findings = findings(rep, method=method)
     rep.design = design(rep, manifest, records, seed=seed, n_resamples=n_resamples, method=method)
     if figures and len(ok):
         rep.figures = make_figures(rep, records, seed_picture=seed_picture)
+    clock.lap("figures")
     return rep
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._last
+        self._last = now
 
 
 def _beside(ok: pd.DataFrame, cells: pd.DataFrame, axes: list[str], fidx: Optional[int], **boot) -> pd.DataFrame:
@@ -195,7 +214,7 @@ def design(rep: Report, manifest: Mapping[str, Any], records: Sequence[Mapping[s
                     "N gap / (2 sigma^2); all after the last step. Diverged and failed trials are counted, not "
                     "averaged."),
         ("Statistics", f"95% {method} bootstrap CIs (scipy.stats.bootstrap, {n_resamples} resamples, "
-                       f"rng seed {seed}; each cell's delta resampled on its own); P(delta > 0) with a "
+                       f"rng seed {seed}; the cells with equal seed counts resampled in one vectorised call); P(delta > 0) with a "
                        f"Wilson interval; Wilcoxon signed-rank on delta (scipy defaults); Holm and "
                        f"Benjamini-Hochberg across the family of cells with at least one finished seed "
                        f"(statsmodels multipletests); seeds for 80% power from the observed d_z by a "
@@ -212,6 +231,7 @@ def _seed_range(seeds: Sequence[int]) -> str:
 
 
 def make_figures(rep: Report, records: Sequence[Mapping[str, Any]], *, seed_picture: bool) -> list[tuple[str, str, Any]]:
+    """Every figure of the report as (name, caption, figure); axes a figure cannot show are held at the focus cell."""
     from . import figures as F
 
     c, axes, fidx = rep.cells, rep.axes, rep.focus
@@ -219,33 +239,43 @@ def make_figures(rep: Report, records: Sequence[Mapping[str, Any]], *, seed_pict
     sigma2 = float(c.loc[fidx, "noise_std"]) ** 2
     out = []
     if axes:
-        trend = [a for a in TREND_AXES if a in axes] or axes[:1]
-        for x in trend:
-            out.append((f"delta_vs_{x}", f"Paired delta against {x}: each dot one seed; line and band: "
-                                         f"cell mean and its 95% paired bootstrap CI.",
-                        F.plot_delta_trend(ok, c, _first_axes(axes, x), x)[0]))
+        for x in [a for a in TREND_AXES if a in axes] or axes[:1]:
+            others = [a for a in axes if a != x]
+            hue = next((a for a in others if c[a].nunique() <= MAX_LINES), None)
+            col = next((a for a in others if a != hue and c[a].nunique() <= MAX_PANELS), None)
+            shown = [x] + [a for a in (hue, col) if a]
+            cs, held = _hold(c, axes, fidx, shown)
+            out.append((f"delta_vs_{x}", f"Paired delta against {x}: each dot one seed; line and band: cell mean "
+                                         f"and its 95% paired bootstrap CI{held}.",
+                        F.plot_delta_trend(_trials_in(ok, cs, axes), cs, shown, x)[0]))
     else:
         t1, c1 = ok.assign(cell="all trials"), c.assign(cell="all trials")
         out.append(("delta", "Paired delta per seed with the mean and its 95% paired bootstrap CI.",
                     F.plot_delta_trend(t1, c1, ["cell"], "cell")[0]))
     if len(axes) >= 2:
-        sl = c
-        for a in axes[3:]:  # more than three swept axes: hold the rest at the focus cell
-            sl = sl[sl[a] == c.loc[fidx, a]]
+        facet = axes[2] if len(axes) > 2 and c[axes[2]].nunique() <= MAX_PANELS else None
+        cs, held = _hold(c, axes, fidx, [a for a in (axes[0], axes[1], facet) if a])
         out.append(("delta_heatmap", f"Mean delta over {axes[0]} and {axes[1]}"
-                    + (f", one panel per {axes[2]}" if len(axes) > 2 else "")
+                    + (f", one panel per {facet}" if facet else "") + held
                     + "; * Holm-adjusted p < 0.05, + significant after BH only.",
-                    F.plot_delta_heatmap(sl, axes[0], axes[1], axes[2] if len(axes) > 2 else None)[0]))
+                    F.plot_delta_heatmap(cs, axes[0], axes[1], facet)[0]))
     vary = axes[0] if axes else None
     sl_cells = slice_through(c, axes, fidx, vary) if vary else c
+    if vary and len(sl_cells) > MAX_PANELS:  # evenly spaced values, the focus among them
+        keep = set(np.linspace(0, len(sl_cells) - 1, MAX_PANELS).round().astype(int)) | {
+            list(sl_cells.index).index(fidx)}
+        sl_cells = sl_cells.iloc[sorted(keep)]
+    _, held = _hold(c, axes, fidx, [vary] if vary else [])
     sl_trials = _trials_in(ok, sl_cells, axes)
-    where = _held(c, axes, fidx, vary)
+    where = (f" for each {vary}" if vary else "") + held
     out.append(("arms_test_mse", f"Test MSE per seed of both arms{where}; dotted: the floor sigma^2.",
                 F.plot_arms(sl_trials, vary, floor=sigma2)[0]))
-    ids = set(sl_trials["trial_id"].iloc[:MAX_CURVE_TRIALS * max(1, len(sl_cells))])
+    firsts = sl_trials.sort_values("seed").groupby(axes or (lambda _: 0), sort=False).head(MAX_CURVE_TRIALS)
+    ids = set(firsts["trial_id"])
     curves = curves_frame(r for r in records if r["trial_id"] in ids and r.get("status") == "ok")
     if len(curves):
-        out.append(("learning_curves", f"Test MSE against step{where}: mean over seeds, 95% t-interval band.",
+        out.append(("learning_curves", f"Test MSE against step{where}: mean over seeds (at most "
+                                        f"{MAX_CURVE_TRIALS} per cell), 95% t-interval band.",
                     F.plot_learning_curves(curves, vary, floor=sigma2)[0]))
     if seed_picture:
         pic = _seed_picture(ok, c, axes, fidx, records)
@@ -257,14 +287,12 @@ def make_figures(rep: Report, records: Sequence[Mapping[str, Any]], *, seed_pict
     return out
 
 
-def _first_axes(axes: list[str], x: str) -> list[str]:
-    return [x] + [a for a in axes if a != x][:2]
-
-
-def _held(c: pd.DataFrame, axes: list[str], fidx: int, vary: Optional[str]) -> str:
-    held = [a for a in axes if a != vary]
-    return (f" for each {vary}" if vary else "") + (
-        f", at {cell_label(c.loc[fidx], held)}" if held else "")
+def _hold(c: pd.DataFrame, axes: list[str], fidx: int, shown: list[str]) -> tuple[pd.DataFrame, str]:
+    """The cells at the focus cell's value of every axis not shown, and a caption fragment saying so."""
+    held = [a for a in axes if a not in shown]
+    for a in held:
+        c = c[c[a] == c.loc[fidx, a]] if fidx in c.index else c
+    return c, (f", at {cell_label(c.iloc[0], held)}" if held and len(c) else "")
 
 
 def _trials_in(ok: pd.DataFrame, cells: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
@@ -277,7 +305,9 @@ def _trials_in(ok: pd.DataFrame, cells: pd.DataFrame, axes: list[str]) -> pd.Dat
 def _seed_picture(ok: pd.DataFrame, c: pd.DataFrame, axes: list[str], fidx: int,
                   records: Sequence[Mapping[str, Any]]):
     """Rerun the median-delta seed of the focus cell with its fitted curves and draw the seed's picture."""
-    from bench import TrialConfig, run_trial
+    import torch
+
+    from bench import TrialConfig, run_trials
 
     from . import figures as F
 
@@ -287,7 +317,13 @@ def _seed_picture(ok: pd.DataFrame, c: pd.DataFrame, axes: list[str], fidx: int,
     row = sel.iloc[(len(sel) - 1) // 2]
     config = next(r.get("config") or r["result"]["config"] for r in records if r["trial_id"] == row["trial_id"])
     cfg = TrialConfig.from_dict(config).replace(device="cpu")
-    result = run_trial(cfg, record_fits=True)
+    engine = row["engine_plain"] if row["engine_plain"] in ("single", "batched") else "single"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one small net: extra threads only contend (10x slower on a busy machine)
+    try:
+        result = run_trials([cfg], engine=engine, record_fits=True)[0]  # the engine that stored it
+    finally:
+        torch.set_num_threads(threads)
     caption = (f"The seed's own picture for the median-delta seed ({row['seed']}) of {cell_label(c.loc[fidx], axes)}, "
                f"rerun on the CPU: stored delta {row['delta_test_mse']:+.4f}, rerun {result.delta_test_mse:+.4f}.")
     return ("seed_picture", caption, F.plot_seed_picture(result)[0])
@@ -363,6 +399,7 @@ def write_report(out_dir: str | Path, *, records: Optional[Sequence[Mapping[str,
         manifest = load.load_manifest(src) if manifest is None else manifest
     rep = build_report(records, manifest, seed=seed, n_resamples=n_resamples, method=method,
                        seed_picture=seed_picture)
+    clock = _Clock()
     pngs: dict[str, bytes] = {}
     for name, _, fig in rep.figures:
         buf = io.BytesIO()
@@ -370,6 +407,7 @@ def write_report(out_dir: str | Path, *, records: Optional[Sequence[Mapping[str,
         plt.close(fig)
         pngs[name] = buf.getvalue()
         atomic_write(out_dir / "figures" / f"{name}.png", lambda tmp, b=pngs[name]: Path(tmp).write_bytes(b))
+    clock.lap("png")
     tables = {"cells": rep.cells, "known_answers": rep.known, "trials": rep.trials.drop(columns=["error"])}
     for name, table in tables.items():
         atomic_write_text(out_dir / "tables" / f"{name}.csv", table.to_csv(index=False))
@@ -391,4 +429,7 @@ def write_report(out_dir: str | Path, *, records: Optional[Sequence[Mapping[str,
     atomic_write_text(out_dir / "report.md", R.render_markdown(title, rep.findings, rep.design, sections))
     html_path = out_dir / "report.html"
     atomic_write_text(html_path, R.render_html(title, rep.findings, rep.design, sections, pngs))
+    clock.lap("tables and pages")
+    rep.seconds.update(clock.seconds)
+    write_report.last_seconds = dict(rep.seconds)  # type: ignore[attr-defined]
     return html_path

@@ -122,6 +122,26 @@ def wilcoxon_p(delta: np.ndarray) -> float:
         return float(stats.wilcoxon(d).pvalue)
 
 
+def wilcoxon_rows(delta: np.ndarray) -> np.ndarray:
+    """``wilcoxon_p`` of every row. delta: (cells, n) -> (cells,).
+
+    Rows without zeros or tied magnitudes go through one vectorised ``scipy.stats.wilcoxon(...,
+    axis=-1)`` call (the same p-values, 100x faster); the others, where scipy takes a slow path
+    when vectorised, one at a time.
+    """
+    d = np.atleast_2d(np.asarray(delta, dtype=float))
+    out = np.full(d.shape[0], np.nan)
+    if d.shape[1] == 0:
+        return out
+    mags = np.sort(np.abs(d), axis=-1)
+    plain = (mags[:, 0] > 0) & (np.diff(mags, axis=-1) > 0).all(axis=-1)
+    if plain.any():
+        out[plain] = stats.wilcoxon(d[plain], axis=-1).pvalue
+    for i in np.flatnonzero(~plain):
+        out[i] = wilcoxon_p(d[i])
+    return out
+
+
 def adjust_pvalues(pvalues: np.ndarray, *, method: Literal["holm", "fdr_bh"]) -> np.ndarray:
     """p-values adjusted across the family, by ``statsmodels.stats.multitest.multipletests``.
 
@@ -165,9 +185,15 @@ def seeds_for_power(dz: float, *, power: float = 0.8, alpha: float = 0.05, max_s
     n = max(2, int(math.floor((z / abs(dz)) ** 2)) - 2)  # the normal approximation, from just below
     if n > max_seeds:
         return math.inf
-    while paired_t_power(dz, n, alpha=alpha) < power:
-        n += 1
-    return float(n)
+    while True:  # the t answer is a few seeds above the normal one: test a window at once
+        window = np.arange(n, n + 16)
+        df = window - 1
+        crit = stats.t.ppf(1 - alpha / 2, df)
+        nc = abs(dz) * np.sqrt(window)
+        reached = np.flatnonzero(stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc) >= power)
+        if reached.size:
+            return float(window[reached[0]])
+        n += 16
 
 
 def effective_df(gap: np.ndarray, n_train: np.ndarray, noise_std: np.ndarray) -> np.ndarray:
@@ -216,9 +242,10 @@ def paired_summary(
     delta: (cells, n) = test MSE(plain) - test MSE(dropout) per seed. Returns (cells,) arrays:
     n, mean, median, sd, ci_low/ci_high (mean), median_ci_low/median_ci_high, dz,
     p_improve (+ _low/_high, Wilson), p_wilcoxon, seeds_80 (seeds for ``power`` at the observed d_z).
-    Each row is bootstrapped on its own with ``numpy.random.default_rng(seed)``, so one cell's
-    interval is ``scipy.stats.bootstrap((row,), np.mean, rng=default_rng(seed), ...)`` exactly,
-    whatever other cells are summarised with it.
+    All rows are resampled in one vectorised ``scipy.stats.bootstrap`` call per statistic, the
+    mean's from ``SeedSequence([seed, 0])`` and the median's from ``SeedSequence([seed, 1])``:
+    ``bootstrap((delta,), np.mean, axis=-1, rng=default_rng(SeedSequence([seed, 0])), ...)``
+    reproduces the mean's intervals exactly.
     """
     d = np.atleast_2d(np.asarray(delta, dtype=float))
     cells, n = d.shape
@@ -228,13 +255,13 @@ def paired_summary(
         "median": np.median(d, axis=-1) if n else np.full(cells, np.nan),
         "sd": d.std(axis=-1, ddof=1) if n >= 2 else np.full(cells, np.nan),
     }
-    for key, statistic in (("", "mean"), ("median_", "median")):
-        ends = [bootstrap_ci(row, statistic=statistic, seed=seed, n_resamples=n_resamples, method=method)
-                for row in d]
-        out[f"{key}ci_low"] = np.array([e[0] for e in ends], dtype=float)
-        out[f"{key}ci_high"] = np.array([e[1] for e in ends], dtype=float)
+    out["ci_low"], out["ci_high"] = bootstrap_ci(
+        d, seed=np.random.SeedSequence([seed, 0]), n_resamples=n_resamples, method=method)
+    out["median_ci_low"], out["median_ci_high"] = bootstrap_ci(
+        d, statistic="median", seed=np.random.SeedSequence([seed, 1]), n_resamples=n_resamples,
+        method=method)
     out["dz"] = cohens_dz(d)
     out["p_improve"], out["p_improve_low"], out["p_improve_high"] = prob_improvement(d)
-    out["p_wilcoxon"] = np.array([wilcoxon_p(row) for row in d], dtype=float)
+    out["p_wilcoxon"] = wilcoxon_rows(d)
     out["seeds_80"] = np.array([seeds_for_power(z, power=power, alpha=alpha) for z in out["dz"]], dtype=float)
     return out

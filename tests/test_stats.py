@@ -63,6 +63,17 @@ def test_wilcoxon_is_scipy_on_the_differences():
     assert math.isnan(stats.wilcoxon_p(np.array([])))
 
 
+def test_wilcoxon_rows_equal_one_call_per_row():
+    rng = np.random.default_rng(5)
+    d = rng.normal(0.01, 0.03, (6, 9))
+    d[1, :3] = 0.0                       # zeros
+    d[2, 1] = -d[2, 0]                   # a tied magnitude
+    d[3] = 0.0                           # no difference at all
+    expected = [sps.wilcoxon(row).pvalue if row.any() else 1.0 for row in d]
+    assert stats.wilcoxon_rows(d) == pytest.approx(expected)
+    assert math.isnan(stats.wilcoxon_rows(np.zeros((2, 0)))[0])
+
+
 def test_holm_and_bh_by_hand_and_against_statsmodels():
     p = np.array([0.01, 0.04, 0.03])
     assert stats.adjust_pvalues(p, method="holm") == pytest.approx([0.03, 0.06, 0.06])

@@ -1,0 +1,82 @@
+"""How long the report of a large sweep takes: ``python -m analysis.report_speed``.
+
+Builds synthetic records shaped like a real sweep (valid configs, 51-point learning curves
+per arm, plausible metrics drawn from a seeded generator), then times ``write_report`` on
+them, stage by stage. Only the numbers are synthetic; the report does all its real work,
+including rerunning the focus cell's median seed for its picture.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench import TrialConfig
+
+
+def synthetic_records(grid: dict[str, list], seeds: int, *, rng_seed: int = 0) -> list[dict]:
+    """One finished record per (cell, seed); the dropout arm is a little better on average."""
+    rng = np.random.default_rng(rng_seed)
+    steps = np.arange(0, 501, 10).tolist()
+    records = []
+    for values in itertools.product(*grid.values()):
+        for s in range(seeds):
+            cfg = TrialConfig(seed=s, **dict(zip(grid, values)))
+            arms = {}
+            for arm, shift in (("plain", 0.0), ("dropout", -0.01)):
+                test = float(0.12 + shift + 0.03 * rng.standard_normal())
+                train = float(0.06 + 0.02 * rng.standard_normal())
+                curve = (test + 0.5 * np.exp(-np.arange(len(steps)) / 3)).tolist()
+                arms[arm] = {"rate": cfg.dropout if arm == "dropout" else 0.0, "status": "ok",
+                             "diverged_at_step": None, "train_mse": train, "train_loss_last": train,
+                             "test_mse": test, "gap": test - train, "curve_steps": steps,
+                             "curve_train_mse": curve, "curve_test_mse": curve,
+                             "step_seconds_median": 1e-3 * cfg.width / 300, "step_seconds_iqr": 1e-5,
+                             "group_size": 16, "engine": "batched", "fit": None, "fit_history": None}
+            result = {"config": cfg.to_dict(), "plain": arms["plain"], "dropout": arms["dropout"],
+                      "delta_test_mse": arms["plain"]["test_mse"] - arms["dropout"]["test_mse"],
+                      "env": {"torch": "synthetic"}, "schema_version": 1}
+            records.append({"trial_id": cfg.config_hash(), "status": "ok", "error": None,
+                            "config": cfg.to_dict(), "result": result})
+    return records
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--shape", choices=("100x100", "1000x10"), default="100x100",
+                   help="cells x seeds: 100 cells of 100 seeds, or 1,000 cells of 10 seeds")
+    args = p.parse_args()
+    if args.shape == "100x100":
+        grid = {"n_train": [10, 20, 50, 100, 200], "dropout": [0.1, 0.3, 0.5, 0.7, 0.9],
+                "width": [50, 100, 300, 1000]}
+        seeds = 100
+    else:
+        grid = {"n_train": [10, 20, 50, 100, 200], "dropout": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
+                "width": [25, 50, 100, 150, 200, 300, 500, 700, 1000, 2000], "depth": [2, 3]}
+        seeds = 10
+    t0 = time.perf_counter()
+    records = synthetic_records(grid, seeds)
+    t1 = time.perf_counter()
+    import torch
+
+    from analysis.report import write_report
+
+    torch.set_num_threads(1)  # as the sweeps run; CPU time then approximates an idle machine's wall time
+
+    with tempfile.TemporaryDirectory() as tmp:
+        start, cpu = time.perf_counter(), time.process_time()
+        path = write_report(Path(tmp), records=records, manifest={"name": "speed", "grid_axes": list(grid),
+                                                                   "seeds": list(range(seeds))})
+        took, cpu = time.perf_counter() - start, time.process_time() - cpu
+        size = path.stat().st_size
+    stages = ", ".join(f"{k} {v:.1f} s" for k, v in write_report.last_seconds.items())
+    print(f"{len(records)} trials ({args.shape} cells x seeds), built in {t1 - t0:.1f} s; "
+          f"write_report: {took:.1f} s wall, {cpu:.1f} s CPU ({stages}); report.html {size / 1e6:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()
