@@ -13,11 +13,12 @@ from .results import Arm, ArmResult, TrialResult, dropout_arm, environment, pair
 Engine = Literal["auto", "single", "batched"]
 ENGINES = ("auto", "single", "batched")
 # Bytes of parameters + gradients + Adam's two moments that one group may hold. On CPU
-# the group's state should stay in a share of the last-level cache (32 MiB L3 shared by
-# all cores here): scans of ms per arm-step on one core put the optimum at about 6 MB
-# (width 100: 16-32 arms; width 300: 4; width 1000: 1). On CUDA the budget only bounds
-# memory; more arms per launch is faster there.
-GROUP_STATE_BYTES = {"cpu": 6 * 2**20, "cuda": 4 * 2**30}
+# the group's state should stay in a share of the last-level cache (32 MiB L3 here,
+# shared with whatever runs on the other core). Scans of ms per arm-step on one core
+# (bench/README.md) put the optimum at a few MB, and smaller groups lost least when the
+# other core was busy: 3 MB gives width 100: 18 arms, width 300: 2, width 1000: 1. On
+# CUDA the budget only bounds memory; more arms per launch is faster there.
+GROUP_STATE_BYTES = {"cpu": 3 * 2**20, "cuda": 4 * 2**30}
 MAX_GROUP_SIZE = {"cpu": 64, "cuda": 4096}  # arms per stacked computation
 
 
@@ -88,7 +89,7 @@ def default_group_size(device: str, width: int = 300, depth: int = 2) -> int:
 
     State per arm = 4 float32 buffers (parameters, gradients, Adam's m and v) of
     width * (width + 1) * (depth - 1) + 3 * width + 1 parameters. The defaults are the
-    seed's architecture (width 300, depth 2): 4 arms on CPU, 2,800 on CUDA.
+    seed's architecture (width 300, depth 2): 2 arms on CPU, 2,943 on CUDA.
     """
     kind = "cuda" if device.startswith("cuda") else "cpu"
     n_params = width * (width + 1) * (depth - 1) + 3 * width + 1

@@ -68,8 +68,8 @@ def test_default_group_size_keeps_group_state_within_the_cache_budget():
     from bench.trial import default_group_size
 
     # state per arm: 4 float32 buffers of width*(width+1)*(depth-1) + 3*width + 1 parameters
-    assert [default_group_size("cpu", w) for w in (100, 300, 1000)] == [37, 4, 1]
-    assert default_group_size("cpu") == 4                       # the seed's architecture
+    assert [default_group_size("cpu", w) for w in (100, 300, 1000)] == [18, 2, 1]
+    assert default_group_size("cpu") == 2                       # the seed's architecture
     assert default_group_size("cuda", 300) == 4 * 2**30 // (16 * 91201)
     assert default_group_size("cuda", 8) == 4096                # capped
 
