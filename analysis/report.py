@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import io
-import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -381,15 +381,18 @@ def known_display(rep: Report) -> pd.DataFrame:
 def write_report(out_dir: str | Path, *, records: Optional[Sequence[Mapping[str, Any]]] = None,
                  manifest: Optional[Mapping[str, Any]] = None, sweep_dir: str | Path | None = None,
                  seed: int = 0, n_resamples: int = DEFAULT_RESAMPLES, method: str = DEFAULT_METHOD,
-                 seed_picture: bool = True) -> Path:
+                 seed_picture: bool = True, seconds: Optional[dict[str, float]] = None) -> Path:
     """Write report.html, report.md, figures/*.png and tables/*.csv into ``out_dir``; return the HTML path.
 
     Records and manifest not given are loaded from ``sweep_dir`` (default ``out_dir``) with
-    ``analysis.load``.
+    ``analysis.load``. ``seconds``, if given, receives the wall time of each stage.
     """
     import matplotlib.pyplot as plt
 
-    from sweeps._files import atomic_write, atomic_write_text
+    from sweeps._files import atomic_write
+
+    def put(path: Path, data: bytes) -> None:  # temp file, rename; readable by all, like any report
+        atomic_write(path, lambda tmp: (Path(tmp).write_bytes(data), os.chmod(tmp, 0o644)))
 
     out_dir = Path(out_dir)
     src = Path(sweep_dir) if sweep_dir is not None else out_dir
@@ -406,11 +409,11 @@ def write_report(out_dir: str | Path, *, records: Optional[Sequence[Mapping[str,
         fig.savefig(buf, format="png", dpi=90)
         plt.close(fig)
         pngs[name] = buf.getvalue()
-        atomic_write(out_dir / "figures" / f"{name}.png", lambda tmp, b=pngs[name]: Path(tmp).write_bytes(b))
+        put(out_dir / "figures" / f"{name}.png", pngs[name])
     clock.lap("png")
     tables = {"cells": rep.cells, "known_answers": rep.known, "trials": rep.trials.drop(columns=["error"])}
     for name, table in tables.items():
-        atomic_write_text(out_dir / "tables" / f"{name}.csv", table.to_csv(index=False))
+        put(out_dir / "tables" / f"{name}.csv", table.to_csv(index=False).encode())
     sections: list[tuple[str, str, Any]] = [
         ("Paired comparison per cell", "delta = test MSE(plain) - test MSE(dropout) per seed; mean and median "
          "with 95% bootstrap CIs; * marks adjusted p < 0.05. Full numbers: tables/cells.csv.", cells_display(rep)),
@@ -426,10 +429,10 @@ def write_report(out_dir: str | Path, *, records: Optional[Sequence[Mapping[str,
                          "every finished trial, against ESL 7.4's in-sample table.", known_display(rep)))
     sections += [(name.replace("_", " ").capitalize(), "", ("figure", name, caption)) for name, caption, _ in rep.figures]
     title = f"dropout-bench report: {(manifest or {}).get('name', 'trials')}"
-    atomic_write_text(out_dir / "report.md", R.render_markdown(title, rep.findings, rep.design, sections))
+    put(out_dir / "report.md", R.render_markdown(title, rep.findings, rep.design, sections).encode())
     html_path = out_dir / "report.html"
-    atomic_write_text(html_path, R.render_html(title, rep.findings, rep.design, sections, pngs))
+    put(html_path, R.render_html(title, rep.findings, rep.design, sections, pngs).encode())
     clock.lap("tables and pages")
-    rep.seconds.update(clock.seconds)
-    write_report.last_seconds = dict(rep.seconds)  # type: ignore[attr-defined]
+    if seconds is not None:
+        seconds.update(rep.seconds, **clock.seconds)
     return html_path
