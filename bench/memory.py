@@ -21,7 +21,6 @@ import torch
 
 from .config import TrialConfig
 from .engine import DropoutMasks, _Group
-from .rng import pair_index
 from .results import dropout_arm, plain_arm
 from .task import layer_dims
 
