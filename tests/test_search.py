@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pg_server import postgres_url  # noqa: F401 - the PostgreSQL server fixture
 from search_helpers import course, journal_seed_ids, journal_study, store_ids, tiny_search
 from sweeps.search import load_search_spec, mask_argv, mask_url, parse_search_spec, run_search
 from sweeps.spec import SpecError
@@ -118,7 +119,7 @@ def searched(tmp_path_factory):
     spec = tiny_search(tmp, n_trials=5, confirm="top = 2\nseeds = 3", sampler_seed=7)
     outs = {}
     for label, seed in (("a", 7), ("b", 7), ("other", 8)):
-        path = spec if seed == 7 else tiny_search(tmp, name="other", n_trials=5, sampler_seed=8)
+        path = spec if seed == 7 else tiny_search(tmp, name="other", n_trials=4, sampler_seed=8)
         outs[label] = tmp / label
         run_search(path, out_dir=outs[label], progress=False, report=False, confirm=label != "other")
     return spec, outs
@@ -170,13 +171,19 @@ def test_rerunning_a_finished_search_trains_nothing(searched):
     assert summary.ran == 0 and summary.used == 5 and sorted(store_ids(outs["a"])) == before
 
 
-def test_the_search_report_renders_with_loadable_images(searched):
-    from PIL import Image
-
+@pytest.fixture(scope="module")
+def report(searched):
     from analysis.search_report import write_search_report
 
     _, outs = searched
-    path = write_search_report(outs["a"], n_resamples=199)
+    return write_search_report(outs["a"], n_resamples=199)
+
+
+def test_the_search_report_renders_with_loadable_images(searched, report):
+    from PIL import Image
+
+    _, outs = searched
+    path = report
     assert path == outs["a"] / "search_report.html"
     page = path.read_text()
     pngs = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
@@ -187,17 +194,12 @@ def test_the_search_report_renders_with_loadable_images(searched):
     assert page.count("<tr>") >= 1 + 2      # header + the two confirmed configurations
 
 
-def test_the_search_report_opens_in_a_browser(searched, tmp_path):
-    pytest.importorskip("test_browser")
+def test_the_search_report_opens_in_a_browser(report, tmp_path):
     from test_browser import CHROMIUM, load_in_chromium
 
-    from analysis.search_report import write_search_report
-
     if CHROMIUM is None:
-        pytest.skip("chromium not installed")
-    _, outs = searched
-    path = write_search_report(outs["a"], report_dir=tmp_path, n_resamples=199)
-    _, counts = load_in_chromium(path, tmp_path)
+        pytest.skip("chromium not installed (Debian: apt-get install -y chromium)")
+    _, counts = load_in_chromium(report, tmp_path)
     assert counts["broken"] == 0 and counts["errors"] == 0 and counts["images"] >= 3
 
 
@@ -213,3 +215,27 @@ def test_a_diverging_configuration_fails_its_trial_uses_budget_and_its_seeds_are
     from analysis import load_records
     records = load_records(out)
     assert len(records) == 4 and {r["status"] for r in records} == {"diverged"}
+
+
+def test_a_postgresql_study_is_shared_by_two_workers_and_its_password_never_written(tmp_path, postgres_url):
+    import optuna
+
+    pytest.importorskip("psycopg", reason="psycopg (the 'distributed' extra) talks to PostgreSQL")
+    from pg_server import PASSWORD
+    from sweeps.search import open_storage
+
+    spec = tiny_search(tmp_path, name="pg", n_trials=4)
+    out = tmp_path / "out"
+    summary = run_search(spec, out_dir=out, storage=postgres_url, workers=2, progress=False, report=False,
+                         argv=["dropout-bench", "search", str(spec), "--storage", postgres_url])
+    assert summary.used == 4 and summary.worker_deaths == 0 and PASSWORD not in summary.line()
+    study = optuna.load_study(study_name="pg", storage=open_storage(out, postgres_url))
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
+    assert journal_seed_ids(study) <= set(store_ids(out)) and not (out / "optuna.journal").exists()
+    for path in out.rglob("*"):                     # the store (the report's only source), locks: nowhere
+        if path.is_file():
+            assert PASSWORD.encode() not in path.read_bytes(), path
+    from analysis import load_manifest
+    manifest = load_manifest(out)
+    assert manifest["runs"][-1]["info"]["storage"].startswith("postgresql://postgres:***@127.0.0.1")
+    assert "***" in " ".join(manifest["runs"][-1]["info"]["argv"])

@@ -78,9 +78,19 @@ def journal_path(out_dir: str | os.PathLike) -> Path:
     return Path(out_dir) / JOURNAL_FILE
 
 
+def sqlalchemy_url(url: str) -> str:
+    """``postgresql://`` means psycopg2 to SQLAlchemy; use psycopg 3 where only it is installed."""
+    if url.startswith("postgresql://"):
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg") is not None:
+            return "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
 def open_storage(out_dir: str | os.PathLike, url: str | None) -> optuna.storages.BaseStorage:
     if url is not None:
-        return optuna.storages.RDBStorage(url)
+        return optuna.storages.RDBStorage(sqlalchemy_url(url))
     from optuna.storages.journal import JournalFileBackend
 
     path = journal_path(out_dir)
