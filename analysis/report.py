@@ -122,7 +122,7 @@ def _beside(ok: pd.DataFrame, cells: pd.DataFrame, axes: list[str], fidx: Option
 
 
 def _direction(mean: float) -> str:
-    return "lowers" if mean > 0 else "raises"
+    return "lowers" if mean > 0 else "raises" if mean < 0 else "does not change"
 
 
 def findings(rep: Report, *, method: str) -> list[str]:
@@ -141,10 +141,11 @@ def findings(rep: Report, *, method: str) -> list[str]:
     label = cell_label(f, rep.axes)
     n = int(f["delta_n"])
     k = int(round(f["delta_p_improve"] * n))
+    seeds = f"{n} seeds" if n > 1 else "1 seed: no interval, and one seed proves nothing"
     out.append(
         f"At {label}, dropout {_direction(f['delta_mean'])} test MSE by {abs(f['delta_mean']):.4f} "
         f"(mean paired delta {R.ci(f['delta_mean'], f['delta_ci_low'], f['delta_ci_high'], 4)}, 95% {method} "
-        f"bootstrap CI over {n} seeds); it helped on {k} of {n} seeds (P(delta > 0) = "
+        f"bootstrap CI over {seeds}); it helped on {k} of {n} seeds (P(delta > 0) = "
         f"{R.ci(f['delta_p_improve'], f['delta_p_improve_low'], f['delta_p_improve_high'], 2)}), "
         f"d_z = {R.num(f['delta_dz'], 2)}, Wilcoxon p = {R.pvalue(f['delta_p_wilcoxon'])}.")
     family = int(np.isfinite(c["delta_p_wilcoxon"]).sum())
@@ -193,7 +194,7 @@ def design(rep: Report, manifest: Mapping[str, Any], records: Sequence[Mapping[s
     rows = [
         ("Sweep", f"{manifest.get('name', '(unnamed)')} ({manifest.get('kind', 'records')}); started "
                   f"{manifest.get('started_at', '?')}, ended {manifest.get('ended_at') or 'not yet (partial)'}"),
-        ("Cells", f"{len(c)} = " + (" x ".join(f"{a} in {grid.get(a)}" for a in rep.axes) if rep.axes else "one")
+        ("Cells", f"{len(c)} = " + (" x ".join(f"{a} in {_values(grid.get(a))}" for a in rep.axes) if rep.axes else "one")
                   + f"; fixed: {', '.join(f'{k}={v}' for k, v in fixed.items())}"),
         ("Seeds", f"{len(seeds)} planned per cell ({_seed_range(seeds)}); the same seeds in every cell, and "
                   f"both arms of a trial share the seed (paired)."),
@@ -221,6 +222,13 @@ def design(rep: Report, manifest: Mapping[str, Any], records: Sequence[Mapping[s
                        f"two-sided paired t-test (noncentral t)."),
     ]
     return rows
+
+
+def _values(values: Any) -> str:
+    """An axis's values, shortened past 12 (a search's continuous values)."""
+    vals = list(values) if values is not None else []
+    shown = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in vals[:12])
+    return f"[{shown}" + (f", ... ({len(vals)} values)]" if len(vals) > 12 else "]")
 
 
 def _seed_range(seeds: Sequence[int]) -> str:
