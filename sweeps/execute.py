@@ -77,10 +77,17 @@ def _unit_cost(cfgs: Sequence[TrialConfig]) -> float:
                for a in arms)
 
 
-def arms_per_unit(n_trials: int, n_workers: int, group_size: int) -> int:
-    """Big enough to fill one stacked group, small enough to keep every worker busy."""
+UNIT_ARMS = 16  # a few seconds of work at the seed config: dispatch and commit costs stay small
+
+
+def arms_per_unit(n_trials: int, n_workers: int, cap: int = UNIT_ARMS) -> int:
+    """Big enough to amortise dispatch and storing, small enough to keep every worker busy.
+
+    Units are how work is handed out; inside a unit the engine stacks arms in groups
+    sized for the device (bench.trial.default_group_size), so the two compose.
+    """
     balanced = math.ceil(2 * n_trials / max(1, 4 * n_workers))
-    return max(2, min(group_size, balanced))
+    return max(2, min(cap, balanced))
 
 
 def run_unit(cfgs: Sequence[TrialConfig], engine: str, group_size: int | None, threads: int) -> list[Outcome]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import TrialConfig, TrialResult
-from bench.trial import check_device, default_group_size
+from bench.trial import check_device
 
 from .execute import InProcessExecutor, Outcome, ProcessExecutor, WorkUnit, arms_per_unit, make_units
 from .identity import trial_id
@@ -97,7 +97,7 @@ def run_sweep(
     n_workers = os.cpu_count() or 1 if n_jobs == -1 else n_jobs
     device = device or ex.get("device", "cpu")
     engine = engine or ex.get("engine", "auto")
-    group_size = group_size or ex.get("group_size") or default_group_size(device)
+    group_size = group_size or ex.get("group_size")  # None: the engine sizes each shape's groups
     configs = spec.configs(device=device)     # validates device's form
     check_device(device)
     if device.startswith("cuda"):
@@ -148,11 +148,11 @@ def run_sweep(
 
 
 def _execute(store: Store, run_id: int, todo: list[tuple[str, TrialConfig]], summary: SweepSummary,
-             executor, group_size: int, progress: bool) -> None:
+             executor, group_size: int | None, progress: bool) -> None:
     from tqdm import tqdm
 
     ids_of = {c: tid for tid, c in todo}
-    units = make_units([c for _, c in todo], arms_per_unit(len(todo), executor.n_workers, group_size))
+    units = make_units([c for _, c in todo], arms_per_unit(len(todo), executor.n_workers))
     bar = tqdm(total=summary.total, initial=summary.skipped, unit="trial", desc=Path(summary.out_dir).name,
                disable=not progress, mininterval=0.5 if sys.stderr.isatty() else 30, file=sys.stderr)
 
