@@ -20,6 +20,7 @@ from bench.config import field_names
 ARM_METRICS = ("test_mse", "train_mse", "train_loss_last", "gap", "diverged_at_step",
                "step_seconds_median", "step_seconds_iqr", "group_size", "engine")
 ARMS = ("plain", "dropout")
+CONFIG_FIELDS = tuple(field_names())
 
 
 def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -28,7 +29,7 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
                            "error": record.get("error")}
     result = record.get("result")
     config = record.get("config") or (result or {}).get("config") or {}
-    for name in field_names():
+    for name in CONFIG_FIELDS:
         row[name] = config.get(name)
     for arm in ARMS:
         data = (result or {}).get(arm) or {}
@@ -40,7 +41,7 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def records_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     rows = [flatten_record(r) for r in records]
-    columns = ["trial_id", "status", "error", *field_names(),
+    columns = ["trial_id", "status", "error", *CONFIG_FIELDS,
                *[f"{m}_{a}" for a in ARMS for m in ARM_METRICS], "delta_test_mse"]
     frame = pd.DataFrame(rows, columns=columns)
     for col in frame.columns:
