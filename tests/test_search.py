@@ -239,3 +239,54 @@ def test_a_postgresql_study_is_shared_by_two_workers_and_its_password_never_writ
     manifest = load_manifest(out)
     assert manifest["runs"][-1]["info"]["storage"].startswith("postgresql://postgres:***@127.0.0.1")
     assert "***" in " ".join(manifest["runs"][-1]["info"]["argv"])
+
+
+def test_wilcoxon_stops_a_clearly_worse_configuration_after_the_startup_seeds():
+    import optuna
+
+    from sweeps.search._objective import SEED_ATTR, chunks, evaluate
+    from sweeps.search._study import make_pruner
+
+    spec = parse_search_spec('name = "w"\nobjective = "dropout_test_mse"\nseeds = 8\nn_trials = 2\n'
+                             'pruner = "wilcoxon"\n[base]\nwidth = 16\nsteps = 60\n'
+                             '[space]\ndropout = { low = 0.0, high = 0.95 }\n')
+    assert list(chunks(spec)) == [[0, 1, 2, 3], [4, 5], [6, 7]]
+    assert list(chunks(parse_search_spec(GOOD))) == [[0, 1, 2, 3]]          # no pruner: one batch
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize", pruner=make_pruner(spec))
+    study.enqueue_trial({"dropout": 0.0})
+    study.enqueue_trial({"dropout": 0.95})     # keeps 1 unit in 20: underfits on every seed
+    for _ in range(2):
+        evaluate(study, study.ask(), spec, "cpu")
+    good, bad = study.trials
+    assert good.user_attrs["n_seeds"] == 8 and "pruned_after_seeds" not in good.user_attrs
+    assert bad.user_attrs["pruned_after_seeds"] == 4
+    assert sorted(bad.intermediate_values) == [0, 1, 2, 3]
+    assert len([k for k in bad.user_attrs if k.startswith(SEED_ATTR)]) == 4
+    assert bad.value > good.value
+
+
+@pytest.mark.parametrize("sampler, objective", [("random", "dropout_test_mse+step_time"), ("gp", "dropout_benefit"),
+                                                ("cmaes", "dropout_test_mse")])
+def test_every_sampler_and_the_two_objective_search_run(tmp_path, sampler, objective):
+    if sampler == "cmaes":
+        pytest.importorskip("cmaes", reason="CmaEsSampler needs the cmaes package")
+    from optuna.trial import TrialState
+
+    from analysis.search_report import build_search_figures, study_from_snapshot
+    from sweeps.search import open_storage
+    from sweeps.search._study import snapshot
+
+    spec = tiny_search(tmp_path, seeds=2, n_trials=3, steps=30, sampler=sampler, objective=objective,
+                       confirm="top = 1\nseeds = 2")
+    out = tmp_path / "out"
+    summary = run_search(spec, out_dir=out, progress=False, report=False)
+    study = journal_study(out, "tiny")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3 and len(summary.confirmed) == 1
+    assert len(study.trials[0].values) == (2 if "+" in objective else 1)
+    if "+" in objective:
+        import optuna
+        rebuilt = study_from_snapshot(snapshot(optuna.load_study(study_name="tiny", storage=open_storage(out, None))),
+                                      ("minimize", "minimize"))
+        figures = {name: png for name, _, png, _ in build_search_figures(rebuilt, objective)}
+        assert figures["pareto"] is not None and figures["history"] is not None
