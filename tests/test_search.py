@@ -290,3 +290,17 @@ def test_every_sampler_and_the_two_objective_search_run(tmp_path, sampler, objec
                                       ("minimize", "minimize"))
         figures = {name: png for name, _, png, _ in build_search_figures(rebuilt, objective)}
         assert figures["pareto"] is not None and figures["history"] is not None
+
+
+def test_raising_n_trials_resumes_the_study_and_changing_the_space_is_refused(tmp_path):
+    from sweeps.store import StoreError
+
+    spec = tiny_search(tmp_path, seeds=2, n_trials=2, steps=30)
+    out = tmp_path / "out"
+    run_search(spec, out_dir=out, progress=False, report=False, confirm=False)
+    spec.write_text(spec.read_text().replace("n_trials = 2", "n_trials = 4"))
+    summary = run_search(spec, out_dir=out, progress=False, report=False, confirm=False)
+    assert summary.ran == 2 and len(journal_study(out, "tiny").trials) == 4
+    spec.write_text(spec.read_text().replace("high = 0.8", "high = 0.7"))
+    with pytest.raises(StoreError, match="differ from the stored search"):
+        run_search(spec, out_dir=out, progress=False, report=False)
