@@ -7,6 +7,10 @@ Only this driver writes the store. Workers write each finished seed into the stu
 trial's user attribute ``result_seed_<seed>``); the driver copies seeds it has not stored yet
 into the store, keyed by the seed-level ``trial_id`` (so a seed is stored once, however
 many Optuna trials evaluated it, and a killed worker loses no finished seed).
+
+One driver per study: at start it fails every trial still RUNNING (no worker of its own
+is alive then: the folder's lock and the workers' shared lock say so) and queues each
+again. Two drivers on one RDB study, from two folders or machines, are not supported.
 """
 from __future__ import annotations
 
