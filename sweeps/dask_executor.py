@@ -17,7 +17,7 @@ from .execute import Outcome, UnitDone, WorkUnit, run_unit
 
 class DaskExecutor:
     def __init__(self, scheduler: str, engine: str = "auto", group_size: int | None = None,
-                 threads: int = 1, timeout: float = 30) -> None:
+                 threads: int = 1, timeout: float = 10) -> None:
         try:
             from distributed import Client
         except ImportError:
