@@ -43,4 +43,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     path = write_report(args.out or src, records=records, manifest=manifest, n_resamples=args.resamples,
                         seed=args.seed, seed_picture=not args.no_seed_picture)
     print(f"wrote {path}", file=sys.stderr)
+    if manifest.get("kind") == "search":
+        from analysis.search_report import write_search_report
+
+        search = write_search_report(src, report_dir=args.out, seed=args.seed, n_resamples=args.resamples)
+        print(f"wrote {search}", file=sys.stderr)
     return 0

@@ -15,6 +15,7 @@ from bench.config import field_types
 EXAMPLES = """examples:
   dropout-bench sweep sweeps/quick.toml         # the default sweep and its report
   dropout-bench status results/quick
+  dropout-bench search sweeps/where_dropout_helps.toml --workers 2
   dropout-bench report results/quick            # rewrite the report of a (partial) sweep
   dropout-bench speed --workers 2               # engines against the seed's own loop
   dropout-bench trial                           # the seed experiment, seed 0
@@ -170,10 +171,11 @@ _PARSERS: dict[str, Callable[[str], Any]] = {"int": _strict_int, "float": _float
 
 def _commands() -> list[Callable]:
     from ._cmd_report import add_report_command
+    from ._cmd_search import add_search_command
     from ._cmd_speed import add_speed_command
     from ._cmd_sweep import add_sweep_commands
 
-    return [add_sweep_commands, add_report_command, _add_trial, add_speed_command]
+    return [add_sweep_commands, add_search_command, add_report_command, _add_trial, add_speed_command]
 
 
 COMMANDS: list[Callable] = _commands()

@@ -75,7 +75,7 @@ class FolderLock:
         except BlockingIOError:
             holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
             os.close(fd)
-            raise StoreLocked(f"{self.out_dir}: in use by a running sweep ({holder}); "
+            raise StoreLocked(f"{self.out_dir}: in use by a running sweep or search ({holder}); "
                               "wait for it to finish or stop it first") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()}".encode())

@@ -124,7 +124,7 @@ def test_second_driver_on_the_same_folder_is_refused(tmp_path):
         proc = subprocess.run([sys.executable, "-m", "sweeps.cli", "sweep", str(spec), "--out",
                                str(tmp_path / "out"), "--quiet"], capture_output=True, text=True)
         assert proc.returncode == 2
-        assert "in use by a running sweep (pid" in proc.stderr
+        assert "in use by a running sweep or search (pid" in proc.stderr
     finally:
         holder.close()
 
