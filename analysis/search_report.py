@@ -126,7 +126,6 @@ def importance_evaluator(seed: int = 0):
 
 def build_search_figures(study, objective: str, *, seed: int = 0) -> list[tuple[str, str, Optional[bytes], str]]:
     """(name, caption, PNG bytes or None, why missing) for each view of the study."""
-    import optuna
     import optuna.visualization.matplotlib as vm
 
     multi = len(study.directions) > 1

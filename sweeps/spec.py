@@ -75,6 +75,15 @@ class SweepSpec:
 
 
 def load_spec(path: str | Path) -> SweepSpec:
+    return spec_from_dict(read_toml(path), source=str(path))
+
+
+def parse_spec(text: str, source: str = "<spec>") -> SweepSpec:
+    return spec_from_dict(parse_toml(text, source), source=source)
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A spec file's TOML as a dict; a missing, unreadable or malformed file is one SpecError line."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -82,15 +91,14 @@ def load_spec(path: str | Path) -> SweepSpec:
         raise SpecError(f"{path}: no such spec file") from None
     except OSError as exc:
         raise SpecError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_spec(text, source=str(path))
+    return parse_toml(text, str(path))
 
 
-def parse_spec(text: str, source: str = "<spec>") -> SweepSpec:
+def parse_toml(text: str, source: str = "<spec>") -> dict[str, Any]:
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{source}: not valid TOML: {exc}") from None
-    return spec_from_dict(data, source=source)
 
 
 def spec_from_dict(data: Mapping[str, Any], source: str = "<spec>") -> SweepSpec:

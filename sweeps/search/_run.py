@@ -41,7 +41,7 @@ from ._spec import SearchSpec, load_search_spec
 from ._study import (
     JOURNAL_FILE, check_sampler_available, load_study, mask_argv, mask_url, open_storage, recover, snapshot, used_budget,
 )
-from ._worker import WORKERS_LOCK, budget_left, flocked, work, worker_main
+from ._worker import WORKERS_LOCK, budget_left, work, worker_main
 
 POLL_SECONDS = 0.5
 MAX_RESTARTS_PER_WORKER = 3     # replacement workers after abnormal deaths, per requested worker

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -33,7 +32,7 @@ from typing import Any, Mapping
 from bench import ConfigError, TrialConfig
 from bench.config import field_names, field_types
 
-from ..spec import RESERVED, SpecError, _seeds
+from ..spec import RESERVED, SpecError, _seeds, parse_toml, read_toml
 
 OBJECTIVES = {  # name -> Optuna directions
     "dropout_test_mse": ("minimize",),
@@ -122,22 +121,11 @@ class SearchSpec:
 
 
 def load_search_spec(path: str | Path) -> SearchSpec:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(f"{path}: no such spec file") from None
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_search_spec(text, source=str(path))
+    return search_spec_from_dict(read_toml(path), source=str(path))
 
 
 def parse_search_spec(text: str, source: str = "<spec>") -> SearchSpec:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{source}: not valid TOML: {exc}") from None
-    return search_spec_from_dict(data, source=source)
+    return search_spec_from_dict(parse_toml(text, source), source=source)
 
 
 def search_spec_from_dict(data: Mapping[str, Any], source: str = "<spec>") -> SearchSpec:
