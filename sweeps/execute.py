@@ -77,7 +77,7 @@ def _unit_cost(cfgs: Sequence[TrialConfig]) -> float:
                for a in arms)
 
 
-UNIT_ARMS = 16  # a few seconds of work at the seed config: dispatch and commit costs stay small
+UNIT_ARMS = 8  # about a second of work at the seed config: dispatch and commit costs stay small, the tail short
 
 
 def arms_per_unit(n_trials: int, n_workers: int, cap: int = UNIT_ARMS) -> int:

@@ -38,8 +38,8 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
 def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_result(tmp_path, n_jobs):
-    # 12 work units of 3 trials each, a few seconds of training in all
-    spec = tiny_spec(tmp_path, seeds=6, steps=300, width=64,
+    # 20 families of 4 arms (plain + 3 rates), 2 families per work unit: 10 units
+    spec = tiny_spec(tmp_path, seeds=10, steps=300, width=64,
                      grid={"dropout": [0.2, 0.5, 0.8], "n_train": [8, 16]})
     expected_ids = {trial_id(c) for c in load_spec(spec).configs()}
     reference = tmp_path / "reference"
