@@ -94,7 +94,7 @@ def run_sweep(
     ex = spec.execution
     n_jobs = n_jobs if n_jobs is not None else ex.get("n_jobs", -1)
     check_n_jobs(n_jobs, lambda msg: SpecError(f"n_jobs: {msg}"))
-    n_workers = os.cpu_count() or 1 if n_jobs == -1 else n_jobs
+    n_workers = (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
     device = device or ex.get("device", "cpu")
     engine = engine or ex.get("engine", "auto")
     group_size = group_size or ex.get("group_size")  # None: the engine sizes each shape's groups
