@@ -108,15 +108,8 @@ def spec_from_dict(data: Mapping[str, Any], source: str = "<spec>") -> SweepSpec
     unknown = sorted(set(data) - set(TOP_KEYS))
     if unknown:
         raise fail(unknown[0], f"unknown key; valid keys: {', '.join(TOP_KEYS)}")
-    name = data.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise fail("name", "required: a non-empty string (it names the output folder)")
-    if any(ch in name for ch in "/\\") or name in (".", ".."):
-        raise fail("name", f"{name!r} must not contain path separators")
-    description = data.get("description", "")
-    if not isinstance(description, str):
-        raise fail("description", "must be a string")
-    seeds = _seeds(data.get("seeds"), fail)
+    name, description = name_and_description(data, fail)
+    seeds = parse_seeds(data.get("seeds"), fail)
     base = _table(data, "base", fail)
     grid_in = _table(data, "grid", fail)
     execution = _table(data, "execution", fail)
@@ -164,7 +157,21 @@ def spec_from_dict(data: Mapping[str, Any], source: str = "<spec>") -> SweepSpec
                      description=description, source=source)
 
 
-def _seeds(value: Any, fail) -> tuple[int, ...]:
+def name_and_description(data: Mapping[str, Any], fail, names: str = "the output folder") -> tuple[str, str]:
+    """A spec's ``name`` (required; it becomes a folder name) and optional ``description``."""
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise fail("name", f"required: a non-empty string (it names {names})")
+    if any(ch in name for ch in "/\\") or name in (".", ".."):
+        raise fail("name", f"{name!r} must not contain path separators")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise fail("description", "must be a string")
+    return name, description
+
+
+def parse_seeds(value: Any, fail) -> tuple[int, ...]:
+    """``seeds`` as a count (0..n-1) or an explicit list of distinct non-negative integers."""
     if value is None:
         raise fail("seeds", "required: a count (e.g. 10) or a list of seeds (e.g. [0, 1, 2])")
     if isinstance(value, bool) or not isinstance(value, (int, list)):

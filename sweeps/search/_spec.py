@@ -32,7 +32,7 @@ from typing import Any, Mapping
 from bench import ConfigError, TrialConfig
 from bench.config import field_names, field_types
 
-from ..spec import RESERVED, SpecError, _seeds, parse_toml, read_toml
+from ..spec import RESERVED, SpecError, name_and_description, parse_seeds, parse_toml, read_toml
 
 OBJECTIVES = {  # name -> Optuna directions
     "dropout_test_mse": ("minimize",),
@@ -133,18 +133,11 @@ def search_spec_from_dict(data: Mapping[str, Any], source: str = "<spec>") -> Se
         return SpecError(f"{source}: {key}: {problem}")
 
     _known_keys(data, TOP_KEYS, "", fail)
-    name = data.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise fail("name", "required: a non-empty string (it names the output folder and the study)")
-    if any(ch in name for ch in "/\\") or name in (".", ".."):
-        raise fail("name", f"{name!r} must not contain path separators")
-    description = data.get("description", "")
-    if not isinstance(description, str):
-        raise fail("description", "must be a string")
+    name, description = name_and_description(data, fail, "the output folder and the study")
     objective = data.get("objective")
     if objective not in OBJECTIVES:
         raise fail("objective", f"{objective!r} is not an objective; choose one of {', '.join(OBJECTIVES)}")
-    seeds = _seeds(data.get("seeds"), fail)
+    seeds = parse_seeds(data.get("seeds"), fail)
     n_trials, timeout = _budget(data, fail)
     sampler = data.get("sampler", "tpe")
     if sampler not in SAMPLERS:
@@ -288,7 +281,7 @@ def _confirm(table: Mapping[str, Any], seeds: tuple[int, ...], fail) -> tuple[in
             raise fail("confirm.seeds", f"count must be >= 2 to give an interval, got {value}")
         start = max(seeds) + 1             # fresh: never used by the search
         return top, tuple(range(start, start + value))
-    fresh = _seeds(value, lambda k, p: fail(f"confirm.{k}", p))
+    fresh = parse_seeds(value, lambda k, p: fail(f"confirm.{k}", p))
     reused = sorted(set(fresh) & set(seeds))
     if reused:
         raise fail("confirm.seeds", f"seed {reused[0]} is also a search seed; confirmation needs fresh seeds")
