@@ -114,16 +114,8 @@ def spec_from_dict(data: Mapping[str, Any], source: str = "<spec>") -> SweepSpec
     grid_in = _table(data, "grid", fail)
     execution = _table(data, "execution", fail)
 
+    check_base(base, fail)
     known = field_names()
-    for key, value in base.items():
-        if key in RESERVED:
-            raise fail(f"base.{key}", f"not allowed here; {RESERVED[key]}")
-        if key not in known:
-            raise fail(f"base.{key}", f"unknown config field; valid fields: {', '.join(known)}")
-    try:
-        TrialConfig(**base)
-    except ConfigError as exc:
-        raise fail("base", str(exc)) from None
 
     grid: dict[str, list[Any]] = {}
     for axis, values in grid_in.items():
@@ -168,6 +160,20 @@ def name_and_description(data: Mapping[str, Any], fail, names: str = "the output
     if not isinstance(description, str):
         raise fail("description", "must be a string")
     return name, description
+
+
+def check_base(base: Mapping[str, Any], fail) -> None:
+    """The fixed config fields of a spec: known, not reserved, and valid together."""
+    known = field_names()
+    for key in base:
+        if key in RESERVED:
+            raise fail(f"base.{key}", f"not allowed here; {RESERVED[key]}")
+        if key not in known:
+            raise fail(f"base.{key}", f"unknown config field; valid fields: {', '.join(known)}")
+    try:
+        TrialConfig(**base)
+    except ConfigError as exc:
+        raise fail("base", str(exc)) from None
 
 
 def parse_seeds(value: Any, fail) -> tuple[int, ...]:

@@ -41,3 +41,15 @@ def row_count(out_dir: Path) -> int:
     n = conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
     conn.close()
     return n
+
+
+def kill_group(proc) -> None:
+    """SIGKILL a process started with start_new_session=True, and all its children, as a power cut would."""
+    import os
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()

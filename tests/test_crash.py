@@ -16,7 +16,7 @@ import pytest
 
 from sweeps import run_sweep, trial_id
 from sweeps.spec import load_spec
-from tests.sweep_helpers import row_count, science, tiny_spec
+from tests.sweep_helpers import kill_group as _kill_group, row_count, science, tiny_spec
 
 pytestmark = pytest.mark.slow
 
@@ -26,14 +26,6 @@ def _start(spec: Path, out: Path, n_jobs: int) -> subprocess.Popen:
         [sys.executable, "-m", "sweeps.cli", "sweep", str(spec), "--out", str(out), "--n-jobs", str(n_jobs),
          "--no-report", "--quiet", "--group-size", "4"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
 
 
 @pytest.mark.parametrize("n_jobs", [1, 2])

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
+from sweep_helpers import kill_group as _kill_group
 from search_helpers import CLI, journal_seed_ids, journal_study, store_ids, tiny_search
 from sweeps.identity import trial_id
 from sweeps.search import load_search_spec, run_search
@@ -30,14 +31,6 @@ def _journal_count(out: Path, text: str) -> int:
 
 def _seed_writes(out: Path) -> int:
     return _journal_count(out, '"result_seed_')
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
 
 
 def check_complete_and_exact(spec_path: Path, out: Path) -> None:

@@ -32,7 +32,7 @@ from typing import Any, Mapping
 from bench import ConfigError, TrialConfig
 from bench.config import field_names, field_types
 
-from ..spec import RESERVED, SpecError, name_and_description, parse_seeds, parse_toml, read_toml
+from ..spec import RESERVED, SpecError, check_base, name_and_description, parse_seeds, parse_toml, read_toml
 
 OBJECTIVES = {  # name -> Optuna directions
     "dropout_test_mse": ("minimize",),
@@ -152,17 +152,8 @@ def search_spec_from_dict(data: Mapping[str, Any], source: str = "<spec>") -> Se
     if multi and pruner != "none":
         raise fail("pruner", "pruning needs one objective; use pruner = \"none\" with two objectives")
 
-    known = field_names()
     base = _table(data, "base", fail)
-    for key in base:
-        if key in RESERVED:
-            raise fail(f"base.{key}", f"not allowed here; {RESERVED[key]}")
-        if key not in known:
-            raise fail(f"base.{key}", f"unknown config field; valid fields: {', '.join(known)}")
-    try:
-        TrialConfig(**base)
-    except ConfigError as exc:
-        raise fail("base", str(exc)) from None
+    check_base(base, fail)
     space = tuple(_param(axis, value, base, fail) for axis, value in _table(data, "space", fail).items())
     if not space:
         raise fail("space", "empty; give at least one parameter, e.g. dropout = { low = 0.0, high = 0.9 }")
