@@ -10,9 +10,11 @@ SEARCH_EXAMPLES = f"""examples:
   dropout-bench search sweeps/where_dropout_helps.toml              # results/where-dropout-helps/
   dropout-bench search sweeps/where_dropout_helps.toml --workers 2  # two processes on one study
   dropout-bench search my.toml --storage postgresql://me@db/optuna  # an RDB instead of the journal file
+  (the same command on several machines, each with its own --out, shares that study)
   optuna studies --storage results/where-dropout-helps/optuna.journal
 Rerunning the same command resumes the study; trials left running by a killed process are
-failed and queued again. A password can come from ${STORAGE_ENV} instead of the command line.
+failed and queued again. A password can come from ${STORAGE_ENV} or PGPASSWORD instead of the
+command line.
 """
 
 
@@ -26,6 +28,9 @@ def add_search_command(sub) -> None:
     p.add_argument("--storage", metavar="URL",
                    help=f"RDB URL for the study (default: DIR/optuna.journal; or ${STORAGE_ENV})")
     p.add_argument("--workers", type=int, metavar="N", help="worker processes on the study (default: spec, else 1)")
+    p.add_argument("--heartbeat", type=int, metavar="S",
+                   help="RDB only: seconds between a worker's heartbeats; a trial 3 beats late is failed and "
+                        "retried by any driver (default 20)")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: spec, else cpu)")
     p.add_argument("--no-confirm", action="store_true", help="skip the confirmation stage on fresh seeds")
     p.add_argument("--no-report", action="store_true", help="do not write the search report at the end")
@@ -43,7 +48,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     argv = ["dropout-bench", "search", *mask_argv(sys.argv[2:])]
     summary = run_search(args.spec, out_dir=args.out, storage=storage, workers=args.workers, device=args.device,
                          confirm=not args.no_confirm, progress=not args.quiet, report=not args.no_report,
-                         argv=argv)
+                         argv=argv, **({"heartbeat": args.heartbeat} if args.heartbeat is not None else {}))
     print(summary.line())
     if summary.interrupted:
         resume = f"dropout-bench search {args.spec} --out {summary.out_dir}"

@@ -1,9 +1,14 @@
-"""A search on a real PostgreSQL server on loopback: two workers, one kill, a resume.
+"""Searches on a real PostgreSQL server on loopback: killed and resumed, and shared by two drivers.
 
-The study is shared through PostgreSQL; the whole process group is SIGKILLed mid-run
-and the search rerun. Afterwards: the budget used exactly, nothing RUNNING or WAITING,
-every finished seed stored once, and the URL's password in no file the run wrote and in
-none of its output.
+1. One driver with two workers; its whole process group is SIGKILLed mid-run and the
+   search rerun.
+2. Two drivers with their own folders (as on two machines) share one study; one driver's
+   process group is SIGKILLed while its trial runs. The other fails that trial once its
+   heartbeat is stale, retries it and finishes; the killed driver's rerun only catches up.
+
+Afterwards: the budget used exactly, nothing RUNNING or WAITING, every finished seed
+stored once in each folder, and the URL's password in no file the runs wrote and in none
+of their output.
 """
 import os
 import signal
@@ -15,6 +20,7 @@ import pytest
 
 from pg_server import PASSWORD, postgres_url  # noqa: F401 - the PostgreSQL server fixture
 from search_helpers import journal_seed_ids, store_ids, tiny_search
+from sweep_helpers import kill_group
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "sweeps.cli"]
@@ -62,8 +68,91 @@ def test_search_on_postgresql_killed_mid_run_and_resumed(tmp_path, postgres_url)
     ids = store_ids(out)
     assert len(ids) == len(set(ids)), "a seed stored twice"
     assert journal_seed_ids(study) == set(ids), "a finished seed missing from the store, or one too many"
-    for text in (out1, err1, second.stdout, second.stderr):
+    _no_password([out1, err1, second.stdout, second.stderr], out)
+
+
+def _no_password(texts, *folders):
+    for text in texts:
         assert PASSWORD.encode() not in text
-    for path in out.rglob("*"):
-        if path.is_file():
-            assert PASSWORD.encode() not in path.read_bytes(), path
+    for out in folders:
+        for path in out.rglob("*"):
+            if path.is_file():
+                assert PASSWORD.encode() not in path.read_bytes(), path
+
+
+def test_two_drivers_share_one_study_and_survive_the_death_of_one(tmp_path, postgres_url):  # noqa: F811
+    pytest.importorskip("psycopg", reason="psycopg (the 'distributed' extra) talks to PostgreSQL")
+    from optuna.trial import TrialState
+
+    from sweeps.search._study import STALE, used_budget
+
+    spec = tiny_search(tmp_path, name="pgtwo", seeds=3, n_trials=12, steps=1500, width=32)
+    out_a, out_b = (tmp_path / "machine-a").resolve(), (tmp_path / "machine-b").resolve()
+    env = {**os.environ, "DROPOUT_BENCH_STORAGE": postgres_url}
+
+    def driver(out):
+        return [*CLI, "search", str(spec), "--out", str(out), "--heartbeat", "1", "--no-report", "--no-confirm"]
+
+    a = subprocess.Popen(driver(out_a), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True)
+    b = subprocess.Popen(driver(out_b), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True)
+
+    def a_is_mid_trial(trials) -> bool:
+        done = sum(t.state == TrialState.COMPLETE for t in trials)
+        return done >= 2 and any(t.state == TrialState.RUNNING and t.user_attrs.get("worker_dir") == str(out_a)
+                                 and t.user_attrs.get("result_seed_0") is None for t in trials)
+
+    deadline = time.time() + 180
+    while a.poll() is None and time.time() < deadline:
+        try:
+            if a_is_mid_trial(_study("pgtwo", postgres_url).trials):
+                break
+        except KeyError:        # the study is not created yet
+            pass
+        time.sleep(0.05)
+    assert a.poll() is None, "driver A finished before it could be killed; make the trials longer"
+    kill_group(a)
+    out1, err1 = a.communicate()
+
+    out2, err2 = b.communicate(timeout=150)
+    assert b.returncode == 0, err2.decode()
+    study = _study("pgtwo", postgres_url)
+    trials = study.trials
+    assert [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)] == []
+    assert used_budget(trials) == 12, "the two drivers together used more or less than the budget"
+    killed = [t for t in trials if t.user_attrs.get("fail_reason") == STALE]
+    assert [t.user_attrs["worker_dir"] for t in killed] == [str(out_a)], "A's running trial failed once, as stale"
+    retry = [t for t in trials if t.user_attrs.get("retry_of") == killed[0].number]
+    assert [(t.state, t.user_attrs["worker_dir"]) for t in retry] == [(TrialState.COMPLETE, str(out_b))]
+    assert {t.user_attrs["worker_dir"] for t in trials if t.state == TrialState.COMPLETE} == {str(out_a), str(out_b)}
+
+    seeds = journal_seed_ids(study)
+    ids_b = store_ids(out_b)
+    assert len(ids_b) == len(set(ids_b)) and set(ids_b) == seeds, "B's store holds every seed of the study once"
+
+    rerun = subprocess.run(driver(out_a), env=env, capture_output=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr.decode()
+    assert len(_study("pgtwo", postgres_url).trials) == len(trials), "the rerun of A trained more trials"
+    ids_a = store_ids(out_a)
+    assert len(ids_a) == len(set(ids_a)) and set(ids_a) == seeds, "A's store caught up with the study"
+    _no_password([out1, err1, out2, err2, rerun.stdout, rerun.stderr], out_a, out_b)
+
+
+def test_the_password_can_come_from_pgpassword_and_is_never_written(tmp_path, postgres_url):  # noqa: F811
+    pytest.importorskip("psycopg", reason="psycopg (the 'distributed' extra) talks to PostgreSQL")
+    bare = postgres_url.replace(f":{PASSWORD}@", "@")
+    assert PASSWORD not in bare
+    spec = tiny_search(tmp_path, name="pgenv", seeds=2, n_trials=2, steps=40, width=16)
+    out = tmp_path / "out"
+    env = {**os.environ, "PGPASSWORD": PASSWORD}
+    env.pop("DROPOUT_BENCH_STORAGE", None)
+    run = subprocess.run([*CLI, "search", str(spec), "--out", str(out), "--storage", bare, "--no-confirm"],
+                         env=env, capture_output=True, timeout=300)
+    assert run.returncode == 0, run.stderr.decode()
+    assert len(_study("pgenv", postgres_url).trials) == 2
+    env.pop("PGPASSWORD")
+    refused = subprocess.run([*CLI, "search", str(spec), "--out", str(tmp_path / "other"), "--storage", bare],
+                             env=env, capture_output=True, timeout=300)
+    assert refused.returncode == 2 and b"cannot open" in refused.stderr, "without a password the server says no"
+    _no_password([run.stdout, run.stderr, refused.stdout, refused.stderr], out)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import sys
 import time
 import traceback
 from typing import Any, Iterator
@@ -88,21 +89,31 @@ def seed_cache(trials: list[FrozenTrial]) -> dict[str, dict[str, Any]]:
 def evaluate(study: optuna.Study, trial: optuna.Trial, spec: SearchSpec, device: str) -> None:
     """Run one asked trial to its end and tell the study. KeyboardInterrupt: FAIL(interrupted), re-raised."""
     try:
+        _evaluate(study, trial, spec, device)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        # another process judged this worker dead (its heartbeats were late) and failed the
+        # trial, queueing a retry; drop this one and go on
+        print(f"trial {trial.number} was failed by another process while it ran (late heartbeats); "
+              "it is retried", file=sys.stderr, flush=True)
+
+
+def _evaluate(study: optuna.Study, trial: optuna.Trial, spec: SearchSpec, device: str) -> None:
+    try:
         params = suggest(trial, spec)
         values, note = _train(study, trial, spec, params, device)
     except KeyboardInterrupt:
         fail_trials(study, [study._storage.get_trial(trial._trial_id)], INTERRUPTED)
         raise
+    except optuna.exceptions.UpdateFinishedTrialError:
+        raise
     except Exception as exc:  # noqa: BLE001 - a broken configuration fails its trial, not the search
         msg = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:500]
-        trial.set_user_attr("fail_reason", f"error: {msg}")
-        study.tell(trial, state=TrialState.FAIL)
-        return
+        note, values = f"error: {msg}", None
     if values is None:
         trial.set_user_attr("fail_reason", note)
-        study.tell(trial, state=TrialState.FAIL)
+        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
     else:
-        study.tell(trial, values)
+        study.tell(trial, values, skip_if_finished=True)
 
 
 def _train(study: optuna.Study, trial: optuna.Trial, spec: SearchSpec, params: dict[str, Any],

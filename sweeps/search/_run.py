@@ -8,9 +8,14 @@ trial's user attribute ``result_seed_<seed>``); the driver copies seeds it has n
 into the store, keyed by the seed-level ``trial_id`` (so a seed is stored once, however
 many Optuna trials evaluated it, and a killed worker loses no finished seed).
 
-One driver per study: at start it fails every trial still RUNNING (no worker of its own
-is alive then: the folder's lock and the workers' shared lock say so) and queues each
-again. Two drivers on one RDB study, from two folders or machines, are not supported.
+Several drivers may share one RDB study, each with its own folder (and store), on one
+machine or many: the budget is counted for the whole study (``_liveness.StudyLock``),
+and each driver's store receives every seed of the study. A starting driver fails the
+trials its own folder's workers left RUNNING (none of them is alive: the folder's lock
+and the workers' shared lock say so), trials of any machine whose heartbeat is stale,
+and queues each again; every worker repeats the heartbeat check before each ask. When
+its own work is done a driver waits for trials still running elsewhere, so its
+confirmation and report see the finished study. A journal study has one folder.
 """
 from __future__ import annotations
 
@@ -36,6 +41,7 @@ from ..provenance import code_version, host_info, package_versions
 from ..run import DEFAULT_RESULTS
 from ..store import FolderLock, Store, StoreError, StoreLocked, TrialRow, is_scratch, now_iso, store_path
 from ._confirm import confirm_best
+from ._liveness import HEARTBEAT_SECONDS, StudyLock, is_rdb, ran_here
 from ._objective import SEED_ATTR
 from ._spec import SearchSpec, load_search_spec
 from ._study import (
@@ -44,6 +50,7 @@ from ._study import (
 from ._worker import WORKERS_LOCK, budget_left, work, worker_main
 
 POLL_SECONDS = 0.5
+WAIT_SECONDS = 2.0              # polling while trials run on other drivers
 MAX_RESTARTS_PER_WORKER = 3     # replacement workers after abnormal deaths, per requested worker
 
 
@@ -55,8 +62,8 @@ class SearchSummary:
     budget: int | None
     counts: dict[str, int] = field(default_factory=dict)   # study trials by state
     used: int = 0                    # trials counted against the budget
-    ran: int = 0                     # trials finished in this invocation
-    recovered: int = 0               # trials found RUNNING (stale) and failed, this invocation
+    ran: int = 0                     # trials this folder's workers finished in this invocation
+    recovered: int = 0               # dead trials (left RUNNING) failed at start, this invocation
     retried: int = 0                 # retries enqueued for them
     seeds_stored: int = 0            # seed-level rows in the store
     best: str = ""
@@ -90,11 +97,14 @@ def run_search(
     progress: bool = True,
     report: bool = True,
     argv: list[str] | None = None,
+    heartbeat: int = HEARTBEAT_SECONDS,
 ) -> SearchSummary:
     """Run (or resume) a search into ``out_dir`` (default results/<name>/); see the module docstring.
 
     ``storage``: an RDB URL for the study (default: the journal file ``DIR/optuna.journal``).
     ``workers``: processes on the study (default: spec, else 1), one torch thread each.
+    ``heartbeat``: seconds between an RDB worker's heartbeats; its trial is failed and
+    retried by any driver after 3 missed (default 20, so a dead machine costs about a minute).
     Raises ConfigError (a subclass) for bad input, before anything is written.
     """
     spec = spec_or_path if isinstance(spec_or_path, SearchSpec) else load_search_spec(spec_or_path)
@@ -102,6 +112,8 @@ def run_search(
     workers = workers if workers is not None else spec.execution.get("workers", 1)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise StoreError(f"--workers {workers!r}: must be an integer >= 1")
+    if isinstance(heartbeat, bool) or not isinstance(heartbeat, int) or heartbeat < 1:
+        raise StoreError(f"--heartbeat {heartbeat!r}: must be a whole number of seconds >= 1")
     device = device or spec.execution.get("device", "cpu")
     TrialConfig(device=device)                    # validates the device's form
     check_device(device)
@@ -111,7 +123,7 @@ def run_search(
     out = resolve_out_dir(spec, out_dir)
     shown = mask_url(storage) or str(out / JOURNAL_FILE)
 
-    rdb = _open_storage(out, storage) if storage else None     # a bad URL fails before anything is written
+    rdb = _open_storage(out, storage, heartbeat) if storage else None  # a bad URL fails before anything is written
     if out.exists() and not out.is_dir():
         raise StoreError(f"{out}: exists and is not a folder")
     _refuse_foreign(out)                          # before a lock file is written into someone else's folder
@@ -125,8 +137,11 @@ def run_search(
     start = time.perf_counter()
     try:
         workers_lock = _no_live_workers(out)
-        study = _open_study(spec, rdb or _open_storage(out, None), storage)
-        summary.recovered, summary.retried = recover(study, spec.param_names)   # nobody else is running
+        st = rdb or _open_storage(out, None, heartbeat)
+        study_lock = StudyLock(st, out, spec.name)
+        with study_lock:
+            study = _open_study(spec, st, storage)
+            summary.recovered, summary.retried = recover(study, spec.param_names, out, dead_pids=None)
         os.close(workers_lock)
         run_id = store.begin_run({
             "argv": mask_argv(list(argv or sys.argv)), "code_version": code_version(), "packages": package_versions(),
@@ -135,24 +150,23 @@ def run_search(
             "sampler_seed": spec.sampler_seed, "pruner": spec.pruner,
         })
         store.set_meta(search_storage=shown, study_name=spec.name)
-        sync = _Sync(store, run_id, study, spec, summary, progress)
+        sync = _Sync(store, run_id, study, spec, summary, progress, out)
         sync()
         if summary.recovered and progress:
             print(f"recovered {summary.recovered} trial(s) left RUNNING by a stopped process; "
                   f"{summary.retried} queued again", file=sys.stderr)
         deadline = time.time() + spec.timeout if spec.timeout else None
         try:
-            if workers == 1:
-                work(study, spec, out, device, deadline, on_trial_done=sync)
-            else:
-                _run_workers(study, spec, out, storage, device, deadline, workers, sync, summary)
+            _drive(study, spec, out, storage, heartbeat, device, deadline, workers, sync, summary, study_lock,
+                   progress)
             sync()
             summary.incomplete = budget_left(study, spec, deadline)
             if confirm and spec.confirm_top > 0 and not summary.incomplete:
                 summary.confirmed = confirm_best(store, run_id, study, spec, device, workers, progress)
         except KeyboardInterrupt:
             summary.interrupted = True
-            recover(study, spec.param_names, pids={os.getpid()})   # in-process trial, if any
+            with study_lock:
+                recover(study, spec.param_names, out, dead_pids={os.getpid()})   # in-process trial, if any
         sync()
         summary.seeds_stored = len(store.statuses())
         store.set_meta(search_study=json.dumps(snapshot(study)),
@@ -170,10 +184,10 @@ def run_search(
     return summary
 
 
-def _open_storage(out: Path, storage: str | None) -> optuna.storages.BaseStorage:
+def _open_storage(out: Path, storage: str | None, heartbeat: int) -> optuna.storages.BaseStorage:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return open_storage(out, storage)
+        return open_storage(out, storage, heartbeat)
     except Exception as exc:  # noqa: BLE001 - a bad URL or an unreachable server: one line, masked
         raise StoreError(f"--storage {mask_url(storage)}: cannot open ({type(exc).__name__})") from None
 
@@ -204,17 +218,52 @@ def _no_live_workers(out: Path) -> int:
     return fd
 
 
-def _run_workers(study: optuna.Study, spec: SearchSpec, out: Path, storage: str | None, device: str,
-                 deadline: float | None, n: int, sync, summary: SearchSummary) -> None:
+def _drive(study: optuna.Study, spec: SearchSpec, out: Path, storage: str | None, heartbeat: int, device: str,
+           deadline: float | None, workers: int, sync, summary: SearchSummary, lock: StudyLock,
+           progress: bool) -> None:
+    """Work until the budget is used, then (RDB) wait until no trial runs anywhere.
+
+    While waiting, dead trials elsewhere are failed and retried; a retry puts budget back,
+    and this driver works again.
+    """
+    told = 0
+    while True:
+        if workers == 1:
+            work(study, spec, out, device, deadline, on_trial_done=sync)
+        elif not _run_workers(study, spec, out, storage, heartbeat, device, deadline, workers, sync, summary):
+            return                                 # workers keep dying: give up, the rerun goes on
+        if not is_rdb(study._storage):
+            return                                 # a journal study has no other driver
+        while True:
+            sync()
+            with lock:
+                recover(study, spec.param_names, out, dead_pids=set())
+            if budget_left(study, spec, deadline):
+                break
+            running = sum(t.state == TrialState.RUNNING for t in study.get_trials(deepcopy=False))
+            if not running:
+                return
+            if progress and running != told:
+                told = running
+                print(f"[{spec.name}] waiting for {running} trial(s) running on other drivers",
+                      file=sys.stderr, flush=True)
+            time.sleep(WAIT_SECONDS)
+
+
+def _run_workers(study: optuna.Study, spec: SearchSpec, out: Path, storage: str | None, heartbeat: int,
+                 device: str, deadline: float | None, n: int, sync, summary: SearchSummary) -> bool:
+    """N worker processes until the budget is used; False if they kept dying with budget left."""
     ctx = multiprocessing.get_context("spawn")    # a clean interpreter: no forked torch state
+    lock = StudyLock(study._storage, out, spec.name)
 
     def start() -> multiprocessing.Process:
-        p = ctx.Process(target=worker_main, args=(spec, str(out), storage, device, deadline), daemon=True)
+        p = ctx.Process(target=worker_main, args=(spec, str(out), storage, device, deadline, heartbeat),
+                        daemon=True)
         p.start()
         return p
 
     procs = [start() for _ in range(n)]
-    restarts = 0
+    restarts, gave_up = 0, False
     try:
         while procs:
             time.sleep(POLL_SECONDS)
@@ -222,12 +271,16 @@ def _run_workers(study: optuna.Study, spec: SearchSpec, out: Path, storage: str 
             for p in [p for p in procs if not p.is_alive()]:
                 procs.remove(p)
                 p.join()
-                if p.exitcode != 0:           # killed or crashed: its trial is stale, retry it
+                if p.exitcode != 0:           # killed or crashed: its trial is dead, retry it
                     summary.worker_deaths += 1
-                    recover(study, spec.param_names, pids={p.pid})
-                    if restarts < MAX_RESTARTS_PER_WORKER * n and budget_left(study, spec, deadline):
-                        restarts += 1
-                        procs.append(start())
+                    with lock:
+                        recover(study, spec.param_names, out, dead_pids={p.pid})
+                    if budget_left(study, spec, deadline):
+                        if restarts >= MAX_RESTARTS_PER_WORKER * n:
+                            gave_up = True
+                        else:
+                            restarts += 1
+                            procs.append(start())
     except KeyboardInterrupt:
         for p in procs:                       # a terminal's Ctrl-C reached them too; a kill -INT did not
             if p.is_alive() and p.pid:
@@ -237,19 +290,22 @@ def _run_workers(study: optuna.Study, spec: SearchSpec, out: Path, storage: str 
             if p.is_alive():
                 p.terminate()
                 p.join()
-        recover(study, spec.param_names, pids={p.pid for p in procs})
+        with lock:
+            recover(study, spec.param_names, out, dead_pids={p.pid for p in procs})
         raise
+    return not gave_up
 
 
 class _Sync:
     """Copy finished seeds from the study into the store; print progress when trials finish."""
 
     def __init__(self, store: Store, run_id: int, study: optuna.Study, spec: SearchSpec,
-                 summary: SearchSummary, progress: bool) -> None:
+                 summary: SearchSummary, progress: bool, out: Path) -> None:
         self.store, self.run_id, self.study, self.spec = store, run_id, study, spec
-        self.summary, self.progress = summary, progress
+        self.summary, self.progress, self.out = summary, progress, out
         self.stored = set(store.statuses())
         self.finished_at_start: int | None = None
+        self.here_at_start = self.seen = 0
 
     def __call__(self) -> None:
         trials = self.study.get_trials(deepcopy=False)
@@ -267,9 +323,11 @@ class _Sync:
         finished = sum(t.state.is_finished() for t in trials)
         if self.finished_at_start is None:
             self.finished_at_start = finished
-        changed = finished - self.finished_at_start != self.summary.ran
+            self.here_at_start = self._finished_here(trials)
+        changed = finished != self.finished_at_start + self.seen
+        self.seen = finished - self.finished_at_start
         s = self.summary
-        s.ran = finished - self.finished_at_start
+        s.ran = self._finished_here(trials) - self.here_at_start
         s.used = used_budget(trials)
         s.counts = {}
         for t in trials:
@@ -280,6 +338,10 @@ class _Sync:
             budget = f"/{self.spec.n_trials}" if self.spec.n_trials else ""
             print(f"[{self.spec.name}] {s.used}{budget} trials, {s.seeds_stored} seeds stored"
                   f"{'; ' + s.best if s.best else ''}", file=sys.stderr, flush=True)
+
+
+    def _finished_here(self, trials: list) -> int:
+        return sum(t.state.is_finished() and ran_here(t, self.out) for t in trials)
 
 
 def best_line(study: optuna.Study, spec: SearchSpec) -> str:

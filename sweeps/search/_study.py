@@ -18,6 +18,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from ._liveness import HEARTBEAT_SECONDS, dead_trials, rdb_storage
 from ._spec import SearchSpec
 
 JOURNAL_FILE = "optuna.journal"
@@ -88,9 +89,11 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
-def open_storage(out_dir: str | os.PathLike, url: str | None) -> optuna.storages.BaseStorage:
+def open_storage(out_dir: str | os.PathLike, url: str | None,
+                 heartbeat: int = HEARTBEAT_SECONDS) -> optuna.storages.BaseStorage:
+    """The study's storage: the RDB at ``url`` (heartbeats every ``heartbeat`` s), else the folder's journal."""
     if url is not None:
-        return optuna.storages.RDBStorage(sqlalchemy_url(url))
+        return rdb_storage(sqlalchemy_url(url), heartbeat)
     from optuna.storages.journal import JournalFileBackend
 
     path = journal_path(out_dir)
@@ -159,18 +162,18 @@ def fail_trials(study: optuna.Study, trials: list[FrozenTrial], reason: str) -> 
     return n
 
 
-def recover(study: optuna.Study, names: list[str], *, pids: set[int] | None = None) -> tuple[int, int]:
-    """Fail trials left RUNNING (all of them, or those of the worker ``pids``) and enqueue retries.
+def recover(study: optuna.Study, names: list[str], out_dir: str | os.PathLike,
+            dead_pids: set[int] | None) -> tuple[int, int]:
+    """Fail the trials nobody will finish (see ``dead_trials``) and enqueue retries.
 
-    Only a driver that knows no other worker is alive may call it without ``pids``. A
-    stopped trial is retried once per stop, with its own parameters (``retry_of``); one
-    stopped before its parameters were all drawn is not retried (it evaluated nothing).
-    Returns (failed, enqueued).
+    Call it holding the ``StudyLock``. A stopped trial is retried once per stop, with its
+    own parameters (``retry_of``); one stopped before its parameters were all drawn is not
+    retried (it evaluated nothing). Returns (failed, enqueued).
     """
-    trials = study.get_trials(deepcopy=False)
-    running = [t for t in trials if t.state == TrialState.RUNNING
-               and (pids is None or t.user_attrs.get("worker_pid") in pids)]
-    failed = fail_trials(study, running, STALE)
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    failed = fail_trials(study, dead_trials(study, running, Path(out_dir), dead_pids), STALE)
+    if not failed and dead_pids is not None:
+        return 0, 0        # nothing new; a starting driver (None) also requeues what a kill left unqueued
     trials = study.get_trials(deepcopy=False)
     retried = {t.user_attrs.get("retry_of") for t in trials}
     enqueued = 0

@@ -1,37 +1,28 @@
 """Search workers: each asks the study for a trial, trains it and tells, until the budget is used.
 
-The budget is counted under an flock on ``DIR/.search-ask.lock`` (check, then ask, as one
-step), so N workers stop at exactly ``n_trials`` counted trials. A worker also holds a
-shared flock on ``DIR/.search-workers.lock`` for its whole life: a new driver that cannot
-take it exclusively knows workers of an earlier run are still alive.
+Before each ask a worker, holding the ``StudyLock``, fails the study's dead trials and
+queues their retries, checks the budget and asks, then records who it is: one step for
+the whole study, so any number of workers and drivers stop at exactly ``n_trials``
+counted trials. While it trains, an RDB worker records a heartbeat. A worker also holds
+a shared flock on ``DIR/.search-workers.lock`` for its whole life: a new driver that
+cannot take it exclusively knows workers of an earlier run in that folder are alive.
 """
 from __future__ import annotations
 
 import fcntl
-import os
 import time
-from contextlib import contextmanager
+import warnings
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import optuna
 
+from ._liveness import HEARTBEAT_SECONDS, StudyLock, flocked, heartbeat, identify, is_rdb, rdb_of
 from ._objective import evaluate
 from ._spec import SearchSpec
-from ._study import load_study, open_storage, used_budget
+from ._study import load_study, open_storage, recover, used_budget
 
-ASK_LOCK = ".search-ask.lock"
 WORKERS_LOCK = ".search-workers.lock"
-
-
-@contextmanager
-def flocked(path: Path, mode: int = fcntl.LOCK_EX) -> Iterator[int]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, mode)
-        yield fd
-    finally:
-        os.close(fd)     # closing the descriptor releases the lock
 
 
 def budget_left(study: optuna.Study, spec: SearchSpec, deadline: float | None) -> bool:
@@ -43,21 +34,30 @@ def budget_left(study: optuna.Study, spec: SearchSpec, deadline: float | None) -
 def work(study: optuna.Study, spec: SearchSpec, out_dir: Path, device: str, deadline: float | None,
          on_trial_done: Callable[[], None] | None = None) -> int:
     """Run trials until the budget or the deadline; returns the number this worker ran."""
+    storage = study._storage
+    lock = StudyLock(storage, out_dir, spec.name)
     ran = 0
     while True:
-        with flocked(out_dir / ASK_LOCK):
+        with lock:
+            if is_rdb(storage):          # other drivers' dead trials; on a journal only the driver recovers
+                recover(study, spec.param_names, out_dir, dead_pids=set())
             if not budget_left(study, spec, deadline):
                 return ran
-            trial = study.ask()
-            trial.set_user_attr("worker_pid", os.getpid())
-        evaluate(study, trial, spec, device)
+            with warnings.catch_warnings():    # Optuna expects heartbeats from optimize(); `heartbeat` beats here
+                warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
+                trial = study.ask()
+            identify(trial, out_dir)
+            if is_rdb(storage):
+                rdb_of(storage).record_heartbeat(trial._trial_id)  # before the lock opens: never RUNNING unwatched
+        with heartbeat(storage, trial._trial_id):
+            evaluate(study, trial, spec, device)
         ran += 1
         if on_trial_done is not None:
             on_trial_done()
 
 
 def worker_main(spec: SearchSpec, out_dir: str, storage_url: str | None, device: str,
-                deadline: float | None) -> None:
+                deadline: float | None, heartbeat_seconds: int = HEARTBEAT_SECONDS) -> None:
     """Process entry point: one torch thread; Ctrl-C fails the running trial (retried later) and exits."""
     import torch
 
@@ -65,7 +65,7 @@ def worker_main(spec: SearchSpec, out_dir: str, storage_url: str | None, device:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     out = Path(out_dir)
     with flocked(out / WORKERS_LOCK, fcntl.LOCK_SH):
-        study = load_study(spec, open_storage(out, storage_url))
+        study = load_study(spec, open_storage(out, storage_url, heartbeat_seconds))
         try:
             work(study, spec, out, device, deadline)
         except KeyboardInterrupt:
