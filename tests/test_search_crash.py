@@ -88,14 +88,18 @@ def test_sigkill_mid_search_then_rerun_uses_the_budget_and_loses_nothing(tmp_pat
     assert {t.number for t in stale} <= retried                 # each was queued again and run
 
 
-def test_two_workers_on_the_journal_complete_a_study_without_errors_or_duplicates(tmp_path):
-    spec = tiny_search(tmp_path, seeds=3, n_trials=6, steps=100, width=16)
+@pytest.mark.parametrize("sampler", ["tpe", "random"])
+def test_two_workers_on_the_journal_complete_a_study_without_errors_or_duplicates(tmp_path, sampler):
+    spec = tiny_search(tmp_path, seeds=3, n_trials=10, steps=400, width=16, sampler=sampler)
     out = tmp_path / "out"
     summary = run_search(spec, out_dir=out, workers=2, progress=False, report=False)
     assert summary.worker_deaths == 0 and not summary.incomplete and not summary.interrupted
     check_complete_and_exact(spec, out)
     study = journal_study(out, "tiny")
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    assert len({t.user_attrs["worker_pid"] for t in study.trials}) == 2, "both workers took trials"
+    proposed = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(set(proposed)) == len(proposed), "two workers proposed the same configuration"
 
 
 def test_a_killed_worker_is_replaced_and_its_trial_retried(tmp_path):

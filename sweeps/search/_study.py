@@ -18,6 +18,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from bench.rng import derive_seed
+
 from ._liveness import HEARTBEAT_SECONDS, dead_trials, rdb_storage
 from ._spec import SearchSpec
 
@@ -101,8 +103,15 @@ def open_storage(out_dir: str | os.PathLike, url: str | None,
     return optuna.storages.JournalStorage(backend)
 
 
-def make_sampler(spec: SearchSpec) -> optuna.samplers.BaseSampler:
-    seed = spec.sampler_seed
+def make_sampler(spec: SearchSpec, asked: int = 0) -> optuna.samplers.BaseSampler:
+    """The spec's sampler, seeded for the ask that follows ``asked`` trials of the study.
+
+    Workers in parallel would otherwise share one seed and propose the same points. A
+    fresh sampler per ask (every sampler here keeps its state in the study, not in the
+    object) seeded by (sampler_seed, trials so far), asked under the study lock, gives
+    each ask its own stream; one worker still repeats the same search exactly.
+    """
+    seed = derive_seed(spec.sampler_seed, f"sampler/ask-{asked}") % 2**32
     if spec.sampler == "tpe":
         # constant_liar: a worker's sampler sees its siblings' running trials, so parallel
         # workers spread out instead of proposing the same point

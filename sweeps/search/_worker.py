@@ -20,7 +20,7 @@ import optuna
 from ._liveness import HEARTBEAT_SECONDS, StudyLock, flocked, heartbeat, identify, is_rdb, rdb_of
 from ._objective import evaluate
 from ._spec import SearchSpec
-from ._study import load_study, open_storage, recover, used_budget
+from ._study import load_study, make_sampler, open_storage, recover, used_budget
 
 WORKERS_LOCK = ".search-workers.lock"
 
@@ -43,6 +43,7 @@ def work(study: optuna.Study, spec: SearchSpec, out_dir: Path, device: str, dead
                 recover(study, spec.param_names, out_dir, dead_pids=set())
             if not budget_left(study, spec, deadline):
                 return ran
+            study.sampler = make_sampler(spec, asked=len(study.get_trials(deepcopy=False)))
             with warnings.catch_warnings():    # Optuna expects heartbeats from optimize(); `heartbeat` beats here
                 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
                 trial = study.ask()
