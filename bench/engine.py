@@ -57,16 +57,19 @@ class _Stack:
         # tail with scalar code whose rounding differs from its vector body, which would
         # make the last arms' results depend on the group size.
         total = -(-sum(sizes) // 64) * 64
-        self.flat = torch.zeros(total, device=device)
+        # initial weights are drawn on the CPU, one arm at a time straight into its slices
+        # (no stacked temporaries); on another device they go over in one copy, not
+        # 2 x layers x A small ones
+        host = torch.zeros(total)
+        views = _views(host, shapes, sizes)
+        for i, arm in enumerate(arms):
+            for layer, (w, b) in enumerate(init_params(arm.cfg, arm.init_stream)):
+                views[2 * layer][i].copy_(w)
+                views[2 * layer + 1][i, 0].copy_(b)
+        self.flat = host if device.type == "cpu" else host.to(device)
         self.grad = torch.zeros_like(self.flat)
         self.params = _views(self.flat, shapes, sizes)   # [W0, b0, W1, b1, ...]
         self.grads = _views(self.grad, shapes, sizes)
-        # one arm's initial weights at a time, straight into its slices: no stacked
-        # temporaries, so set-up never holds a second copy of the group's parameters
-        for i, arm in enumerate(arms):
-            for layer, (w, b) in enumerate(init_params(arm.cfg, arm.init_stream)):
-                self.params[2 * layer][i].copy_(w)
-                self.params[2 * layer + 1][i, 0].copy_(b)
 
 
 def _views(flat: torch.Tensor, shapes: list, sizes: list) -> list[torch.Tensor]:
@@ -168,6 +171,15 @@ class DropoutMasks:
         self.pairs = rng.pair_index(n, w, device)                                     # (1, P)
         per_step = layers * self.k * self.pairs.shape[1] * 4
         self.chunk = max(1, min(steps, self.CHUNK_BYTES // per_step))
+        # buffers reused every chunk and step: the loop allocates nothing (a worker whose
+        # allocator returns freed memory at once, as Dask's nanny sets it up, would
+        # otherwise map and fault fresh pages every step)
+        B = self.chunk * layers * self.k
+        self._hash = (torch.empty(B, self.pairs.shape[1], dtype=torch.int32, device=device),
+                      torch.empty(B, self.pairs.shape[1], dtype=torch.int32, device=device))
+        self._keep_buf = torch.empty(B, n * w, dtype=torch.bool, device=device)
+        self._thr_chunk = self.thresholds.repeat(self.chunk)                           # (B,)
+        self._mult = torch.empty(self.k, n, w, device=device)
         self._start, self._keep = -1, None
 
     def keep(self, step: int, layer: int) -> torch.Tensor:
@@ -175,16 +187,18 @@ class DropoutMasks:
         start = step - step % self.chunk
         if start != self._start:
             stop = min(start + self.chunk, self.steps)
+            B = (stop - start) * self.layers * self.k
             keys = self.keys[start:stop].reshape(-1)                                  # (c*L*k,)
-            thr = self.thresholds.repeat(stop - start)
-            self._keep = rng.keep_mask(keys, thr, self.n, self.w, self.pairs).view(
+            self._keep = rng.keep_mask(keys, self._thr_chunk[:B], self.n, self.w, self.pairs,
+                                       scratch=(self._hash[0][:B], self._hash[1][:B]),
+                                       out=self._keep_buf[:B]).view(
                 stop - start, self.layers, self.k, self.n, self.w)                    # (c, L, k, n, w)
             self._start = start
         return self._keep[step - start, layer]
 
     def multiplier(self, step: int, layer: int) -> torch.Tensor:
         """(k, n, w) float: 1/(1-p) where the unit is kept, 0 where it is dropped."""
-        return torch.mul(self.keep(step, layer), self.scales)  # bool x float: one kernel, no cast
+        return torch.mul(self.keep(step, layer), self.scales, out=self._mult)  # bool x float: no cast
 
 
 class _Workspace:

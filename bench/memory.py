@@ -43,7 +43,8 @@ def group_buffer_bytes(cfg: TrialConfig, n_arms: int, n_dropout: int | None = No
         "optimizer_state": 2 * flat,                                 # Adam's m and v
         "activations": ((2 * L + 3) * A * n * w + A * n) * FLOAT,    # the workspace
         "masks": (cfg.steps * L * k + pairs) * FLOAT                 # keys, pair counter
-                 + chunk * L * k * (n * w + pairs * FLOAT),          # keep-masks and hashes of one chunk
+                 + chunk * L * k * (n * w + 2 * pairs * FLOAT + 2)   # one chunk: keep-masks, hash, scratch, thresholds
+                 + k * n * w * FLOAT,                                # one layer's multipliers
         "other": (3 * A * n + cfg.steps * A) * FLOAT,                 # X, Y, Y_test, losses
     }
 

@@ -45,13 +45,19 @@ def mask_key(seed: int) -> int:
     return k - 2**32 if k >= 2**31 else k
 
 
-def mix32_(x: torch.Tensor) -> torch.Tensor:
-    """In-place 32-bit integer hash of an int32 tensor (wrapping multiply, logical shifts)."""
-    x ^= (x >> 16) & 0xFFFF
-    x *= _M1
-    x ^= (x >> 15) & 0x1FFFF
-    x *= _M2
-    x ^= (x >> 16) & 0xFFFF
+def mix32_(x: torch.Tensor, tmp: torch.Tensor | None = None) -> torch.Tensor:
+    """In-place 32-bit integer hash of an int32 tensor (wrapping multiply, logical shifts).
+
+    ``tmp``: an int32 scratch tensor shaped like x; given, the hash allocates nothing.
+    """
+    if tmp is None:
+        tmp = torch.empty_like(x)
+    for shift, mult in ((16, _M1), (15, _M2), (16, None)):
+        # x ^= x >>> shift: arithmetic shift, then the sign bits masked off
+        torch.bitwise_right_shift(x, shift, out=tmp).bitwise_and_((1 << (32 - shift)) - 1)
+        x.bitwise_xor_(tmp)
+        if mult is not None:
+            x.mul_(mult)
     return x
 
 
@@ -77,18 +83,22 @@ def pair_index(n: int, w: int, device: torch.device | str = "cpu") -> torch.Tens
 
 
 def keep_mask(keys: torch.Tensor, thresholds: torch.Tensor, n: int, w: int,
-              pairs: torch.Tensor | None = None) -> torch.Tensor:
+              pairs: torch.Tensor | None = None, *, scratch: tuple[torch.Tensor, torch.Tensor] | None = None,
+              out: torch.Tensor | None = None) -> torch.Tensor:
     """Boolean keep-masks for B (arm, step, layer) keys.
 
     keys: (B,) int32; thresholds: (B,) int16 (``threshold(rate)``); pairs: ``pair_index(n, w)``
-    (built here if None). Returns (B, n, w) bool.
+    (built here if None). Returns (B, n, w) bool. Given ``scratch`` (two (B, P) int32
+    tensors) and ``out`` ((B, n * w) bool), it allocates nothing.
     """
     B = keys.shape[0]
     if pairs is None:
         pairs = pair_index(n, w, keys.device)
-    h = mix32_(pairs ^ keys.view(B, 1))                          # (B, P) int32, P = ceil(n*w/2)
+    h, tmp = scratch if scratch is not None else (None, None)
+    h = torch.bitwise_xor(pairs, keys.view(B, 1), out=h)          # (B, P) int32, P = ceil(n*w/2)
+    mix32_(h, tmp)
     u = h.view(torch.int16)[:, :n * w]                           # (B, n*w): cell 2c low half, 2c+1 high
-    return (u >= thresholds.view(B, 1)).view(B, n, w)
+    return torch.ge(u, thresholds.view(B, 1), out=out).view(B, n, w)
 
 
 # ---- reference implementation in plain numpy uint32, for tests ---------------------

@@ -95,8 +95,9 @@ def test_group_buffer_count_by_hand():
     # parameters per arm: (1*4 + 4) + (4*4 + 4) + (4*1 + 1) = 33; 2 arms = 66, padded to 128 floats
     assert got["parameters"] == got["gradients"] == 128 * 4 and got["optimizer_state"] == 2 * 128 * 4
     assert got["activations"] == ((2 * 2 + 3) * 2 * 3 * 4 + 2 * 3) * 4      # workspace, float32
-    # keys (5 steps x 2 layers x 1 arm) + 6 pair counters; one chunk of all 5 steps: bools + hashes
-    assert got["masks"] == (10 + 6) * 4 + 5 * 2 * 1 * (12 + 6 * 4)
+    # keys (5 steps x 2 layers x 1 arm) + 6 pair counters; one chunk of all 5 steps: bools,
+    # hash and its scratch, int16 thresholds; then one layer's float multipliers (1 x 3 x 4)
+    assert got["masks"] == (10 + 6) * 4 + 5 * 2 * 1 * (12 + 2 * 6 * 4 + 2) + 12 * 4
 
 
 def test_measured_cpu_peak_of_a_group_is_close_to_its_buffers():
