@@ -65,8 +65,8 @@ def test_sigkill_mid_search_then_rerun_uses_the_budget_and_loses_nothing(tmp_pat
         # after this run has finished a trial, and the next one has started: kill it while it trains
         while proc.poll() is None and _seed_writes(out) <= seeds_before and time.time() < deadline:
             time.sleep(0.02)
-        started = _journal_count(out, '"worker_pid"')
-        while proc.poll() is None and _journal_count(out, '"worker_pid"') <= started and time.time() < deadline:
+        started = _journal_count(out, '"worker"')
+        while proc.poll() is None and _journal_count(out, '"worker"') <= started and time.time() < deadline:
             time.sleep(0.02)
         time.sleep(rng.uniform(0.05, 0.15))
         if proc.poll() is not None:
@@ -97,7 +97,7 @@ def test_two_workers_on_the_journal_complete_a_study_without_errors_or_duplicate
     check_complete_and_exact(spec, out)
     study = journal_study(out, "tiny")
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
-    assert len({t.user_attrs["worker_pid"] for t in study.trials}) == 2, "both workers took trials"
+    assert len({t.user_attrs["worker"]["pid"] for t in study.trials}) == 2, "both workers took trials"
     proposed = [tuple(sorted(t.params.items())) for t in study.trials]
     assert len(set(proposed)) == len(proposed), "two workers proposed the same configuration"
 
@@ -130,7 +130,7 @@ def test_a_killed_worker_is_replaced_and_its_trial_retried(tmp_path):
 def _running_worker(out: Path) -> int | None:
     study = journal_study(out, "tiny")
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        pid = t.user_attrs.get("worker_pid")
+        pid = t.user_attrs.get("worker", {}).get("pid")
         if pid:
             return pid
     return None

@@ -100,7 +100,7 @@ def test_two_drivers_share_one_study_and_survive_the_death_of_one(tmp_path, post
 
     def a_is_mid_trial(trials) -> bool:
         done = sum(t.state == TrialState.COMPLETE for t in trials)
-        return done >= 2 and any(t.state == TrialState.RUNNING and t.user_attrs.get("worker_dir") == str(out_a)
+        return done >= 2 and any(t.state == TrialState.RUNNING and t.user_attrs.get("worker", {}).get("dir") == str(out_a)
                                  and t.user_attrs.get("result_seed_0") is None for t in trials)
 
     deadline = time.time() + 180
@@ -122,10 +122,10 @@ def test_two_drivers_share_one_study_and_survive_the_death_of_one(tmp_path, post
     assert [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)] == []
     assert used_budget(trials) == 12, "the two drivers together used more or less than the budget"
     killed = [t for t in trials if t.user_attrs.get("fail_reason") == STALE]
-    assert [t.user_attrs["worker_dir"] for t in killed] == [str(out_a)], "A's running trial failed once, as stale"
+    assert [t.user_attrs["worker"]["dir"] for t in killed] == [str(out_a)], "A's running trial failed once, as stale"
     retry = [t for t in trials if t.user_attrs.get("retry_of") == killed[0].number]
-    assert [(t.state, t.user_attrs["worker_dir"]) for t in retry] == [(TrialState.COMPLETE, str(out_b))]
-    assert {t.user_attrs["worker_dir"] for t in trials if t.state == TrialState.COMPLETE} == {str(out_a), str(out_b)}
+    assert [(t.state, t.user_attrs["worker"]["dir"]) for t in retry] == [(TrialState.COMPLETE, str(out_b))]
+    assert {t.user_attrs["worker"]["dir"] for t in trials if t.state == TrialState.COMPLETE} == {str(out_a), str(out_b)}
 
     seeds = journal_seed_ids(study)
     ids_b = store_ids(out_b)

@@ -8,9 +8,9 @@ PostgreSQL server). What keeps them exact:
   lock (the server drops it when its holder's connection dies); SQLite: an ``flock`` beside
   the database file; the journal file: an ``flock`` in the output folder (a journal study
   has one folder). Other RDBs fall back to the folder's ``flock``: exact on one machine.
-- ``identify``: every asked trial records ``worker_host``, ``worker_pid`` and ``worker_dir``
-  (the output folder) inside that step, so a trial RUNNING without them is an orphan of a
-  process killed mid-step.
+- ``identify``: every asked trial records its ``worker`` (host, pid and output folder)
+  inside that step, so a trial RUNNING without one is an orphan of a process killed
+  mid-step.
 - ``heartbeat``: on an RDB a worker records Optuna's heartbeat every ``interval`` seconds
   while it trains; a RUNNING trial whose heartbeat is older than ``GRACE_BEATS`` beats (by
   the database server's clock) belongs to a dead process on some machine.
@@ -106,18 +106,23 @@ def _lock_key(study_name: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+WORKER = "worker"            # user attribute: {"host", "pid", "dir"} of the process running the trial
+
+
 def identify(trial: optuna.Trial, out_dir: Path) -> None:
-    trial.set_user_attr("worker_pid", os.getpid())
-    trial.set_user_attr("worker_host", HOST)
-    trial.set_user_attr("worker_dir", str(Path(out_dir).resolve()))
+    # one attribute, one write: on an RDB each write is a commit
+    trial.set_user_attr(WORKER, {"host": HOST, "pid": os.getpid(), "dir": str(Path(out_dir).resolve())})
+
+
+def worker_of(t: FrozenTrial) -> dict:
+    """The trial's worker record; {} if it was never identified."""
+    return t.user_attrs.get(WORKER) or {}
 
 
 def ran_here(t: FrozenTrial, out_dir: Path) -> bool:
     """Was this trial run by workers of this folder on this machine?"""
-    a = t.user_attrs
-    if "worker_host" not in a:            # asked but never identified, or from an older journal
-        return False
-    return a["worker_host"] == HOST and a.get("worker_dir") == str(Path(out_dir).resolve())
+    w = worker_of(t)
+    return w.get("host") == HOST and w.get("dir") == str(Path(out_dir).resolve())
 
 
 @contextmanager
@@ -158,14 +163,14 @@ def dead_trials(study: optuna.Study, running: list[FrozenTrial], out_dir: Path,
     running = [t for t in running if t.state == TrialState.RUNNING]
     rdb = rdb_of(study._storage)
     if rdb is None:                         # a journal study has one folder and one driver
-        return [t for t in running if dead_pids is None or t.user_attrs.get("worker_pid") in dead_pids]
+        return [t for t in running if dead_pids is None or worker_of(t).get("pid") in dead_pids]
     # Optuna's own fail_stale_trials would fail them without our fail_reason (which keeps a
     # stopped trial off the budget and gets it retried), so ask the storage which are stale.
     stale = set(rdb._get_stale_trial_ids(study._study_id)) if rdb.get_heartbeat_interval() else set()
     out = []
     for t in running:
-        a = t.user_attrs
-        if (t._trial_id in stale or "worker_host" not in a
-                or (ran_here(t, out_dir) and (dead_pids is None or a.get("worker_pid") in dead_pids))):
+        w = worker_of(t)
+        if (t._trial_id in stale or not w
+                or (ran_here(t, out_dir) and (dead_pids is None or w.get("pid") in dead_pids))):
             out.append(t)
     return out

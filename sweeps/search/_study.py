@@ -172,14 +172,16 @@ def fail_trials(study: optuna.Study, trials: list[FrozenTrial], reason: str) -> 
 
 
 def recover(study: optuna.Study, names: list[str], out_dir: str | os.PathLike,
-            dead_pids: set[int] | None) -> tuple[int, int]:
+            dead_pids: set[int] | None, trials: list[FrozenTrial] | None = None) -> tuple[int, int]:
     """Fail the trials nobody will finish (see ``dead_trials``) and enqueue retries.
 
     Call it holding the ``StudyLock``. A stopped trial is retried once per stop, with its
     own parameters (``retry_of``); one stopped before its parameters were all drawn is not
-    retried (it evaluated nothing). Returns (failed, enqueued).
+    retried (it evaluated nothing). ``trials``: the study's trials, if the caller has just
+    read them. Returns (failed, enqueued).
     """
-    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    running = (study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if trials is None
+               else [t for t in trials if t.state == TrialState.RUNNING])
     failed = fail_trials(study, dead_trials(study, running, Path(out_dir), dead_pids), STALE)
     if not failed and dead_pids is not None:
         return 0, 0        # nothing new; a starting driver (None) also requeues what a kill left unqueued

@@ -25,10 +25,13 @@ from ._study import load_study, make_sampler, open_storage, recover, used_budget
 WORKERS_LOCK = ".search-workers.lock"
 
 
-def budget_left(study: optuna.Study, spec: SearchSpec, deadline: float | None) -> bool:
+def budget_left(study: optuna.Study, spec: SearchSpec, deadline: float | None,
+                trials: list[optuna.trial.FrozenTrial] | None = None) -> bool:
     if deadline is not None and time.time() >= deadline:
         return False
-    return spec.n_trials is None or used_budget(study.get_trials(deepcopy=False)) < spec.n_trials
+    if spec.n_trials is None:
+        return True
+    return used_budget(study.get_trials(deepcopy=False) if trials is None else trials) < spec.n_trials
 
 
 def work(study: optuna.Study, spec: SearchSpec, out_dir: Path, device: str, deadline: float | None,
@@ -39,11 +42,14 @@ def work(study: optuna.Study, spec: SearchSpec, out_dir: Path, device: str, dead
     ran = 0
     while True:
         with lock:
-            if is_rdb(storage):          # other drivers' dead trials; on a journal only the driver recovers
-                recover(study, spec.param_names, out_dir, dead_pids=set())
-            if not budget_left(study, spec, deadline):
+            # one read of the study per ask (on an RDB each read is a round of queries)
+            trials = study.get_trials(deepcopy=False)
+            # other drivers' dead trials; on a journal only the driver recovers
+            if is_rdb(storage) and recover(study, spec.param_names, out_dir, dead_pids=set(), trials=trials)[0]:
+                trials = study.get_trials(deepcopy=False)
+            if not budget_left(study, spec, deadline, trials):
                 return ran
-            study.sampler = make_sampler(spec, asked=len(study.get_trials(deepcopy=False)))
+            study.sampler = make_sampler(spec, asked=len(trials))
             with warnings.catch_warnings():    # Optuna expects heartbeats from optimize(); `heartbeat` beats here
                 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
                 trial = study.ask()
