@@ -4,7 +4,8 @@
     >>> summary = run_search("sweeps/where_dropout_helps.toml", workers=2)
 
 - ``_spec``: the TOML search spec, validated on load.
-- ``_study``: storage (journal file or RDB), sampler, pruner, recovery of stale trials.
+- ``_study``: storage (journal file or RDB), sampler, pruner, recovery of dead trials.
+- ``_liveness``: the study-wide lock, worker identity, heartbeats, which trials are dead.
 - ``_objective``: one Optuna trial = one configuration trained on several seeds.
 - ``_worker``: the ask/train/tell loop of a worker process.
 - ``_confirm``: the best configurations retrained on fresh seeds.
