@@ -112,6 +112,16 @@ def test_an_unreachable_storage_fails_in_one_masked_line_before_anything_is_writ
     assert not out.exists()
 
 
+@pytest.mark.parametrize("flag, message", [(["--heartbeat", "0"], "--heartbeat 0: must be a whole number"),
+                                           (["--workers", "0"], "--workers 0: must be >= 1")])
+def test_bad_run_options_give_one_line_and_exit_2_with_nothing_created(tmp_path, capsys, cli_main, flag, message):
+    out = tmp_path / "out"
+    assert cli_main(["search", str(tiny_search(tmp_path)), "--out", str(out), *flag]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+    assert not out.exists()
+
+
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory):
     """A tiny search run twice with the same sampler seed, once with another; confirmation on."""
