@@ -102,7 +102,10 @@ def test_two_workers_on_the_journal_complete_a_study_without_errors_or_duplicate
     assert len(set(proposed)) == len(proposed), "two workers proposed the same configuration"
 
 
-def test_a_killed_worker_is_replaced_and_its_trial_retried(tmp_path):
+@pytest.mark.parametrize("sig, reason", [(signal.SIGKILL, STALE), (signal.SIGINT, "interrupted")],
+                         ids=["SIGKILL", "SIGINT"])
+def test_a_killed_worker_is_replaced_and_its_trial_retried(tmp_path, sig, reason):
+    """SIGKILL leaves the trial RUNNING (the driver fails it); SIGINT lets the worker fail it itself."""
     spec = tiny_search(tmp_path, seeds=3, n_trials=5, steps=400, width=32)
     out = tmp_path / "out"
     proc = subprocess.Popen([*CLI, "search", str(spec), "--out", str(out), "--quiet", "--no-report",
@@ -116,7 +119,7 @@ def test_a_killed_worker_is_replaced_and_its_trial_retried(tmp_path):
             if _seed_writes(out):
                 victim = _running_worker(out)
         assert victim, "no worker was seen running a trial"
-        os.kill(victim, signal.SIGKILL)
+        os.kill(victim, sig)
         _, err = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
@@ -124,7 +127,10 @@ def test_a_killed_worker_is_replaced_and_its_trial_retried(tmp_path):
     assert proc.returncode == 0, err.decode()
     check_complete_and_exact(spec, out)
     study = journal_study(out, "tiny")
-    assert any(t.user_attrs.get("fail_reason") == STALE for t in study.trials)
+    stopped = [t for t in study.trials if t.user_attrs.get("fail_reason") == reason]
+    assert len(stopped) == 1, [(t.number, t.state, t.user_attrs.get("fail_reason")) for t in study.trials]
+    retry = [t for t in study.trials if t.user_attrs.get("retry_of") == stopped[0].number]
+    assert [(t.state, t.params) for t in retry] == [(TrialState.COMPLETE, stopped[0].params)], "retried once, same point"
 
 
 def _running_worker(out: Path) -> int | None:

@@ -156,3 +156,27 @@ def test_the_password_can_come_from_pgpassword_and_is_never_written(tmp_path, po
                              env=env, capture_output=True, timeout=300)
     assert refused.returncode == 2 and b"cannot open" in refused.stderr, "without a password the server says no"
     _no_password([run.stdout, run.stderr, refused.stdout, refused.stderr], out)
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed")
+def test_a_trial_is_stale_by_its_own_workers_heartbeat_not_the_readers(postgres_url):  # noqa: F811
+    """Drivers started with different --heartbeat must not fail each other's live trials."""
+    pytest.importorskip("psycopg", reason="psycopg (the 'distributed' extra) talks to PostgreSQL")
+    import optuna
+    from pathlib import Path
+
+    from sweeps.search._liveness import dead_trials, identify
+    from sweeps.search._study import open_storage
+
+    def worker_study(heartbeat):
+        return optuna.load_study(study_name="beats", storage=open_storage(".", postgres_url, heartbeat))
+
+    optuna.create_study(study_name="beats", storage=open_storage(".", postgres_url, 1))
+    fast, slow = worker_study(1), worker_study(30)
+    t_fast, t_slow = fast.ask(), slow.ask()
+    identify(t_fast, Path("a"))
+    identify(t_slow, Path("b"))
+    time.sleep(4.5)               # more than 3 beats of 1 s, far less than 3 beats of 30 s
+    reader = worker_study(1)      # a driver started with --heartbeat 1 looks at both
+    dead = dead_trials(reader, reader.get_trials(deepcopy=False), Path("c"), dead_pids=set())
+    assert [t.number for t in dead] == [t_fast.number]

@@ -5,15 +5,18 @@ PostgreSQL server). What keeps them exact:
 
 - ``StudyLock``: the budget check and ``ask`` (and the failing and requeueing of dead
   trials) run as one step for the whole study. PostgreSQL: a transaction-level advisory
-  lock (the server drops it when its holder's connection dies); SQLite: an ``flock`` beside
-  the database file; the journal file: an ``flock`` in the output folder (a journal study
-  has one folder). Other RDBs fall back to the folder's ``flock``: exact on one machine.
-- ``identify``: every asked trial records its ``worker`` (host, pid and output folder)
-  inside that step, so a trial RUNNING without one is an orphan of a process killed
-  mid-step.
+  lock, dropped by the server when its holder's connection closes or has been idle in the
+  transaction for ``LOCK_IDLE_SECONDS`` (a machine that vanished mid-step); SQLite: an
+  ``flock`` beside the database file; the journal file: an ``flock`` in the output folder
+  (a journal study has one folder). Other RDBs: an ``flock`` in the machine's temporary
+  folder, so one machine only.
+- ``identify``: every asked trial records its first heartbeat and then its ``worker``
+  (machine, pid, output folder, heartbeat interval) inside that step, so a trial RUNNING
+  without a worker is an orphan of a process killed mid-step.
 - ``heartbeat``: on an RDB a worker records Optuna's heartbeat every ``interval`` seconds
-  while it trains; a RUNNING trial whose heartbeat is older than ``GRACE_BEATS`` beats (by
-  the database server's clock) belongs to a dead process on some machine.
+  while it trains; a RUNNING trial whose heartbeat is older than ``GRACE_BEATS`` of its own
+  worker's intervals (by the database server's clock) belongs to a dead process on some
+  machine.
 - ``dead_trials``: the RUNNING trials that nobody will finish.
 """
 from __future__ import annotations
@@ -22,6 +25,7 @@ import fcntl
 import hashlib
 import os
 import socket
+import tempfile
 import threading
 import warnings
 from contextlib import contextmanager
@@ -32,7 +36,19 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 ASK_LOCK = ".search-ask.lock"
-HOST = socket.gethostname()
+LOCK_IDLE_SECONDS = 120      # PostgreSQL ends a lock holder idle this long in its transaction
+
+
+def _machine() -> str:
+    """This machine and boot: the host name alone repeats across cloned VMs."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as fh:
+            return f"{socket.gethostname()}/{fh.read().strip()}"
+    except OSError:
+        return socket.gethostname()
+
+
+HOST = _machine()
 HEARTBEAT_SECONDS = 20        # default interval between a worker's heartbeats (RDB only)
 GRACE_BEATS = 3               # a trial is stale after this many intervals without a heartbeat
 
@@ -65,18 +81,30 @@ def rdb_storage(url: str, heartbeat: int) -> optuna.storages.RDBStorage:
                                           grace_period=GRACE_BEATS * heartbeat)
 
 
+def lock_kind(storage: optuna.storages.BaseStorage) -> str:
+    """journal, postgresql, sqlite (a file: one machine) or machine (another RDB: one machine)."""
+    rdb = rdb_of(storage)
+    if rdb is None:
+        return "journal"
+    engine = rdb.engine
+    if engine.dialect.name == "postgresql":
+        return "postgresql"
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        return "sqlite"
+    return "machine"
+
+
 class StudyLock:
     """``with lock:`` makes a block one step for the whole study, across processes and drivers."""
 
     def __init__(self, storage: optuna.storages.BaseStorage, out_dir: Path, study_name: str) -> None:
-        self.key, self._file = _lock_key(study_name), Path(out_dir) / ASK_LOCK
-        self.kind, self.rdb = "folder", rdb_of(storage)
-        if self.rdb is not None:
-            engine = self.rdb.engine
-            if engine.dialect.name == "postgresql":
-                self.kind = "postgresql"
-            elif engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-                self.kind, self._file = "sqlite", Path(f"{os.path.abspath(engine.url.database)}.lock")
+        self.key, self.rdb, self.kind = _lock_key(study_name), rdb_of(storage), lock_kind(storage)
+        self._file = Path(out_dir) / ASK_LOCK
+        if self.kind == "sqlite":
+            self._file = Path(f"{os.path.abspath(self.rdb.engine.url.database)}.lock")
+        elif self.kind == "machine":
+            where = self.rdb.engine.url.render_as_string(hide_password=True)
+            self._file = Path(tempfile.gettempdir()) / f"dropout-bench-{_lock_key(where + study_name):x}.lock"
         self._held: list = []
 
     def __enter__(self) -> "StudyLock":
@@ -86,6 +114,8 @@ class StudyLock:
             ctx = self.rdb.engine.begin()           # the lock lives as long as this transaction
             conn = ctx.__enter__()
             try:
+                conn.execute(sqlalchemy.text(f"SET LOCAL idle_in_transaction_session_timeout = "
+                                             f"'{LOCK_IDLE_SECONDS}s'"))
                 conn.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(:k)"), {"k": self.key})
             except BaseException:
                 ctx.__exit__(None, None, None)
@@ -100,18 +130,25 @@ class StudyLock:
         self._held.pop().__exit__(None, None, None)
 
 
-def _lock_key(study_name: str) -> int:
-    """A signed 64-bit advisory-lock key for the study (PostgreSQL's bigint)."""
-    digest = hashlib.blake2b(f"dropout-bench study {study_name}".encode(), digest_size=8).digest()
+def _lock_key(name: str) -> int:
+    """A signed 64-bit advisory-lock key (PostgreSQL's bigint)."""
+    digest = hashlib.blake2b(f"dropout-bench study {name}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
-WORKER = "worker"            # user attribute: {"host", "pid", "dir"} of the process running the trial
+WORKER = "worker"      # user attribute: {"host", "pid", "dir", "heartbeat"} of the process running the trial
 
 
 def identify(trial: optuna.Trial, out_dir: Path) -> None:
+    """First heartbeat (RDB), then who runs the trial: a kill between leaves an orphan, never a mute trial."""
+    storage = trial.study._storage
+    rdb = rdb_of(storage)
+    interval = rdb.get_heartbeat_interval() if rdb is not None else None
+    if interval is not None:
+        rdb.record_heartbeat(trial._trial_id)
     # one attribute, one write: on an RDB each write is a commit
-    trial.set_user_attr(WORKER, {"host": HOST, "pid": os.getpid(), "dir": str(Path(out_dir).resolve())})
+    trial.set_user_attr(WORKER, {"host": HOST, "pid": os.getpid(), "dir": str(Path(out_dir).resolve()),
+                                 "heartbeat": interval})
 
 
 def worker_of(t: FrozenTrial) -> dict:
@@ -164,13 +201,37 @@ def dead_trials(study: optuna.Study, running: list[FrozenTrial], out_dir: Path,
     rdb = rdb_of(study._storage)
     if rdb is None:                         # a journal study has one folder and one driver
         return [t for t in running if dead_pids is None or worker_of(t).get("pid") in dead_pids]
-    # Optuna's own fail_stale_trials would fail them without our fail_reason (which keeps a
-    # stopped trial off the budget and gets it retried), so ask the storage which are stale.
-    stale = set(rdb._get_stale_trial_ids(study._study_id)) if rdb.get_heartbeat_interval() else set()
+    # an orphan is certain only where the lock covers every process that may be mid-ask
+    orphans = lock_kind(study._storage) in ("postgresql", "sqlite")
+    stale = _stale_ids(rdb, study, running)
     out = []
     for t in running:
         w = worker_of(t)
-        if (t._trial_id in stale or not w
-                or (ran_here(t, out_dir) and (dead_pids is None or w.get("pid") in dead_pids))):
+        if (t._trial_id in stale or (not w and orphans)
+                or (w and ran_here(t, out_dir) and (dead_pids is None or w.get("pid") in dead_pids))):
             out.append(t)
+    return out
+
+
+def _stale_ids(rdb: optuna.storages.RDBStorage, study: optuna.Study, running: list[FrozenTrial]) -> set[int]:
+    """Trials whose last heartbeat is older than GRACE_BEATS of their own worker's intervals.
+
+    Optuna judges every trial by the reader's grace period; drivers started with different
+    ``--heartbeat`` would then fail each other's live trials. Ask Optuna for the trials stale
+    at the shortest interval in use, then keep those stale at their own interval.
+    """
+    intervals = {t._trial_id: worker_of(t).get("heartbeat") for t in running}
+    known = [i for i in intervals.values() if i]
+    if not known:
+        return set()
+    # Optuna's fail_stale_trials would fail them without our fail_reason (which keeps a
+    # stopped trial off the budget and gets it retried), so ask the storage which are stale
+    saved = rdb.heartbeat_interval, rdb.grace_period
+    out: set[int] = set()
+    try:
+        for interval in sorted(set(known)):
+            rdb.heartbeat_interval, rdb.grace_period = interval, GRACE_BEATS * interval
+            out |= {i for i in rdb._get_stale_trial_ids(study._study_id) if intervals.get(i) == interval}
+    finally:
+        rdb.heartbeat_interval, rdb.grace_period = saved
     return out

@@ -241,8 +241,8 @@ def _drive(study: optuna.Study, spec: SearchSpec, out: Path, storage: str | None
             if budget_left(study, spec, deadline):
                 break
             running = sum(t.state == TrialState.RUNNING for t in study.get_trials(deepcopy=False))
-            if not running:
-                return
+            if not running or (deadline is not None and time.time() >= deadline):
+                return                             # past its own timeout a driver stops waiting too
             if progress and running != told:
                 told = running
                 print(f"[{spec.name}] waiting for {running} trial(s) running on other drivers",

@@ -107,9 +107,10 @@ def make_sampler(spec: SearchSpec, asked: int = 0) -> optuna.samplers.BaseSample
     """The spec's sampler, seeded for the ask that follows ``asked`` trials of the study.
 
     Workers in parallel would otherwise share one seed and propose the same points. A
-    fresh sampler per ask (every sampler here keeps its state in the study, not in the
-    object) seeded by (sampler_seed, trials so far), asked under the study lock, gives
-    each ask its own stream; one worker still repeats the same search exactly.
+    fresh sampler per ask (the samplers here keep their state in the study; GP's
+    warm-start cache is only a speed-up) seeded by (sampler_seed, trials so far, read
+    under the study lock) gives each ask its own stream; one worker still repeats the
+    same search exactly.
     """
     seed = derive_seed(spec.sampler_seed, f"sampler/ask-{asked}") % 2**32
     if spec.sampler == "tpe":
@@ -180,12 +181,12 @@ def recover(study: optuna.Study, names: list[str], out_dir: str | os.PathLike,
     retried (it evaluated nothing). ``trials``: the study's trials, if the caller has just
     read them. Returns (failed, enqueued).
     """
-    running = (study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if trials is None
-               else [t for t in trials if t.state == TrialState.RUNNING])
+    if trials is None:
+        trials = study.get_trials(deepcopy=False)
+    running = [t for t in trials if t.state == TrialState.RUNNING]
     failed = fail_trials(study, dead_trials(study, running, Path(out_dir), dead_pids), STALE)
-    if not failed and dead_pids is not None:
-        return 0, 0        # nothing new; a starting driver (None) also requeues what a kill left unqueued
-    trials = study.get_trials(deepcopy=False)
+    if failed:
+        trials = study.get_trials(deepcopy=False)
     retried = {t.user_attrs.get("retry_of") for t in trials}
     enqueued = 0
     for t in trials:

@@ -17,7 +17,7 @@ from typing import Callable
 
 import optuna
 
-from ._liveness import HEARTBEAT_SECONDS, StudyLock, flocked, heartbeat, identify, is_rdb, rdb_of
+from ._liveness import HEARTBEAT_SECONDS, StudyLock, flocked, heartbeat, identify
 from ._objective import evaluate
 from ._spec import SearchSpec
 from ._study import load_study, make_sampler, open_storage, recover, used_budget
@@ -44,8 +44,9 @@ def work(study: optuna.Study, spec: SearchSpec, out_dir: Path, device: str, dead
         with lock:
             # one read of the study per ask (on an RDB each read is a round of queries)
             trials = study.get_trials(deepcopy=False)
-            # other drivers' dead trials; on a journal only the driver recovers
-            if is_rdb(storage) and recover(study, spec.param_names, out_dir, dead_pids=set(), trials=trials)[0]:
+            # dead trials of other drivers (RDB), and a retry for every stopped trial that
+            # has none yet: queued before this ask, so no new trial takes its budget
+            if recover(study, spec.param_names, out_dir, dead_pids=set(), trials=trials) != (0, 0):
                 trials = study.get_trials(deepcopy=False)
             if not budget_left(study, spec, deadline, trials):
                 return ran
@@ -53,9 +54,10 @@ def work(study: optuna.Study, spec: SearchSpec, out_dir: Path, device: str, dead
             with warnings.catch_warnings():    # Optuna expects heartbeats from optimize(); `heartbeat` beats here
                 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
                 trial = study.ask()
-            identify(trial, out_dir)
-            if is_rdb(storage):
-                rdb_of(storage).record_heartbeat(trial._trial_id)  # before the lock opens: never RUNNING unwatched
+            try:
+                identify(trial, out_dir)          # before the lock opens: never RUNNING unwatched
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue                          # failed as an orphan by another process; it queued a retry
         with heartbeat(storage, trial._trial_id):
             evaluate(study, trial, spec, device)
         ran += 1
