@@ -1,8 +1,16 @@
+import signal
+
 import pytest
 import torch
 
 # One thread per process, as the sweeps use: results below are compared bit for bit.
 torch.set_num_threads(1)
+
+# A suite started in the background by a non-interactive shell (`bash .ci/run &`) inherits
+# SIGINT ignored, and so would every process it starts: the Ctrl-C tests would send a
+# signal nobody hears. Python's own handler here means children start with the default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
