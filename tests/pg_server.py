@@ -30,8 +30,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _runuser() -> str | None:
+    found = shutil.which("runuser")
+    if found:
+        return found
+    return next((p for p in ("/usr/sbin/runuser", "/sbin/runuser") if os.access(p, os.X_OK)), None)
+
+
 @pytest.fixture(scope="session")
 def postgres_url():
+    # no client, no point starting a server
+    pytest.importorskip("psycopg", reason="psycopg (the 'distributed' extra) talks to PostgreSQL")
     initdb, pg_ctl = _bin("initdb"), _bin("pg_ctl")
     if not initdb or not pg_ctl:
         pytest.skip("PostgreSQL server not installed (Debian: apt-get install -y postgresql)")
@@ -42,7 +51,10 @@ def postgres_url():
             owner = pwd.getpwnam("postgres")
         except KeyError:
             pytest.skip("running as root and there is no 'postgres' user to run the server")
-        as_user = ["runuser", "-u", "postgres", "--"]
+        runuser = _runuser()
+        if runuser is None:
+            pytest.skip("running as root and there is no runuser to start the server as 'postgres'")
+        as_user = [runuser, "-u", "postgres", "--"]
     root = tempfile.mkdtemp(prefix="dropout-bench-pg-")
     data, pwfile = os.path.join(root, "data"), os.path.join(root, "pw")
     with open(pwfile, "w") as fh:

@@ -230,7 +230,6 @@ def test_a_diverging_configuration_fails_its_trial_uses_budget_and_its_seeds_are
 def test_a_postgresql_study_is_shared_by_two_workers_and_its_password_never_written(tmp_path, postgres_url):
     import optuna
 
-    pytest.importorskip("psycopg", reason="psycopg (the 'distributed' extra) talks to PostgreSQL")
     from pg_server import PASSWORD
     from sweeps.search import open_storage
 

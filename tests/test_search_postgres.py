@@ -35,7 +35,6 @@ def _study(name, url):
 
 
 def test_search_on_postgresql_killed_mid_run_and_resumed(tmp_path, postgres_url):  # noqa: F811
-    pytest.importorskip("psycopg", reason="psycopg (the 'distributed' extra) talks to PostgreSQL")
     from optuna.trial import TrialState
 
     from sweeps.search._study import used_budget
@@ -81,7 +80,6 @@ def _no_password(texts, *folders):
 
 
 def test_two_drivers_share_one_study_and_survive_the_death_of_one(tmp_path, postgres_url):  # noqa: F811
-    pytest.importorskip("psycopg", reason="psycopg (the 'distributed' extra) talks to PostgreSQL")
     from optuna.trial import TrialState
 
     from sweeps.search._study import STALE, used_budget
@@ -140,7 +138,6 @@ def test_two_drivers_share_one_study_and_survive_the_death_of_one(tmp_path, post
 
 
 def test_the_password_can_come_from_pgpassword_and_is_never_written(tmp_path, postgres_url):  # noqa: F811
-    pytest.importorskip("psycopg", reason="psycopg (the 'distributed' extra) talks to PostgreSQL")
     bare = postgres_url.replace(f":{PASSWORD}@", "@")
     assert PASSWORD not in bare
     spec = tiny_search(tmp_path, name="pgenv", seeds=2, n_trials=2, steps=40, width=16)
@@ -161,7 +158,6 @@ def test_the_password_can_come_from_pgpassword_and_is_never_written(tmp_path, po
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed")
 def test_a_trial_is_stale_by_its_own_workers_heartbeat_not_the_readers(postgres_url):  # noqa: F811
     """Drivers started with different --heartbeat must not fail each other's live trials."""
-    pytest.importorskip("psycopg", reason="psycopg (the 'distributed' extra) talks to PostgreSQL")
     import optuna
     from pathlib import Path
 
