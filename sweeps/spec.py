@@ -115,17 +115,11 @@ def spec_from_dict(data: Mapping[str, Any], source: str = "<spec>") -> SweepSpec
     execution = _table(data, "execution", fail)
 
     check_base(base, fail)
-    known = field_names()
 
     grid: dict[str, list[Any]] = {}
     for axis, values in grid_in.items():
         key = f"grid.{axis}"
-        if axis in RESERVED:
-            raise fail(key, f"not allowed here; {RESERVED[axis]}")
-        if axis not in known:
-            raise fail(key, f"unknown config field; valid fields: {', '.join(known)}")
-        if axis in base:
-            raise fail(key, "also set in [base]; a field is either fixed or swept, not both")
+        check_varied(key, axis, base, fail, "swept")
         if not isinstance(values, list):
             raise fail(key, f"must be a list of values, got {type(values).__name__}")
         if not values:
@@ -162,14 +156,26 @@ def name_and_description(data: Mapping[str, Any], fail, names: str = "the output
     return name, description
 
 
+def check_field(key: str, name: str, fail) -> None:
+    """A config field a spec names (at ``key``): known, and not one the harness sets itself."""
+    if name in RESERVED:
+        raise fail(key, f"not allowed here; {RESERVED[name]}")
+    known = field_names()
+    if name not in known:
+        raise fail(key, f"unknown config field; valid fields: {', '.join(known)}")
+
+
+def check_varied(key: str, name: str, base: Mapping[str, Any], fail, verb: str) -> None:
+    """A field a spec varies (grid axis, search parameter): a valid field, and not also fixed in [base]."""
+    check_field(key, name, fail)
+    if name in base:
+        raise fail(key, f"also set in [base]; a field is either fixed or {verb}, not both")
+
+
 def check_base(base: Mapping[str, Any], fail) -> None:
     """The fixed config fields of a spec: known, not reserved, and valid together."""
-    known = field_names()
     for key in base:
-        if key in RESERVED:
-            raise fail(f"base.{key}", f"not allowed here; {RESERVED[key]}")
-        if key not in known:
-            raise fail(f"base.{key}", f"unknown config field; valid fields: {', '.join(known)}")
+        check_field(f"base.{key}", key, fail)
     try:
         TrialConfig(**base)
     except ConfigError as exc:

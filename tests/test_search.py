@@ -37,6 +37,9 @@ def test_a_good_spec_types_the_space_from_the_config_fields():
 
 BAD = [
     ("unknown parameter", ("width = {", "widht = {"), "space.widht: unknown config field"),
+    ("reserved parameter", ("width = {", "seed = {"), "space.seed: not allowed here; use the top-level 'seeds'"),
+    ("parameter also fixed", ("[space]", "[base]\nwidth = 64\n[space]"),
+     "space.width: also set in [base]; a field is either fixed or searched"),
     ("empty range", ("high = 0.9", "high = 0.0"), "space.dropout: empty range"),
     ("low > high", ("low = 16, high = 1024", "low = 1024, high = 16"), "space.width: low > high"),
     ("log with non-positive bound", ("dropout = { low = 0.0, high = 0.9 }",

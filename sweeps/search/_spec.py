@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from bench import ConfigError, TrialConfig
-from bench.config import field_names, field_types
+from bench.config import field_types
 
-from ..spec import RESERVED, SpecError, check_base, name_and_description, parse_seeds, parse_toml, read_toml
+from ..spec import SpecError, check_base, check_varied, name_and_description, parse_seeds, parse_toml, read_toml
 
 OBJECTIVES = {  # name -> Optuna directions
     "dropout_test_mse": ("minimize",),
@@ -223,13 +223,7 @@ def _pruner(value: Any, n_seeds: int, fail) -> tuple[str, float, int]:
 
 def _param(axis: str, value: Any, base: Mapping[str, Any], fail) -> Param:
     key = f"space.{axis}"
-    known = field_names()
-    if axis in RESERVED:
-        raise fail(key, f"not allowed here; {RESERVED[axis]}")
-    if axis not in known:
-        raise fail(key, f"unknown config field; valid fields: {', '.join(known)}")
-    if axis in base:
-        raise fail(key, "also set in [base]; a field is either fixed or searched, not both")
+    check_varied(key, axis, base, fail, "searched")
     kind = field_types()[axis]
     if kind not in ("int", "float"):
         raise fail(key, f"a {kind} field cannot be searched; only int and float fields can")
