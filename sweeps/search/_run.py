@@ -304,8 +304,8 @@ class _Sync:
         self.store, self.run_id, self.study, self.spec = store, run_id, study, spec
         self.summary, self.progress, self.out = summary, progress, out
         self.stored = set(store.statuses())
-        self.finished_at_start: int | None = None
-        self.here_at_start = self.seen = 0
+        self.last_finished: int | None = None      # finished trials in the study at the last call
+        self.here_at_start = 0
 
     def __call__(self) -> None:
         trials = self.study.get_trials(deepcopy=False)
@@ -321,11 +321,10 @@ class _Sync:
         if rows:
             self.store.put(rows, self.run_id)
         finished = sum(t.state.is_finished() for t in trials)
-        if self.finished_at_start is None:
-            self.finished_at_start = finished
+        first = self.last_finished is None
+        if first:
             self.here_at_start = self._finished_here(trials)
-        changed = finished != self.finished_at_start + self.seen
-        self.seen = finished - self.finished_at_start
+        changed, self.last_finished = finished != self.last_finished and not first, finished
         s = self.summary
         s.ran = self._finished_here(trials) - self.here_at_start
         s.used = used_budget(trials)
@@ -333,12 +332,12 @@ class _Sync:
         for t in trials:
             s.counts[t.state.name] = s.counts.get(t.state.name, 0) + 1
         s.seeds_stored = len(self.stored)
-        s.best = best_line(self.study, self.spec)
+        if first or changed:                       # another read of the study: only when it moved
+            s.best = best_line(self.study, self.spec)
         if changed and self.progress:
             budget = f"/{self.spec.n_trials}" if self.spec.n_trials else ""
             print(f"[{self.spec.name}] {s.used}{budget} trials, {s.seeds_stored} seeds stored"
                   f"{'; ' + s.best if s.best else ''}", file=sys.stderr, flush=True)
-
 
     def _finished_here(self, trials: list) -> int:
         return sum(t.state.is_finished() and ran_here(t, self.out) for t in trials)
