@@ -97,9 +97,10 @@ def test_two_drivers_share_one_study_and_survive_the_death_of_one(tmp_path, post
                          start_new_session=True)
 
     def a_is_mid_trial(trials) -> bool:
-        done = sum(t.state == TrialState.COMPLETE for t in trials)
-        return done >= 2 and any(t.state == TrialState.RUNNING and t.user_attrs.get("worker", {}).get("dir") == str(out_a)
-                                 and t.user_attrs.get("result_seed_0") is None for t in trials)
+        """A has finished a trial (B must store its seeds) and is training the next one."""
+        of_a = [t for t in trials if t.user_attrs.get("worker", {}).get("dir") == str(out_a)]
+        return (any(t.state == TrialState.COMPLETE for t in of_a)
+                and any(t.state == TrialState.RUNNING and "result_seed_0" not in t.user_attrs for t in of_a))
 
     deadline = time.time() + 180
     while a.poll() is None and time.time() < deadline:
