@@ -97,10 +97,15 @@ def test_two_drivers_share_one_study_and_survive_the_death_of_one(tmp_path, post
                          start_new_session=True)
 
     def a_is_mid_trial(trials) -> bool:
-        """A has finished a trial (B must store its seeds) and is training the next one."""
+        """A has finished a trial (B must store its seeds) and is training the next one.
+
+        Training, not just asked: a trial killed before its parameters are all drawn
+        evaluated nothing and is, by design, not retried.
+        """
         of_a = [t for t in trials if t.user_attrs.get("worker", {}).get("dir") == str(out_a)]
-        return (any(t.state == TrialState.COMPLETE for t in of_a)
-                and any(t.state == TrialState.RUNNING and "result_seed_0" not in t.user_attrs for t in of_a))
+        done = [t for t in of_a if t.state == TrialState.COMPLETE]
+        return bool(done) and any(t.state == TrialState.RUNNING and set(t.params) == set(done[0].params)
+                                  and "result_seed_0" not in t.user_attrs for t in of_a)
 
     deadline = time.time() + 180
     while a.poll() is None and time.time() < deadline:
