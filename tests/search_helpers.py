@@ -13,10 +13,13 @@ BOOT = ("import sys\nfrom sweeps import cli\nfrom sweeps._cmd_search import add_
 CLI = [sys.executable, "-c", BOOT]
 
 
+TINY_SPACE = {"dropout": "{ low = 0.0, high = 0.8 }", "n_train": "{ low = 6, high = 24, log = true }"}
+
+
 def tiny_search(tmp_path: Path, *, name="tiny", seeds=3, n_trials=5, steps=40, width=16, sampler="tpe",
                 sampler_seed=0, objective="dropout_test_mse", pruner="none", confirm="top = 0",
                 space=None, workers=None) -> Path:
-    space = space or {"dropout": "{ low = 0.0, high = 0.8 }", "n_train": "{ low = 6, high = 24, log = true }"}
+    space = space or TINY_SPACE
     lines = [f'name = "{name}"', f'objective = "{objective}"', f"seeds = {seeds}", f"n_trials = {n_trials}",
              f'sampler = "{sampler}"', f"sampler_seed = {sampler_seed}", f'pruner = "{pruner}"',
              "[confirm]", confirm, "[base]", f"width = {width}", f"steps = {steps}", "eval_every = 10", "[space]"]
