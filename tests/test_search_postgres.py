@@ -19,7 +19,7 @@ import time
 import pytest
 
 from pg_server import PASSWORD, postgres_url  # noqa: F401 - the PostgreSQL server fixture
-from search_helpers import journal_seed_ids, store_ids, tiny_search
+from search_helpers import TINY_SPACE, journal_seed_ids, store_ids, tiny_search
 from sweep_helpers import kill_group
 
 pytestmark = pytest.mark.slow
@@ -103,9 +103,9 @@ def test_two_drivers_share_one_study_and_survive_the_death_of_one(tmp_path, post
         evaluated nothing and is, by design, not retried.
         """
         of_a = [t for t in trials if t.user_attrs.get("worker", {}).get("dir") == str(out_a)]
-        done = [t for t in of_a if t.state == TrialState.COMPLETE]
-        return bool(done) and any(t.state == TrialState.RUNNING and set(t.params) == set(done[0].params)
-                                  and "result_seed_0" not in t.user_attrs for t in of_a)
+        return (any(t.state == TrialState.COMPLETE for t in of_a)
+                and any(t.state == TrialState.RUNNING and set(t.params) == set(TINY_SPACE)
+                        and "result_seed_0" not in t.user_attrs for t in of_a))
 
     deadline = time.time() + 180
     while a.poll() is None and time.time() < deadline:

@@ -238,9 +238,10 @@ def _drive(study: optuna.Study, spec: SearchSpec, out: Path, storage: str | None
             sync()
             with lock:
                 recover(study, spec.param_names, out, dead_pids=set())
-            if budget_left(study, spec, deadline):
+            trials = study.get_trials(deepcopy=False)       # one read for both questions
+            if budget_left(study, spec, deadline, trials):
                 break
-            running = sum(t.state == TrialState.RUNNING for t in study.get_trials(deepcopy=False))
+            running = sum(t.state == TrialState.RUNNING for t in trials)
             if not running or (deadline is not None and time.time() >= deadline):
                 return                             # past its own timeout a driver stops waiting too
             if progress and running != told:
@@ -333,7 +334,7 @@ class _Sync:
             s.counts[t.state.name] = s.counts.get(t.state.name, 0) + 1
         s.seeds_stored = len(self.stored)
         if first or changed:                       # another read of the study: only when it moved
-            s.best = best_line(self.study, self.spec)
+            s.best = best_line(self.study, self.spec, trials)
         if changed and self.progress:
             budget = f"/{self.spec.n_trials}" if self.spec.n_trials else ""
             print(f"[{self.spec.name}] {s.used}{budget} trials, {s.seeds_stored} seeds stored"
@@ -343,9 +344,11 @@ class _Sync:
         return sum(t.state.is_finished() and ran_here(t, self.out) for t in trials)
 
 
-def best_line(study: optuna.Study, spec: SearchSpec) -> str:
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if "pruned_after_seeds" not in t.user_attrs]
+def best_line(study: optuna.Study, spec: SearchSpec, trials: list | None = None) -> str:
+    """The best trial so far, in one line; ``trials``: the study's trials, if just read."""
+    if trials is None:
+        trials = study.get_trials(deepcopy=False)
+    done = [t for t in trials if t.state == TrialState.COMPLETE and "pruned_after_seeds" not in t.user_attrs]
     if not done:
         return ""
     if len(spec.directions) > 1:
