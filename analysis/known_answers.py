@@ -12,7 +12,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from bench import TrialConfig, make_data
+from bench import TrialConfig
 
 PREDICTORS = ("oracle", "least_squares")
 
@@ -35,6 +35,8 @@ def known_answer_trials(keys: Iterable[tuple[int, int, float]]) -> pd.DataFrame:
     Returns one row per (key, predictor): seed, n_train, noise_std, predictor, train_mse,
     test_mse, gap. The data are ``bench.make_data`` of that key, exactly what the nets saw.
     """
+    from bench import make_data  # torch: regenerating the nets' data needs its generator
+
     keys = sorted(set((int(s), int(n), float(sd)) for s, n, sd in keys))
     rows = []
     by_shape: dict[tuple[int, float], list[int]] = {}

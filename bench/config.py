@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 TASKS = ("toy1d",)
 INIT_MODES = ("shared", "separate")
+ENGINES = ("auto", "single", "batched")   # how arms are trained: bench.trial.run_trials
 
 
 class ConfigError(ValueError):

@@ -15,8 +15,6 @@ import platform
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-import torch
-
 from .config import TrialConfig
 
 RESULT_SCHEMA_VERSION = 1
@@ -106,6 +104,8 @@ def pair(cfg: TrialConfig, plain: ArmResult, drop: ArmResult, env: dict[str, Any
 
 def environment(device: str) -> dict[str, Any]:
     """What a reader needs to reproduce the numbers: versions, device, threads, determinism."""
+    import torch  # here, not at the top: loading and reading results needs no torch
+
     env: dict[str, Any] = {
         "torch": torch.__version__,
         "python": platform.python_version(),

@@ -6,12 +6,11 @@ from typing import Iterable, Iterator, Literal, Sequence
 
 import torch
 
-from .config import ConfigError, TrialConfig
+from .config import ENGINES, ConfigError, TrialConfig
 from .engine import group_key, train_group
 from .results import Arm, ArmResult, TrialResult, dropout_arm, environment, pair, plain_arm
 
 Engine = Literal["auto", "single", "batched"]
-ENGINES = ("auto", "single", "batched")
 # Bytes of parameters + gradients + Adam's two moments that one group may hold. On CPU
 # the group's state should stay in a share of the last-level cache (32 MiB L3 here,
 # shared with whatever runs on the other core). Scans of ms per arm-step on one core

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 STORAGE_ENV = "DROPOUT_BENCH_STORAGE"
@@ -54,9 +55,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         resume = f"dropout-bench search {args.spec} --out {summary.out_dir}"
         if args.storage:
             resume += f" --storage {mask_url(args.storage)}"
-        print(f"interrupted; every finished seed is stored and the study is saved. Resume with:\n  {resume}",
-              file=sys.stderr)
-        return 130
+        name = signal.Signals(summary.stop_signal).name
+        print(f"interrupted by {name}; every finished seed is stored and the study is saved. "
+              f"Resume with:\n  {resume}", file=sys.stderr)
+        return 128 + summary.stop_signal
     if summary.incomplete:
         print(f"the budget is not used up: {summary.worker_deaths} worker process(es) died; "
               "rerun the same command to go on", file=sys.stderr)

@@ -14,7 +14,7 @@ Every ratio is against the reference loop measured in the same run.
 
 
 def add_speed_command(sub) -> None:
-    from .cli import add_config_flags
+    from .cli import add_config_flags, positive_int
 
     p = sub.add_parser("speed", help="time the engines against the seed's own training loop",
                        description="Time the reference seed loop, the single engine and the batched "
@@ -28,7 +28,10 @@ def add_speed_command(sub) -> None:
                    help="also time the batched engine in N processes, one torch thread each (default 1: off)")
     p.add_argument("--group-size", type=int, default=None, metavar="ARMS",
                    help="arms per stacked group (default: bench.trial.default_group_size)")
-    p.add_argument("--threads", type=int, default=1, metavar="N", help="torch threads in this process (default 1)")
+    # the same option as the global one, and the same destination: given here or before the
+    # command, it means the same; not given, the global value (default 1) stands
+    p.add_argument("--threads", type=positive_int, default=argparse.SUPPRESS, metavar="N",
+                   help="torch threads in this process (default 1; also accepted before the command)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     add_config_flags(p)
     p.set_defaults(func=cmd_speed)

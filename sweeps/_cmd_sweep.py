@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 SWEEP_EXAMPLES = """examples:
@@ -64,8 +65,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(summary.line())
     if summary.interrupted:
         resume = f"dropout-bench sweep {args.spec} --out {summary.out_dir}"
-        print(f"interrupted; every finished trial is stored. Resume with:\n  {resume}", file=sys.stderr)
-        return 130
+        name = signal.Signals(summary.stop_signal).name
+        print(f"interrupted by {name}; every finished trial is stored. Resume with:\n  {resume}", file=sys.stderr)
+        return 128 + summary.stop_signal
     return 1 if summary.failed else 0
 
 

@@ -1,6 +1,8 @@
 """The ``dropout-bench`` command line: parse, translate, call a library function.
 
-Exit codes: 0 success, 2 bad input (one line on stderr, nothing written), 1 other failures.
+Exit codes: 0 success, 2 bad input (one line on stderr, nothing written), 1 other failures
+(a sweep with failed trials, a search whose workers kept dying), 128 + the signal's number
+when stopped by a signal: 130 Ctrl-C (SIGINT), 143 SIGTERM, 129 SIGHUP (sweeps.signals).
 """
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from typing import Any, Callable, Sequence
 
 from bench import ConfigError, TrialConfig
 from bench.config import field_types
+
+from .signals import exit_code, signal_name, stop_on_signals
 
 EXAMPLES = """examples:
   dropout-bench sweep sweeps/quick.toml         # the default sweep and its report
@@ -24,6 +28,11 @@ EXAMPLES = """examples:
 """
 
 
+# Commands that train in this process (the report reruns a seed for its picture and draws
+# the known answers' data): they set torch's thread count from --threads.
+TRAINING_COMMANDS = frozenset({"trial", "sweep", "search", "report", "speed"})
+
+
 class UsageError(Exception):
     """Bad input found after parsing; reported as one line with exit code 2."""
 
@@ -31,21 +40,23 @@ class UsageError(Exception):
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    import torch
-
-    # one thread per process: on small nets extra threads cost more than they give
-    torch.set_num_threads(args.threads)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if args.command in TRAINING_COMMANDS:
+        import torch  # only commands that train pay for it: --help, status and export start fast
+
+        # one thread per process: on small nets extra threads cost more than they give
+        torch.set_num_threads(args.threads)
     try:
-        return int(args.func(args) or 0)
+        with stop_on_signals():              # SIGTERM and SIGHUP stop a run as Ctrl-C does
+            return int(args.func(args) or 0)
     except (ConfigError, UsageError) as exc:
         print(f"dropout-bench {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"dropout-bench {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"dropout-bench {args.command}: interrupted by {signal_name(exc)}", file=sys.stderr)
+        return exit_code(exc)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Seeded, paired plain-versus-dropout trials, sweeps and reports.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--threads", type=int, default=1, metavar="N",
+    parser.add_argument("--threads", type=positive_int, default=1, metavar="N",
                         help="torch threads in this process (default 1; sweep workers always use 1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for register in COMMANDS:
@@ -158,6 +169,13 @@ def _strict_int(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    value = _strict_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
 
 
 def _float(text: str) -> float:

@@ -14,6 +14,7 @@ plain data; only the driver writes the store.
 from __future__ import annotations
 
 import math
+import os
 import time
 import traceback
 from collections import defaultdict
@@ -21,7 +22,8 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 from bench import TrialConfig, TrialResult, dropout_arm, plain_arm
-from bench.engine import group_key
+
+from .parent_watch import exit_with_parent
 
 RETRIES_AFTER_WORKER_DEATH = 1
 
@@ -47,6 +49,8 @@ def make_units(cfgs: Sequence[TrialConfig], arms_per_unit: int) -> list[WorkUnit
     Families (trials sharing a plain arm) are never split; families are packed in the
     order of their group key, so a unit rarely mixes network shapes.
     """
+    from bench.engine import group_key  # torch: only when work is made
+
     families: dict = defaultdict(list)
     for c in cfgs:
         families[plain_arm(c)].append(c)
@@ -148,8 +152,9 @@ class ProcessExecutor:
                 dispatched.add(u.index)
                 yield delayed(_indexed)(u.index, u.cfgs, self.engine, self.group_size, self.threads)
 
+        # every worker ends itself if this driver dies without shutting it down (kill -9, OOM)
         parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered",
-                            pre_dispatch="2*n_jobs")
+                            pre_dispatch="2*n_jobs", initializer=exit_with_parent, initargs=(os.getpid(),))
         yield from parallel(tasks())
 
     def run(self, units: Sequence[WorkUnit], on_done: UnitDone) -> None:

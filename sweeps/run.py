@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from bench import TrialConfig, TrialResult
-from bench.trial import check_device
 
 from .execute import InProcessExecutor, Outcome, ProcessExecutor, WorkUnit, arms_per_unit, make_units
 from .identity import trial_id
 from .provenance import code_version, host_info, package_versions
+from .signals import exit_code
 from .spec import SpecError, SweepSpec, check_n_jobs, load_spec
 from .store import FolderLock, Store, StoreError, TrialRow, is_scratch, now_iso, store_path
 
@@ -38,6 +38,7 @@ class SweepSummary:
     compute_seconds: float = 0.0     # time workers spent inside the training code
     n_workers: int = 1
     interrupted: bool = False
+    stop_signal: int = 0             # the signal that interrupted the run (sweeps.signals), 0 if none
     counts: dict[str, int] = field(default_factory=dict)   # whole store, by status
 
     @property
@@ -99,6 +100,8 @@ def run_sweep(
     engine = engine or ex.get("engine", "auto")
     group_size = group_size or ex.get("group_size")  # None: the engine sizes each shape's groups
     configs = spec.configs(device=device)     # validates device's form
+    from bench.trial import check_device      # torch: only once there is work to run
+
     check_device(device)
     if device.startswith("cuda"):
         n_workers = 1                        # one process feeds the GPU
@@ -170,8 +173,9 @@ def _execute(store: Store, run_id: int, todo: list[tuple[str, TrialConfig]], sum
     start = time.perf_counter()
     try:
         executor.run(units, on_done)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:           # Ctrl-C, or SIGTERM/SIGHUP under sweeps.signals
         summary.interrupted = True
+        summary.stop_signal = exit_code(exc) - 128
     finally:
         summary.wall_seconds = time.perf_counter() - start
         bar.close()

@@ -91,6 +91,13 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise SpecError(f"{path}: no such spec file") from None
     except OSError as exc:
         raise SpecError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not a text spec: byte 0x{exc.object[exc.start]:02x} at offset {exc.start} "
+                        "is not UTF-8; a spec is a UTF-8 TOML file") from None
+    if not text.strip():
+        raise SpecError(f"{path}: empty spec file: nothing to run")
+    if "\x00" in text:
+        raise SpecError(f"{path}: not a text spec: it holds a NUL byte; a spec is a UTF-8 TOML file")
     return parse_toml(text, str(path))
 
 

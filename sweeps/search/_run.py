@@ -38,6 +38,7 @@ from bench.trial import check_device
 
 from ..identity import trial_id
 from ..provenance import code_version, host_info, package_versions
+from ..signals import exit_code
 from ..run import DEFAULT_RESULTS
 from ..store import FolderLock, Store, StoreError, StoreLocked, TrialRow, is_scratch, now_iso, store_path
 from ._confirm import confirm_best
@@ -70,6 +71,7 @@ class SearchSummary:
     confirmed: list[dict[str, Any]] = field(default_factory=list)
     wall_seconds: float = 0.0
     interrupted: bool = False
+    stop_signal: int = 0             # the signal that interrupted the run (sweeps.signals), 0 if none
     incomplete: bool = False         # the budget is not used up although nothing interrupted the run
     worker_deaths: int = 0
 
@@ -163,8 +165,9 @@ def run_search(
             summary.incomplete = budget_left(study, spec, deadline)
             if confirm and spec.confirm_top > 0 and not summary.incomplete:
                 summary.confirmed = confirm_best(store, run_id, study, spec, device, workers, progress)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:       # Ctrl-C, or SIGTERM/SIGHUP under sweeps.signals
             summary.interrupted = True
+            summary.stop_signal = exit_code(exc) - 128
             with study_lock:
                 recover(study, spec.param_names, out, dead_pids={os.getpid()})   # in-process trial, if any
         sync()
@@ -258,8 +261,8 @@ def _run_workers(study: optuna.Study, spec: SearchSpec, out: Path, storage: str 
     lock = StudyLock(study._storage, out, spec.name)
 
     def start() -> multiprocessing.Process:
-        p = ctx.Process(target=worker_main, args=(spec, str(out), storage, device, deadline, heartbeat),
-                        daemon=True)
+        p = ctx.Process(target=worker_main, args=(spec, str(out), storage, device, deadline, heartbeat,
+                                                  os.getpid()), daemon=True)
         p.start()
         return p
 
@@ -283,7 +286,8 @@ def _run_workers(study: optuna.Study, spec: SearchSpec, out: Path, storage: str 
                             restarts += 1
                             procs.append(start())
     except KeyboardInterrupt:
-        for p in procs:                       # a terminal's Ctrl-C reached them too; a kill -INT did not
+        # a terminal's Ctrl-C reached them too; a kill -INT, SIGTERM or SIGHUP to the driver did not
+        for p in procs:
             if p.is_alive() and p.pid:
                 os.kill(p.pid, signal.SIGINT)
         for p in procs:

@@ -17,6 +17,7 @@ from typing import Callable
 
 import optuna
 
+from ..parent_watch import exit_with_parent
 from ._liveness import HEARTBEAT_SECONDS, StudyLock, flocked, heartbeat, identify
 from ._objective import evaluate
 from ._spec import SearchSpec
@@ -66,9 +67,17 @@ def work(study: optuna.Study, spec: SearchSpec, out_dir: Path, device: str, dead
 
 
 def worker_main(spec: SearchSpec, out_dir: str, storage_url: str | None, device: str,
-                deadline: float | None, heartbeat_seconds: int = HEARTBEAT_SECONDS) -> None:
-    """Process entry point: one torch thread; Ctrl-C fails the running trial (retried later) and exits."""
+                deadline: float | None, heartbeat_seconds: int = HEARTBEAT_SECONDS,
+                driver_pid: int | None = None) -> None:
+    """Process entry point: one torch thread; Ctrl-C fails the running trial (retried later) and exits.
+
+    With ``driver_pid`` the worker ends itself when that driver dies without stopping it
+    (its trial is left RUNNING, and the next driver fails and retries it).
+    """
     import torch
+
+    if driver_pid is not None:
+        exit_with_parent(driver_pid)
 
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
