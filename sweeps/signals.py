@@ -64,3 +64,27 @@ def stop_on_signals() -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def start_with_sigint_ignored(process) -> None:
+    """``process.start()`` (a spawned multiprocessing process) with SIGINT ignored in the child.
+
+    A signal's disposition survives exec (a signal mask does not), so the child's
+    interpreter starts with SIGINT ignored and a Ctrl-C meanwhile cannot break it
+    mid-import with a traceback; the child's entry point installs its handler and checks
+    for a stop request it may have missed, and unblocks the stop signals (the child may
+    inherit the blocked mask). Here every stop signal is blocked meanwhile, so
+    that no handler interrupts ``start()`` half-way through writing the child's start-up
+    data; one that arrives stays pending (Linux queues a blocked signal even while it is
+    ignored) and reaches this process's own handler on unblocking, never lost.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        process.start()                       # handlers belong to the main thread: change nothing
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, set(STOP_SIGNALS))
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        process.start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, set(STOP_SIGNALS))

@@ -316,3 +316,34 @@ def test_raising_n_trials_resumes_the_study_and_changing_the_space_is_refused(tm
     spec.write_text(spec.read_text().replace("high = 0.8", "high = 0.7"))
     with pytest.raises(StoreError, match="differ from the stored search"):
         run_search(spec, out_dir=out, progress=False, report=False)
+
+
+def test_a_trial_asked_but_never_identified_is_failed_and_retried_by_its_driver(tmp_path):
+    """A stop between ``study.ask()`` and recording the worker leaves a RUNNING trial with no owner.
+
+    The journal's lock is the folder's, so nothing else can be mid-ask while it is held:
+    the driver's recovery after Ctrl-C/SIGTERM (dead_pids = its own pid) fails it and
+    queues it again instead of leaving it RUNNING until the next start.
+    """
+    import os
+
+    from optuna.trial import TrialState
+
+    from sweeps.search._liveness import StudyLock
+    from sweeps.search._study import STALE, load_study, open_storage, recover
+
+    spec = load_search_spec(tiny_search(tmp_path))
+    out = tmp_path / "out"
+    out.mkdir()
+    storage = open_storage(out, None)
+    study = load_study(spec, storage, create=True)
+    trial = study.ask()
+    for p in spec.space:
+        suggest = trial.suggest_int if p.kind == "int" else trial.suggest_float
+        suggest(p.name, p.low, p.high, log=p.log)
+    with StudyLock(storage, out, spec.name):
+        failed, enqueued = recover(study, spec.param_names, out, dead_pids={os.getpid()})
+    assert (failed, enqueued) == (1, 1)
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    assert states == [TrialState.FAIL, TrialState.WAITING]
+    assert study.trials[0].user_attrs["fail_reason"] == STALE

@@ -200,7 +200,10 @@ def dead_trials(study: optuna.Study, running: list[FrozenTrial], out_dir: Path,
     running = [t for t in running if t.state == TrialState.RUNNING]
     rdb = rdb_of(study._storage)
     if rdb is None:                         # a journal study has one folder and one driver
-        return [t for t in running if dead_pids is None or worker_of(t).get("pid") in dead_pids]
+        # the lock is the folder's: no ask is in flight while it is held, so a trial with
+        # no worker identity was asked by a process stopped before it could record one
+        return [t for t in running
+                if dead_pids is None or not worker_of(t) or worker_of(t).get("pid") in dead_pids]
     # an orphan is certain only where the lock covers every process that may be mid-ask
     orphans = lock_kind(study._storage) in ("postgresql", "sqlite")
     stale = _stale_ids(rdb, study, running)

@@ -38,7 +38,7 @@ from bench.trial import check_device
 
 from ..identity import trial_id
 from ..provenance import code_version, host_info, package_versions
-from ..signals import exit_code
+from ..signals import exit_code, start_with_sigint_ignored
 from ..run import DEFAULT_RESULTS
 from ..store import FolderLock, Store, StoreError, StoreLocked, TrialRow, is_scratch, now_iso, store_path
 from ._confirm import confirm_best
@@ -260,15 +260,19 @@ def _run_workers(study: optuna.Study, spec: SearchSpec, out: Path, storage: str 
     ctx = multiprocessing.get_context("spawn")    # a clean interpreter: no forked torch state
     lock = StudyLock(study._storage, out, spec.name)
 
+    stop = ctx.Event()                            # set before the driver forwards a SIGINT
+
     def start() -> multiprocessing.Process:
         p = ctx.Process(target=worker_main, args=(spec, str(out), storage, device, deadline, heartbeat,
-                                                  os.getpid()), daemon=True)
-        p.start()
+                                                  os.getpid(), stop), daemon=True)
+        start_with_sigint_ignored(p)              # a Ctrl-C cannot break its start-up; it reads `stop`
         return p
 
-    procs = [start() for _ in range(n)]
+    procs: list[multiprocessing.Process] = []
     restarts, gave_up = 0, False
     try:
+        for _ in range(n):                        # inside the try: a stop while starting stops those started
+            procs.append(start())
         while procs:
             time.sleep(POLL_SECONDS)
             sync()
@@ -286,7 +290,9 @@ def _run_workers(study: optuna.Study, spec: SearchSpec, out: Path, storage: str 
                             restarts += 1
                             procs.append(start())
     except KeyboardInterrupt:
-        # a terminal's Ctrl-C reached them too; a kill -INT, SIGTERM or SIGHUP to the driver did not
+        # a terminal's Ctrl-C reached them too; a kill -INT, SIGTERM or SIGHUP to the driver did
+        # not; a worker still starting ignores SIGINT and reads `stop` instead
+        stop.set()
         for p in procs:
             if p.is_alive() and p.pid:
                 os.kill(p.pid, signal.SIGINT)

@@ -10,14 +10,16 @@ cannot take it exclusively knows workers of an earlier run in that folder are al
 from __future__ import annotations
 
 import fcntl
+import signal
 import time
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import optuna
 
 from ..parent_watch import exit_with_parent
+from ..signals import STOP_SIGNALS
 from ._liveness import HEARTBEAT_SECONDS, StudyLock, flocked, heartbeat, identify
 from ._objective import evaluate
 from ._spec import SearchSpec
@@ -68,23 +70,31 @@ def work(study: optuna.Study, spec: SearchSpec, out_dir: Path, device: str, dead
 
 def worker_main(spec: SearchSpec, out_dir: str, storage_url: str | None, device: str,
                 deadline: float | None, heartbeat_seconds: int = HEARTBEAT_SECONDS,
-                driver_pid: int | None = None) -> None:
+                driver_pid: int | None = None, stop: Any = None) -> None:
     """Process entry point: one torch thread; Ctrl-C fails the running trial (retried later) and exits.
 
     With ``driver_pid`` the worker ends itself when that driver dies without stopping it
-    (its trial is left RUNNING, and the next driver fails and retries it).
+    (its trial is left RUNNING, and the next driver fails and retries it). The driver
+    starts workers with SIGINT ignored, so a stop during the interpreter's start-up breaks
+    nothing; ``stop`` (a multiprocessing Event) is set before the driver sends SIGINT, so
+    a worker that missed the signal while starting sees the request here.
     """
-    import torch
+    try:
+        # started with SIGINT ignored and the stop signals blocked (sweeps.signals): handle
+        # SIGINT, unblock, and honour a stop the driver asked for while this was starting
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, set(STOP_SIGNALS))
+        if stop is not None and stop.is_set():
+            raise KeyboardInterrupt
+        import torch
 
-    if driver_pid is not None:
-        exit_with_parent(driver_pid)
-
-    torch.set_num_threads(1)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    out = Path(out_dir)
-    with flocked(out / WORKERS_LOCK, fcntl.LOCK_SH):
-        study = load_study(spec, open_storage(out, storage_url, heartbeat_seconds))
-        try:
+        if driver_pid is not None:
+            exit_with_parent(driver_pid)
+        torch.set_num_threads(1)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        out = Path(out_dir)
+        with flocked(out / WORKERS_LOCK, fcntl.LOCK_SH):
+            study = load_study(spec, open_storage(out, storage_url, heartbeat_seconds))
             work(study, spec, out, device, deadline)
-        except KeyboardInterrupt:
-            raise SystemExit(130) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
