@@ -186,7 +186,9 @@ class ProcessExecutor:
         deaths = 1
         while True:
             try:
-                (_, outcomes), = list(self._stream([unit], 1, set()))
+                # n_jobs=2 for one task: joblib runs n_jobs=1 in this very process, and a unit
+                # that kills its process must not take the driver with it
+                (_, outcomes), = list(self._stream([unit], 2, set()))
                 on_done(unit, outcomes, deaths + 1)
                 return
             except TerminatedWorkerError as exc:
