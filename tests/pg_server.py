@@ -64,12 +64,16 @@ def postgres_url():
         os.chown(pwfile, owner.pw_uid, owner.pw_gid)
     port = _free_port()
     subprocess.run([*as_user, initdb, "-D", data, "-U", "postgres", "-A", "scram-sha-256",
-                    f"--pwfile={pwfile}"], check=True, capture_output=True)
-    subprocess.run([*as_user, pg_ctl, "-D", data, "-l", os.path.join(root, "log"), "-w", "-o",
-                    f"-c listen_addresses=127.0.0.1 -p {port} -k {root}", "start"],
-                   check=True, capture_output=True)
+                    f"--pwfile={pwfile}"], check=True, capture_output=True, timeout=180)
     try:
+        # -w: pg_ctl returns once the server accepts connections (or fails after -t seconds)
+        subprocess.run([*as_user, pg_ctl, "-D", data, "-l", os.path.join(root, "log"), "-w", "-t", "120", "-o",
+                        f"-c listen_addresses=127.0.0.1 -p {port} -k {root}", "start"],
+                       check=True, capture_output=True, timeout=180)
         yield f"postgresql://postgres:{PASSWORD}@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*as_user, pg_ctl, "-D", data, "-m", "immediate", "stop"], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+        try:
+            subprocess.run([*as_user, pg_ctl, "-D", data, "-m", "immediate", "-w", "-t", "60", "stop"],
+                           capture_output=True, timeout=120)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)

@@ -1,15 +1,18 @@
-"""A sweep on a real Dask cluster on loopback: a scheduler and two worker processes."""
+"""A sweep on a real Dask cluster on loopback: a scheduler and two worker processes.
+
+The worker is lost at a condition (rows stored, most units not), never after a sleep;
+DROPOUT_BENCH_TEST_WORK_SCALE scales the training steps (see tests/sweep_helpers.py).
+"""
 import os
 import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
 from sweeps import run_sweep
-from tests.sweep_helpers import row_count, science, tiny_spec
+from tests.sweep_helpers import kill_group, row_count, science, stored_rows, tiny_spec, wait_until, work
 
 distributed = pytest.importorskip("distributed", reason="dask.distributed not installed "
                                   "(pip install 'dropout-bench[distributed]')")
@@ -47,26 +50,31 @@ def cluster():
                 os.killpg(p.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            p.wait()
+            p.wait(timeout=60)
 
 
 def test_dask_sweep_survives_a_lost_worker_and_equals_the_local_run(tmp_path, cluster):
     address, workers = cluster
-    spec = tiny_spec(tmp_path, seeds=6, steps=300, width=64,
+    # 24 units of 6 trials (two families of plain + 3 rates each): many commit points
+    spec = tiny_spec(tmp_path, seeds=24, steps=work(300), width=64,
                      grid={"dropout": [0.2, 0.5, 0.8], "n_train": [8, 16]})
+    total = 24 * 6
     out = tmp_path / "dask"
     proc = subprocess.Popen([sys.executable, "-m", "sweeps.cli", "sweep", str(spec), "--out", str(out),
                              "--backend", "dask", "--scheduler", address, "--group-size", "4",
-                             "--no-report", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if (out / "store.sqlite").exists() and row_count(out) > 0:
-            break
-        time.sleep(0.05)
-    os.killpg(workers[0].pid, signal.SIGKILL)      # lose a worker mid-run
-    _, err = proc.communicate(timeout=300)
+                             "--no-report", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        # the first unit is stored and most are not: both workers hold units; lose one mid-run
+        assert wait_until(lambda: stored_rows(out) > 0, 120, proc), "nothing was stored"
+        assert proc.poll() is None and stored_rows(out) <= total // 2, "the sweep was nearly done before the kill"
+        os.killpg(workers[0].pid, signal.SIGKILL)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            kill_group(proc)
     assert proc.returncode == 0, err.decode()
-    assert row_count(out) == 36
+    assert row_count(out) == total
     local = tmp_path / "local"
     run_sweep(spec, out_dir=local, n_jobs=1, progress=False, report=False)
     assert science(out) == science(local)
