@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .spec import spec_from_dict
-from .store import Store
+from .store import Store, folder_in_use
 
 
 @dataclass
@@ -57,7 +57,7 @@ def sweep_status(out_dir: str | Path, max_failures: int = 5) -> SweepStatus:
                     for r in store.records(status=["failed"])][:max_failures]
         runs = store.runs()
         rate = _latest_rate(store, runs)
-    running = _locked(out_dir)
+    running = folder_in_use(out_dir)
     remaining = max(0, total - sum(counts.values()))
     eta = remaining / rate if rate else None
     return SweepStatus(str(out_dir), meta.get("name", "?"), total, counts, running, rate, eta, failures)
@@ -78,23 +78,6 @@ def _latest_rate(store: Store, runs: list[dict[str, Any]]) -> float | None:
 
 def _parse(stamp: str) -> float:
     return time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
-
-
-def _locked(out_dir: Path) -> bool:
-    import fcntl
-    import os
-
-    lock = out_dir / ".lock"
-    if not lock.exists():
-        return False
-    fd = os.open(lock, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
 
 
 def _label(config: dict[str, Any]) -> str:

@@ -16,7 +16,6 @@ whole run, released by the kernel when the process dies) keeps a second driver o
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import sqlite3
@@ -27,6 +26,8 @@ from typing import Any, Iterable, Iterator
 
 from bench import ConfigError, TrialConfig, TrialResult
 from bench.config import field_names, field_types
+
+from .locks import FileLock, LockBusy, is_held
 
 STORE_FILE = "store.sqlite"
 LOCK_FILE = ".lock"
@@ -58,40 +59,37 @@ class StoreLocked(StoreError):
 
 
 class FolderLock:
-    """An exclusive flock on ``DIR/.lock``: one driver per folder.
+    """The folder's ``DIR/.lock``, held exclusively by its one driver (see sweeps.locks).
 
     The kernel releases it when the holder dies, so a killed sweep never leaves a stale lock.
     """
 
     def __init__(self, out_dir: str | Path) -> None:
         self.out_dir = Path(out_dir)
-        self._fd: int | None = None
+        self._lock = FileLock(self.out_dir / LOCK_FILE, note=f"pid {os.getpid()}")
 
     def acquire(self) -> "FolderLock":
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.out_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise StoreLocked(f"{self.out_dir}: in use by a running sweep or search ({holder}); "
+            self._lock.acquire(wait=False)
+        except LockBusy as busy:
+            raise StoreLocked(f"{self.out_dir}: in use by a running sweep or search ({busy.holder}); "
                               "wait for it to finish or stop it first") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()}".encode())
-        self._fd = fd
         return self
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        self._lock.release()
 
     def __enter__(self) -> "FolderLock":
         return self.acquire()
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
+
+
+def folder_in_use(out_dir: str | Path) -> bool:
+    """Is a driver running in this folder now?"""
+    return is_held(Path(out_dir) / LOCK_FILE)
 
 
 def is_scratch(name: str) -> bool:
@@ -114,7 +112,6 @@ class Store:
         self.out_dir = out_dir
         self.conn = conn
         self.readonly = readonly
-        self._lock: FolderLock | None = None
 
     # ---- opening -------------------------------------------------------------------------
     @classmethod
@@ -174,19 +171,7 @@ class Store:
         except sqlite3.DatabaseError as exc:  # pragma: no cover - depends on the damage
             raise StoreError(f"{self.out_dir}: {STORE_FILE} is corrupt ({exc})") from None
 
-    # ---- lock ----------------------------------------------------------------------------
-    def acquire_lock(self) -> None:
-        """Hold the folder's lock for the life of this store object (see FolderLock)."""
-        if self._lock is None:
-            self._lock = FolderLock(self.out_dir).acquire()
-
-    def release_lock(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
-
     def close(self) -> None:
-        self.release_lock()
         self.conn.close()
 
     def __enter__(self) -> "Store":

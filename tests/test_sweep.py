@@ -7,7 +7,7 @@ import pytest
 
 from sweeps import StoreError, run_sweep, trial_id
 from sweeps.spec import load_spec
-from sweeps.store import Store
+from sweeps.store import FolderLock, Store
 from tests.sweep_helpers import row_count, science, tiny_spec
 
 
@@ -118,15 +118,14 @@ def test_foreign_or_corrupt_store_is_refused_not_overwritten(tmp_path):
 def test_second_driver_on_the_same_folder_is_refused(tmp_path):
     spec = tiny_spec(tmp_path)
     run(spec, tmp_path / "out")
-    holder = Store.open(tmp_path / "out")
-    holder.acquire_lock()
+    holder = FolderLock(tmp_path / "out").acquire()
     try:
         proc = subprocess.run([sys.executable, "-m", "sweeps.cli", "sweep", str(spec), "--out",
                                str(tmp_path / "out"), "--quiet"], capture_output=True, text=True)
         assert proc.returncode == 2
         assert "in use by a running sweep or search (pid" in proc.stderr
     finally:
-        holder.close()
+        holder.release()
 
 
 def test_status_reports_progress_and_failures(tmp_path):
