@@ -19,7 +19,7 @@ import time
 import traceback
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Protocol, Sequence
 
 from bench import TrialConfig, TrialResult, dropout_arm, plain_arm
 
@@ -126,7 +126,25 @@ def run_unit(cfgs: Sequence[TrialConfig], engine: str, group_size: int | None, t
 UnitDone = Callable[[WorkUnit, list[Outcome], int], None]  # (unit, outcomes, attempts)
 
 
+class Executor(Protocol):
+    """What a driver needs of an executor: run units, report each as it finishes, close.
+
+    ``run`` calls ``on_done(unit, outcomes, attempts)`` in the driver's thread once per
+    unit, in completion order; a KeyboardInterrupt (a stop signal) leaves it with the
+    in-flight units abandoned. ``close`` releases workers or connections; it is safe to
+    call twice. Implemented by InProcessExecutor, ProcessExecutor and DaskExecutor.
+    """
+
+    n_workers: int
+
+    def run(self, units: Sequence[WorkUnit], on_done: UnitDone) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class InProcessExecutor:
+    """Units run one after another in the driver: n_jobs = 1, and the debugging path."""
+
     n_workers = 1
 
     def __init__(self, engine: str = "auto", group_size: int | None = None, threads: int = 1) -> None:
@@ -136,8 +154,13 @@ class InProcessExecutor:
         for unit in units:
             on_done(unit, run_unit(unit.cfgs, self.engine, self.group_size, self.threads), 1)
 
+    def close(self) -> None:
+        pass
+
 
 class ProcessExecutor:
+    """joblib/loky worker processes; see the module docstring for what happens when one dies."""
+
     def __init__(self, n_workers: int, engine: str = "auto", group_size: int | None = None,
                  threads: int = 1) -> None:
         self.n_workers = n_workers
@@ -198,6 +221,9 @@ class ProcessExecutor:
                     msg = f"worker process died twice running this trial's work unit ({death})"
                     on_done(unit, [Outcome("failed", None, msg, 0.0) for _ in unit.cfgs], deaths)
                     return
+
+    def close(self) -> None:
+        """Workers are loky's reusable pool: left for the next run in this process, reaped at exit."""
 
 
 def _indexed(index: int, cfgs, engine, group_size, threads) -> tuple[int, list[Outcome]]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,6 +240,3 @@ def check_n_jobs(value: Any, fail) -> None:
 def cell_label(cell: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in cell.items()) or "all"
 
-
-def estimate_trials(spec: SweepSpec) -> int:
-    return math.prod(len(v) for v in spec.grid.values()) * len(spec.seeds)
