@@ -60,7 +60,9 @@ class FileLock:
     def release(self) -> None:
         if self._fd is not None:
             fd, self._fd = self._fd, None
-            os.close(fd)                # closing the descriptor releases the lock
+            # unlock first: a forked child sharing the open file would otherwise keep it held
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
     @property
     def held(self) -> bool:

@@ -21,7 +21,6 @@ PostgreSQL server). What keeps them exact:
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import socket
@@ -34,6 +33,9 @@ from typing import Iterator
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+
+from ..locks import FileLock
+from ._optuna_compat import stale_trial_ids, storage_trial_id, study_storage, uncached
 
 ASK_LOCK = ".search-ask.lock"
 LOCK_IDLE_SECONDS = 120      # PostgreSQL ends a lock holder idle this long in its transaction
@@ -53,19 +55,9 @@ HEARTBEAT_SECONDS = 20        # default interval between a worker's heartbeats (
 GRACE_BEATS = 3               # a trial is stale after this many intervals without a heartbeat
 
 
-@contextmanager
-def flocked(path: Path, mode: int = fcntl.LOCK_EX) -> Iterator[int]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, mode)
-        yield fd
-    finally:
-        os.close(fd)     # closing the descriptor releases the lock
-
-
 def rdb_of(storage: optuna.storages.BaseStorage) -> optuna.storages.RDBStorage | None:
     """The RDB under a storage (a study wraps its RDB in a cache), or None for a journal."""
-    storage = getattr(storage, "_backend", storage)
+    storage = uncached(storage)
     return storage if isinstance(storage, optuna.storages.RDBStorage) else None
 
 
@@ -121,7 +113,7 @@ class StudyLock:
                 ctx.__exit__(None, None, None)
                 raise
         else:
-            ctx = flocked(self._file)
+            ctx = FileLock(self._file)
             ctx.__enter__()
         self._held.append(ctx)
         return self
@@ -141,11 +133,11 @@ WORKER = "worker"      # user attribute: {"host", "pid", "dir", "heartbeat"} of 
 
 def identify(trial: optuna.Trial, out_dir: Path) -> None:
     """First heartbeat (RDB), then who runs the trial: a kill between leaves an orphan, never a mute trial."""
-    storage = trial.study._storage
+    storage = study_storage(trial.study)
     rdb = rdb_of(storage)
     interval = rdb.get_heartbeat_interval() if rdb is not None else None
     if interval is not None:
-        rdb.record_heartbeat(trial._trial_id)
+        rdb.record_heartbeat(storage_trial_id(trial))
     # one attribute, one write: on an RDB each write is a commit
     trial.set_user_attr(WORKER, {"host": HOST, "pid": os.getpid(), "dir": str(Path(out_dir).resolve()),
                                  "heartbeat": interval})
@@ -198,19 +190,19 @@ def dead_trials(study: optuna.Study, running: list[FrozenTrial], out_dir: Path,
     in flight while the lock is held).
     """
     running = [t for t in running if t.state == TrialState.RUNNING]
-    rdb = rdb_of(study._storage)
+    rdb = rdb_of(study_storage(study))
     if rdb is None:                         # a journal study has one folder and one driver
         # the lock is the folder's: no ask is in flight while it is held, so a trial with
         # no worker identity was asked by a process stopped before it could record one
         return [t for t in running
                 if dead_pids is None or not worker_of(t) or worker_of(t).get("pid") in dead_pids]
     # an orphan is certain only where the lock covers every process that may be mid-ask
-    orphans = lock_kind(study._storage) in ("postgresql", "sqlite")
+    orphans = lock_kind(study_storage(study)) in ("postgresql", "sqlite")
     stale = _stale_ids(rdb, study, running)
     out = []
     for t in running:
         w = worker_of(t)
-        if (t._trial_id in stale or (not w and orphans)
+        if (storage_trial_id(t) in stale or (not w and orphans)
                 or (w and ran_here(t, out_dir) and (dead_pids is None or w.get("pid") in dead_pids))):
             out.append(t)
     return out
@@ -223,18 +215,14 @@ def _stale_ids(rdb: optuna.storages.RDBStorage, study: optuna.Study, running: li
     ``--heartbeat`` would then fail each other's live trials. Ask Optuna for the trials stale
     at the shortest interval in use, then keep those stale at their own interval.
     """
-    intervals = {t._trial_id: worker_of(t).get("heartbeat") for t in running}
+    intervals = {storage_trial_id(t): worker_of(t).get("heartbeat") for t in running}
     known = [i for i in intervals.values() if i]
     if not known:
         return set()
     # Optuna's fail_stale_trials would fail them without our fail_reason (which keeps a
     # stopped trial off the budget and gets it retried), so ask the storage which are stale
-    saved = rdb.heartbeat_interval, rdb.grace_period
     out: set[int] = set()
-    try:
-        for interval in sorted(set(known)):
-            rdb.heartbeat_interval, rdb.grace_period = interval, GRACE_BEATS * interval
-            out |= {i for i in rdb._get_stale_trial_ids(study._study_id) if intervals.get(i) == interval}
-    finally:
-        rdb.heartbeat_interval, rdb.grace_period = saved
+    for interval in sorted(set(known)):
+        out |= {i for i in stale_trial_ids(rdb, study, interval, GRACE_BEATS * interval)
+                if intervals.get(i) == interval}
     return out

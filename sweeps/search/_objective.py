@@ -28,6 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 from bench import run_trials
 
 from ..identity import trial_id
+from ._optuna_compat import storage_trial_id, study_storage
 from ._spec import SearchSpec
 from ._study import INTERRUPTED, fail_trials
 
@@ -102,7 +103,7 @@ def _evaluate(study: optuna.Study, trial: optuna.Trial, spec: SearchSpec, device
         params = suggest(trial, spec)
         values, note = _train(study, trial, spec, params, device)
     except KeyboardInterrupt:
-        fail_trials(study, [study._storage.get_trial(trial._trial_id)], INTERRUPTED)
+        fail_trials(study, [study_storage(study).get_trial(storage_trial_id(trial))], INTERRUPTED)
         raise
     except optuna.exceptions.UpdateFinishedTrialError:
         raise

@@ -19,7 +19,6 @@ confirmation and report see the finished study. A journal study has one folder.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import multiprocessing
 import os
@@ -37,6 +36,7 @@ from bench import TrialConfig, TrialResult
 from bench.trial import check_device
 
 from ..identity import trial_id
+from ..locks import FileLock, LockBusy
 from ..provenance import code_version, host_info, package_versions
 from ..signals import exit_code, start_with_sigint_ignored
 from ..run import DEFAULT_RESULTS
@@ -44,6 +44,7 @@ from ..store import FolderLock, Store, StoreError, StoreLocked, TrialRow, is_scr
 from ._confirm import confirm_best
 from ._liveness import HEARTBEAT_SECONDS, StudyLock, is_rdb, ran_here
 from ._objective import SEED_ATTR
+from ._optuna_compat import study_storage
 from ._spec import SearchSpec, load_search_spec
 from ._study import (
     JOURNAL_FILE, check_sampler_available, load_study, mask_argv, mask_url, open_storage, recover, snapshot, used_budget,
@@ -144,7 +145,7 @@ def run_search(
         with study_lock:
             study = _open_study(spec, st, storage)
             summary.recovered, summary.retried = recover(study, spec.param_names, out, dead_pids=None)
-        os.close(workers_lock)
+        workers_lock.release()
         run_id = store.begin_run({
             "argv": mask_argv(list(argv or sys.argv)), "code_version": code_version(), "packages": package_versions(),
             **host_info(), "n_jobs": workers, "workers": workers, "device": device, "engine": "auto",
@@ -210,15 +211,14 @@ def _open_study(spec: SearchSpec, st: optuna.storages.BaseStorage, storage: str 
     return study
 
 
-def _no_live_workers(out: Path) -> int:
-    fd = os.open(out / WORKERS_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+def _no_live_workers(out: Path) -> FileLock:
+    lock = FileLock(out / WORKERS_LOCK)      # live workers hold it shared
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
+        lock.acquire(wait=False)
+    except LockBusy:
         raise StoreLocked(f"{out}: search workers of an earlier run are still running; "
                           "wait for them or stop them first") from None
-    return fd
+    return lock
 
 
 def _drive(study: optuna.Study, spec: SearchSpec, out: Path, storage: str | None, heartbeat: int, device: str,
@@ -235,7 +235,7 @@ def _drive(study: optuna.Study, spec: SearchSpec, out: Path, storage: str | None
             work(study, spec, out, device, deadline, on_trial_done=sync)
         elif not _run_workers(study, spec, out, storage, heartbeat, device, deadline, workers, sync, summary):
             return                                 # workers keep dying: give up, the rerun goes on
-        if not is_rdb(study._storage):
+        if not is_rdb(study_storage(study)):
             return                                 # a journal study has no other driver
         while True:
             sync()
@@ -258,7 +258,7 @@ def _run_workers(study: optuna.Study, spec: SearchSpec, out: Path, storage: str 
                  device: str, deadline: float | None, n: int, sync, summary: SearchSummary) -> bool:
     """N worker processes until the budget is used; False if they kept dying with budget left."""
     ctx = multiprocessing.get_context("spawn")    # a clean interpreter: no forked torch state
-    lock = StudyLock(study._storage, out, spec.name)
+    lock = StudyLock(study_storage(study), out, spec.name)
 
     stop = ctx.Event()                            # set before the driver forwards a SIGINT
 

@@ -3,12 +3,12 @@
 Embedded storage is Optuna's journal file backend at ``DIR/optuna.journal``: every process
 appends JSON lines under a lock and replays the file to read. Optuna's own locks are files
 that a killed process leaves behind (the next writer then waits out a 30 s grace period);
-``FlockLock`` is an ``flock`` on ``DIR/optuna.journal.flock`` instead, which the kernel
-releases when its holder dies. ``--storage URL`` uses an RDB (SQLAlchemy URL) instead.
+the journal's lock here is a ``sweeps.locks.FileLock`` on ``DIR/optuna.journal.flock``
+instead, which the kernel releases when its holder dies. ``--storage URL`` uses an RDB
+(SQLAlchemy URL) instead.
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import urllib.parse
 import warnings
@@ -20,33 +20,15 @@ from optuna.trial import FrozenTrial, TrialState
 
 from bench.rng import derive_seed
 
+from ..locks import FileLock
 from ._liveness import HEARTBEAT_SECONDS, dead_trials, rdb_storage
+from ._optuna_compat import storage_trial_id, study_storage
 from ._spec import SearchSpec
 
 JOURNAL_FILE = "optuna.journal"
 STALE = "stale"            # fail_reason of a trial left RUNNING by a process that stopped
 INTERRUPTED = "interrupted"
 RETRYABLE = (STALE, INTERRUPTED)
-
-
-class FlockLock:
-    """The journal backend's lock (``acquire``/``release``) as an flock: never left stale by a kill."""
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = str(path)
-        self._fd: int | None = None
-
-    def acquire(self) -> bool:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        self._fd = fd
-        return True
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
 
 
 def mask_url(url: str | None) -> str | None:
@@ -99,7 +81,8 @@ def open_storage(out_dir: str | os.PathLike, url: str | None,
     from optuna.storages.journal import JournalFileBackend
 
     path = journal_path(out_dir)
-    backend = JournalFileBackend(str(path), lock_obj=FlockLock(f"{path}.flock"))  # duck-typed lock
+    # FileLock has the acquire/release duck type Optuna's lock_obj takes, and a kill never leaves it stale
+    backend = JournalFileBackend(str(path), lock_obj=FileLock(f"{path}.flock"))
     return optuna.storages.JournalStorage(backend)
 
 
@@ -160,12 +143,12 @@ def fail_reason(t: FrozenTrial) -> str | None:
 
 def fail_trials(study: optuna.Study, trials: list[FrozenTrial], reason: str) -> int:
     """Mark trials FAIL with ``fail_reason``; those that finish meanwhile are left as they are."""
-    storage = study._storage
+    storage = study_storage(study)
     n = 0
     for t in trials:
         try:
-            storage.set_trial_user_attr(t._trial_id, "fail_reason", reason)
-            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            storage.set_trial_user_attr(storage_trial_id(t), "fail_reason", reason)
+            storage.set_trial_state_values(storage_trial_id(t), TrialState.FAIL)
             n += 1
         except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
             continue

@@ -9,7 +9,6 @@ cannot take it exclusively knows workers of an earlier run in that folder are al
 """
 from __future__ import annotations
 
-import fcntl
 import signal
 import time
 import warnings
@@ -18,10 +17,12 @@ from typing import Any, Callable
 
 import optuna
 
+from ..locks import FileLock
 from ..parent_watch import exit_with_parent
 from ..signals import STOP_SIGNALS
-from ._liveness import HEARTBEAT_SECONDS, StudyLock, flocked, heartbeat, identify
+from ._liveness import HEARTBEAT_SECONDS, StudyLock, heartbeat, identify
 from ._objective import evaluate
+from ._optuna_compat import storage_trial_id, study_storage
 from ._spec import SearchSpec
 from ._study import load_study, make_sampler, open_storage, recover, used_budget
 
@@ -40,7 +41,7 @@ def budget_left(study: optuna.Study, spec: SearchSpec, deadline: float | None,
 def work(study: optuna.Study, spec: SearchSpec, out_dir: Path, device: str, deadline: float | None,
          on_trial_done: Callable[[], None] | None = None) -> int:
     """Run trials until the budget or the deadline; returns the number this worker ran."""
-    storage = study._storage
+    storage = study_storage(study)
     lock = StudyLock(storage, out_dir, spec.name)
     ran = 0
     while True:
@@ -61,7 +62,7 @@ def work(study: optuna.Study, spec: SearchSpec, out_dir: Path, device: str, dead
                 identify(trial, out_dir)          # before the lock opens: never RUNNING unwatched
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue                          # failed as an orphan by another process; it queued a retry
-        with heartbeat(storage, trial._trial_id):
+        with heartbeat(storage, storage_trial_id(trial)):
             evaluate(study, trial, spec, device)
         ran += 1
         if on_trial_done is not None:
@@ -93,7 +94,7 @@ def worker_main(spec: SearchSpec, out_dir: str, storage_url: str | None, device:
         torch.set_num_threads(1)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         out = Path(out_dir)
-        with flocked(out / WORKERS_LOCK, fcntl.LOCK_SH):
+        with FileLock(out / WORKERS_LOCK, shared=True):
             study = load_study(spec, open_storage(out, storage_url, heartbeat_seconds))
             work(study, spec, out, device, deadline)
     except KeyboardInterrupt:
