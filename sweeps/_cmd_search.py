@@ -5,6 +5,7 @@ import argparse
 import os
 import signal
 import sys
+from pathlib import Path
 
 STORAGE_ENV = "DROPOUT_BENCH_STORAGE"
 SEARCH_EXAMPLES = f"""examples:
@@ -40,16 +41,18 @@ def add_search_command(sub) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from .options import ExecutionOptions
     from .search import mask_argv, mask_url, run_search
+    from .search._run import _auto_report
     from .spec import SpecError
 
     if args.workers is not None and args.workers < 1:
         raise SpecError(f"--workers {args.workers}: must be >= 1")
     storage = args.storage or os.environ.get(STORAGE_ENV) or None
     argv = ["dropout-bench", "search", *mask_argv(sys.argv[2:])]
-    summary = run_search(args.spec, out_dir=args.out, storage=storage, workers=args.workers, device=args.device,
-                         confirm=not args.no_confirm, progress=not args.quiet, report=not args.no_report,
-                         argv=argv, **({"heartbeat": args.heartbeat} if args.heartbeat is not None else {}))
+    options = ExecutionOptions(device=args.device, **({"heartbeat": args.heartbeat} if args.heartbeat is not None else {}))
+    summary = run_search(args.spec, out_dir=args.out, storage=storage, workers=args.workers, options=options,
+                         confirm=not args.no_confirm, progress=not args.quiet, argv=argv)
     print(summary.line())
     if summary.interrupted:
         resume = f"dropout-bench search {args.spec} --out {summary.out_dir}"
@@ -63,5 +66,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"the budget is not used up: {summary.worker_deaths} worker process(es) died; "
               "rerun the same command to go on", file=sys.stderr)
         return 1
+    if not args.no_report:
+        _auto_report(Path(summary.out_dir))
     return 0
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from pathlib import Path
 
 SWEEP_EXAMPLES = """examples:
   dropout-bench sweep sweeps/quick.toml                 # results/quick/, all cores
-  dropout-bench sweep sweeps/quick.toml --n-jobs 1 --out /tmp/q
+  dropout-bench sweep sweeps/quick.toml --workers 1 --out /tmp/q
   dropout-bench sweep my.toml --retry-failed            # rerun trials stored as failed
   dropout-bench status results/quick
   dropout-bench sweep my.toml --backend dask --scheduler tcp://10.0.0.5:8786
@@ -21,7 +22,8 @@ def add_sweep_commands(sub) -> None:
                        epilog=SWEEP_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("spec", help="sweep spec (TOML); see sweeps/quick.toml")
     p.add_argument("--out", metavar="DIR", help="output folder (default results/<name>/)")
-    p.add_argument("--n-jobs", type=int, metavar="N", help="worker processes (default: spec, else all cores)")
+    p.add_argument("--workers", "--n-jobs", dest="workers", type=int, metavar="N",
+                   help="worker processes, one torch thread each (default: spec, else all cores; -1: all)")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: spec, else cpu)")
     p.add_argument("--engine", choices=("auto", "single", "batched"), help="training engine (default auto)")
     p.add_argument("--group-size", type=int, metavar="ARMS", help="arms per stacked computation")
@@ -50,17 +52,15 @@ def add_sweep_commands(sub) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .run import run_sweep
+    from .options import ExecutionOptions
+    from .run import _auto_report, run_sweep
     from .spec import load_spec
 
     spec = load_spec(args.spec)
-    if args.group_size is not None and args.group_size < 1:
-        from .spec import SpecError
-        raise SpecError(f"--group-size {args.group_size}: must be >= 1")
-    summary = run_sweep(spec, out_dir=args.out, n_jobs=args.n_jobs, device=args.device,
-                        engine=args.engine, group_size=args.group_size, retry_failed=args.retry_failed,
-                        force_new=args.force_new, backend=args.backend, scheduler=args.scheduler,
-                        progress=not args.quiet, report=not args.no_report,
+    options = ExecutionOptions(workers=args.workers, device=args.device, engine=args.engine,
+                               group_size=args.group_size, backend=args.backend, scheduler=args.scheduler)
+    summary = run_sweep(spec, out_dir=args.out, options=options, retry_failed=args.retry_failed,
+                        force_new=args.force_new, progress=not args.quiet,
                         argv=["dropout-bench", "sweep", *sys.argv[2:]])
     print(summary.line())
     if summary.interrupted:
@@ -68,6 +68,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         name = signal.Signals(summary.stop_signal).name
         print(f"interrupted by {name}; every finished trial is stored. Resume with:\n  {resume}", file=sys.stderr)
         return 128 + summary.stop_signal
+    if not args.no_report:
+        _auto_report(Path(summary.out_dir))
     return 1 if summary.failed else 0
 
 

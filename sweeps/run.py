@@ -1,10 +1,11 @@
 """Run a sweep: expand the spec, skip what the store already has, run the rest, store each result.
 
     >>> from sweeps import run_sweep
-    >>> summary = run_sweep("sweeps/quick.toml", n_jobs=2)
+    >>> summary = run_sweep("sweeps/quick.toml", workers=2)
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sys
@@ -13,14 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import TrialConfig, TrialResult
+from bench import TrialConfig
 
-from .execute import InProcessExecutor, Outcome, ProcessExecutor, WorkUnit, arms_per_unit, make_units
+from .execute import Executor, InProcessExecutor, Outcome, ProcessExecutor, WorkUnit, arms_per_unit, make_units
 from .identity import trial_id
-from .provenance import code_version, host_info, package_versions
+from .options import ExecutionOptions
+from .session import FolderSession, folder_session
 from .signals import exit_code
-from .spec import SpecError, SweepSpec, check_n_jobs, load_spec
-from .store import FolderLock, Store, StoreError, TrialRow, is_scratch, now_iso, store_path
+from .spec import SweepSpec, load_spec
+from .store import Store, StoreError, now_iso, store_path
 
 DEFAULT_RESULTS = Path("results")
 
@@ -65,108 +67,78 @@ def resolve_out_dir(spec: SweepSpec, out_dir: str | os.PathLike | None) -> Path:
 def run_sweep(
     spec_or_path: SweepSpec | str | os.PathLike,
     out_dir: str | os.PathLike | None = None,
-    n_jobs: int | None = None,
-    device: str | None = None,
+    workers: int | None = None,
     *,
-    engine: str | None = None,
-    group_size: int | None = None,
+    options: ExecutionOptions | None = None,
     retry_failed: bool = False,
     force_new: bool = False,
-    backend: str = "local",
-    scheduler: str | None = None,
     progress: bool = True,
-    report: bool = True,
     argv: list[str] | None = None,
 ) -> SweepSummary:
     """Run every (cell x seed) of a spec exactly once into ``out_dir`` (default results/<name>/).
 
-    Rerunning resumes: finished trials are skipped (failed ones too, unless
-    ``retry_failed``). A spec whose shared settings differ from the stored one is refused
-    unless ``force_new``, which archives the old store first. ``backend="dask"`` runs the
-    work units on the Dask cluster at ``scheduler`` (tcp://HOST:PORT). Raises ConfigError
-    (a subclass) for bad input, before anything is written.
+    ``workers`` (processes; default: the spec's, else all cores) is a shortcut for
+    ``options.workers``; ``options`` also sets the device, engine, group size and backend
+    (``backend="dask"`` runs the units on the Dask cluster at ``scheduler``). Rerunning
+    resumes: finished trials are skipped (failed ones too, unless ``retry_failed``). A
+    spec whose shared settings differ from the stored one is refused unless ``force_new``,
+    which archives the old store first. Raises ConfigError (a subclass) for bad input,
+    before anything is written. Writing the report is the caller's choice (the CLI does
+    after a finished run).
     """
-    if backend not in ("local", "dask"):
-        raise SpecError(f"backend={backend!r}: must be 'local' or 'dask'")
-    if (backend == "dask") != (scheduler is not None):
-        raise SpecError("--backend dask and --scheduler tcp://HOST:PORT go together")
     spec = spec_or_path if isinstance(spec_or_path, SweepSpec) else load_spec(spec_or_path)
     spec_text = _spec_text(spec_or_path)
-    ex = spec.execution
-    n_jobs = n_jobs if n_jobs is not None else ex.get("n_jobs", -1)
-    check_n_jobs(n_jobs, lambda msg: SpecError(f"n_jobs: {msg}"))
-    n_workers = (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
-    device = device or ex.get("device", "cpu")
-    engine = engine or ex.get("engine", "auto")
-    group_size = group_size or ex.get("group_size")  # None: the engine sizes each shape's groups
-    configs = spec.configs(device=device)     # validates device's form
+    options = options or ExecutionOptions()
+    if workers is not None:
+        options = dataclasses.replace(options, workers=workers)
+    opts = options.resolve(spec.execution, default_workers=-1)
+    configs = spec.configs(device=opts.device)
     from bench.trial import check_device      # torch: only once there is work to run
 
-    check_device(device)
-    if device.startswith("cuda"):
-        n_workers = 1                        # one process feeds the GPU
-    executor = None
-    if backend == "dask":
-        from .dask_executor import DaskExecutor
-        executor = DaskExecutor(scheduler, engine, group_size)
-        n_workers = executor.n_workers
+    check_device(opts.device)
     out = resolve_out_dir(spec, out_dir)
-
-    if out.exists() and not out.is_dir():
-        raise StoreError(f"{out}: exists and is not a folder")
-    _refuse_foreign(out)               # before the lock file is created in someone else's folder
-    lock = FolderLock(out).acquire()   # before creating anything: two drivers never race
+    executor = _executor(opts)                # a Dask scheduler that cannot be reached fails here
     try:
-        store = _open_or_create(spec, spec_text, out, force_new)
-    except BaseException:
-        lock.release()
-        if executor is not None:
-            executor.close()
-        raise
-    try:
-        ids = [trial_id(c) for c in configs]
-        stored = store.statuses()
-        keep = {"ok", "diverged"} if retry_failed else {"ok", "diverged", "failed"}
-        todo = [(tid, c) for tid, c in zip(ids, configs) if stored.get(tid) not in keep]
-        summary = SweepSummary(out_dir=str(out), total=len(configs), skipped=len(configs) - len(todo),
-                               n_workers=n_workers)
-        run_id = store.begin_run({
-            "argv": argv or sys.argv, "code_version": code_version(), "packages": package_versions(),
-            **host_info(), "n_jobs": n_workers, "device": device, "engine": engine,
-            "group_size": group_size, "threads_per_worker": 1, "trials_todo": len(todo),
-            "backend": backend,
-        })
-        if executor is None:
-            executor = (InProcessExecutor(engine, group_size) if n_workers == 1
-                        else ProcessExecutor(n_workers, engine, group_size))
-        _execute(store, run_id, todo, summary, executor, group_size, progress)
-        summary.counts = _counts(store)
-        store.end_run(run_id, _summary_dict(summary))
+        with folder_session(out, lambda o: _open_or_create(spec, spec_text, o, force_new)) as session:
+            stored = session.store.statuses()
+            keep = {"ok", "diverged"} if retry_failed else {"ok", "diverged", "failed"}
+            todo = [c for c in configs if stored.get(trial_id(c)) not in keep]
+            summary = SweepSummary(out_dir=str(out), total=len(configs), skipped=len(configs) - len(todo),
+                                   n_workers=executor.n_workers)
+            session.begin(argv, n_jobs=executor.n_workers, device=opts.device, engine=opts.engine,
+                          group_size=opts.group_size, threads_per_worker=1, trials_todo=len(todo),
+                          backend=opts.backend)
+            _execute(session, todo, summary, executor, progress)
+            summary.counts = _counts(session.store)
+            session.end(_summary_dict(summary))
     finally:
-        store.close()
-        lock.release()
-    if report and not summary.interrupted:
-        _auto_report(out)
+        executor.close()
     return summary
 
 
-def _execute(store: Store, run_id: int, todo: list[tuple[str, TrialConfig]], summary: SweepSummary,
-             executor, group_size: int | None, progress: bool) -> None:
+def _executor(opts: ExecutionOptions) -> Executor:
+    if opts.backend == "dask":
+        from .dask_executor import DaskExecutor
+
+        return DaskExecutor(opts.scheduler, opts.engine, opts.group_size)
+    if opts.workers == 1:
+        return InProcessExecutor(opts.engine, opts.group_size)
+    return ProcessExecutor(opts.workers, opts.engine, opts.group_size)
+
+
+def _execute(session: FolderSession, todo: list[TrialConfig], summary: SweepSummary, executor: Executor,
+             progress: bool) -> None:
     from tqdm import tqdm
 
-    ids_of = {c: tid for tid, c in todo}
-    units = make_units([c for _, c in todo], arms_per_unit(len(todo), executor.n_workers))
+    units = make_units(todo, arms_per_unit(len(todo), executor.n_workers))
     bar = tqdm(total=summary.total, initial=summary.skipped, unit="trial", desc=Path(summary.out_dir).name,
                disable=not progress, mininterval=0.5 if sys.stderr.isatty() else 30, file=sys.stderr)
 
     def on_done(unit: WorkUnit, outcomes: list[Outcome], attempts: int) -> None:
-        rows = []
-        for c, o in zip(unit.cfgs, outcomes):
-            result = TrialResult.from_dict(o.result) if o.result is not None else None
-            rows.append(TrialRow(ids_of[c], c, o.status, result, o.error, attempts, o.seconds))
-            summary.compute_seconds += o.seconds
-            setattr(summary, o.status, getattr(summary, o.status) + 1)
-        store.put(rows, run_id)                 # committed before the next unit is taken
+        rows = session.store_outcomes(unit, outcomes, attempts)   # committed before the next unit
+        for row in rows:
+            summary.compute_seconds += row.seconds or 0.0
+            setattr(summary, row.status, getattr(summary, row.status) + 1)
         summary.ran += len(rows)
         bar.update(len(rows))
 
@@ -183,7 +155,6 @@ def _execute(store: Store, run_id: int, todo: list[tuple[str, TrialConfig]], sum
 
 def _open_or_create(spec: SweepSpec, spec_text: str, out: Path, force_new: bool) -> Store:
     if not store_path(out).exists():
-        _refuse_foreign(out)
         return Store.create(out, kind="sweep", name=spec.name, spec=spec.to_dict(),
                             spec_text=spec_text, shared=spec.shared_settings())
     store = Store.open(out)
@@ -208,11 +179,6 @@ def _open_or_create(spec: SweepSpec, spec_text: str, out: Path, force_new: bool)
     # a grown or changed grid/seed list with the same shared settings: remember the latest spec
     store.set_meta(spec=_json(spec.to_dict()), spec_text=spec_text)
     return store
-
-
-def _refuse_foreign(out: Path) -> None:
-    if out.is_dir() and not store_path(out).exists() and any(not is_scratch(p.name) for p in out.iterdir()):
-        raise StoreError(f"{out}: folder is not empty and holds no dropout-bench store; choose another --out")
 
 
 def _difference(old: str, new: str) -> str:

@@ -8,7 +8,7 @@
     dropout = [0.1, 0.3, 0.5, 0.7]
     n_train = [10, 20, 50]
     [execution]             # defaults for how to run; flags override them
-    n_jobs = 2
+    workers = 2             # (n_jobs, its older name, is accepted too)
     device = "cpu"
     engine = "auto"
 
@@ -27,7 +27,7 @@ from bench import ENGINES, ConfigError, TrialConfig
 from bench.config import field_names
 
 TOP_KEYS = ("name", "description", "seeds", "base", "grid", "execution")
-EXECUTION_KEYS = ("n_jobs", "device", "engine", "group_size")
+EXECUTION_KEYS = ("workers", "n_jobs", "device", "engine", "group_size")   # n_jobs: the older name of workers
 RESERVED = {"seed": "use the top-level 'seeds'", "device": "set it under [execution]"}
 
 
@@ -217,8 +217,11 @@ def _table(data: Mapping[str, Any], key: str, fail) -> dict[str, Any]:
 
 
 def _check_execution(execution: Mapping[str, Any], fail) -> None:
-    if "n_jobs" in execution:
-        check_n_jobs(execution["n_jobs"], lambda msg: fail("execution.n_jobs", msg))
+    for key in ("workers", "n_jobs"):
+        if key in execution:
+            check_n_jobs(execution[key], lambda msg, key=key: fail(f"execution.{key}", msg))
+    if "workers" in execution and "n_jobs" in execution:
+        raise fail("execution.n_jobs", "the older name of 'workers': give one of them")
     if "device" in execution:
         try:
             TrialConfig(device=execution["device"])

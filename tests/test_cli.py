@@ -106,7 +106,7 @@ def test_commands_that_do_not_train_do_not_import_torch(tmp_path, args):
 
     out_dir = tmp_path / "out"
     if "{dir}" in args:
-        run_sweep(tiny_spec(tmp_path, seeds=1, steps=10), out_dir=out_dir, n_jobs=1, progress=False, report=False)
+        run_sweep(tiny_spec(tmp_path, seeds=1, steps=10), out_dir=out_dir, workers=1, progress=False)
     args = [a.replace("{dir}", str(out_dir)) for a in args]
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "sweeps.cli", *args],
                           capture_output=True, text=True, timeout=120)

@@ -169,7 +169,7 @@ def test_a_killed_worker_does_not_stop_the_sweep(tmp_path):
     assert row_count(out) == total
     assert max(attempts(out)) > 1, "no unit was rerun: the worker did not die holding work"
     reference = tmp_path / "reference"
-    run_sweep(spec, out_dir=reference, n_jobs=1, progress=False, report=False)
+    run_sweep(spec, out_dir=reference, workers=1, progress=False)
     assert science(out) == science(reference)
 
 
@@ -192,5 +192,5 @@ def test_ctrl_c_stops_cleanly_keeps_finished_trials_and_says_how_to_resume(tmp_p
     assert "Resume with:" in err and f"--out {out}" in err
     stored = row_count(out)
     assert 0 < stored < total
-    resumed = run_sweep(spec, out_dir=out, n_jobs=1, progress=False, report=False)
+    resumed = run_sweep(spec, out_dir=out, workers=1, progress=False)
     assert resumed.skipped == stored and row_count(out) == total

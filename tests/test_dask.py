@@ -76,7 +76,7 @@ def test_dask_sweep_survives_a_lost_worker_and_equals_the_local_run(tmp_path, cl
     assert proc.returncode == 0, err.decode()
     assert row_count(out) == total
     local = tmp_path / "local"
-    run_sweep(spec, out_dir=local, n_jobs=1, progress=False, report=False)
+    run_sweep(spec, out_dir=local, workers=1, progress=False)
     assert science(out) == science(local)
 
 

@@ -132,7 +132,7 @@ def test_report_from_a_real_store(tmp_path):
     from sweep_helpers import tiny_spec
 
     out = tmp_path / "sweep"
-    run_sweep(tiny_spec(tmp_path, seeds=4), out, n_jobs=1, progress=False, report=False)
+    run_sweep(tiny_spec(tmp_path, seeds=4), out, workers=1, progress=False)
     path = write_report(out, n_resamples=RESAMPLES, seed_picture=False)
     from analysis.load import load_manifest, load_records, load_trials
     trials = load_trials(out)
@@ -168,7 +168,7 @@ def test_cli_writes_the_report(tmp_path, capsys):
     from sweep_helpers import tiny_spec
 
     out = tmp_path / "sweep"
-    run_sweep(tiny_spec(tmp_path, seeds=3, grid={"dropout": [0.5]}), out, n_jobs=1, progress=False, report=False)
+    run_sweep(tiny_spec(tmp_path, seeds=3, grid={"dropout": [0.5]}), out, workers=1, progress=False)
     assert _cli(["report", str(out), "--out", str(tmp_path / "r"), "--resamples", "199", "--no-seed-picture"]) == 0
     assert (tmp_path / "r" / "report.html").exists() and not (out / "report.html").exists()
     assert "wrote" in capsys.readouterr().err

@@ -134,7 +134,7 @@ def searched(tmp_path_factory):
     for label, seed in (("a", 7), ("b", 7), ("other", 8)):
         path = spec if seed == 7 else tiny_search(tmp, name="other", n_trials=4, sampler_seed=8)
         outs[label] = tmp / label
-        run_search(path, out_dir=outs[label], progress=False, report=False, confirm=label != "other")
+        run_search(path, out_dir=outs[label], progress=False, confirm=label != "other")
     return spec, outs
 
 
@@ -180,7 +180,7 @@ def test_optuna_lists_the_study_from_the_journal(searched):
 def test_rerunning_a_finished_search_trains_nothing(searched):
     spec, outs = searched
     before = sorted(store_ids(outs["a"]))
-    summary = run_search(spec, out_dir=outs["a"], progress=False, report=False)
+    summary = run_search(spec, out_dir=outs["a"], progress=False)
     assert summary.ran == 0 and summary.used == 5 and sorted(store_ids(outs["a"])) == before
 
 
@@ -221,7 +221,7 @@ def test_a_diverging_configuration_fails_its_trial_uses_budget_and_its_seeds_are
 
     spec = tiny_search(tmp_path, seeds=2, n_trials=2, steps=30, space={"lr": "{ low = 1e6, high = 1e7, log = true }"})
     out = tmp_path / "out"
-    summary = run_search(spec, out_dir=out, progress=False, report=False, confirm=False)
+    summary = run_search(spec, out_dir=out, progress=False, confirm=False)
     study = journal_study(out, "tiny")
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.FAIL] and summary.used == 2
     assert all(t.user_attrs["fail_reason"].startswith("diverged") for t in study.trials)
@@ -238,7 +238,7 @@ def test_a_postgresql_study_is_shared_by_two_workers_and_its_password_never_writ
 
     spec = tiny_search(tmp_path, name="pg", n_trials=4)
     out = tmp_path / "out"
-    summary = run_search(spec, out_dir=out, storage=postgres_url, workers=2, progress=False, report=False,
+    summary = run_search(spec, out_dir=out, storage=postgres_url, workers=2, progress=False,
                          argv=["dropout-bench", "search", str(spec), "--storage", postgres_url])
     assert summary.used == 4 and summary.worker_deaths == 0 and PASSWORD not in summary.line()
     study = optuna.load_study(study_name="pg", storage=open_storage(out, postgres_url))
@@ -292,7 +292,7 @@ def test_every_sampler_and_the_two_objective_search_run(tmp_path, sampler, objec
     spec = tiny_search(tmp_path, seeds=2, n_trials=3, steps=30, sampler=sampler, objective=objective,
                        confirm="top = 1\nseeds = 2")
     out = tmp_path / "out"
-    summary = run_search(spec, out_dir=out, progress=False, report=False)
+    summary = run_search(spec, out_dir=out, progress=False)
     study = journal_study(out, "tiny")
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3 and len(summary.confirmed) == 1
     assert len(study.trials[0].values) == (2 if "+" in objective else 1)
@@ -309,13 +309,13 @@ def test_raising_n_trials_resumes_the_study_and_changing_the_space_is_refused(tm
 
     spec = tiny_search(tmp_path, seeds=2, n_trials=2, steps=30)
     out = tmp_path / "out"
-    run_search(spec, out_dir=out, progress=False, report=False, confirm=False)
+    run_search(spec, out_dir=out, progress=False, confirm=False)
     spec.write_text(spec.read_text().replace("n_trials = 2", "n_trials = 4"))
-    summary = run_search(spec, out_dir=out, progress=False, report=False, confirm=False)
+    summary = run_search(spec, out_dir=out, progress=False, confirm=False)
     assert summary.ran == 2 and len(journal_study(out, "tiny").trials) == 4
     spec.write_text(spec.read_text().replace("high = 0.8", "high = 0.7"))
     with pytest.raises(StoreError, match="differ from the stored search"):
-        run_search(spec, out_dir=out, progress=False, report=False)
+        run_search(spec, out_dir=out, progress=False)
 
 
 def test_a_trial_asked_but_never_identified_is_failed_and_retried_by_its_driver(tmp_path):

@@ -176,7 +176,7 @@ def test_two_workers_on_the_journal_complete_a_study_without_errors_or_duplicate
     spec = tiny_search(tmp_path, seeds=3, n_trials=10, steps=work(400), width=16, sampler=sampler)
     out = tmp_path / "out"
     with _each_worker_takes_a_trial(out):
-        summary = run_search(spec, out_dir=out, workers=2, progress=False, report=False)
+        summary = run_search(spec, out_dir=out, workers=2, progress=False)
     assert summary.worker_deaths == 0 and not summary.incomplete and not summary.interrupted
     check_complete_and_exact(spec, out)
     study = journal_study(out, "tiny")

@@ -118,10 +118,10 @@ def test_a_signal_stops_a_sweep_like_ctrl_c_and_the_resumed_run_equals_a_clean_o
     stored = row_count(out)
     assert 0 < stored < 180, "the signal should have landed mid-sweep"
 
-    resumed = run_sweep(spec, out_dir=out, n_jobs=1, progress=False, report=False)
+    resumed = run_sweep(spec, out_dir=out, workers=1, progress=False)
     assert resumed.skipped == stored and row_count(out) == 180
     reference = tmp_path / "reference"
-    run_sweep(spec, out_dir=reference, n_jobs=1, progress=False, report=False)
+    run_sweep(spec, out_dir=reference, workers=1, progress=False)
     assert science(out) == science(reference)
 
 

@@ -12,8 +12,8 @@ from tests.sweep_helpers import row_count, science, tiny_spec
 
 
 def run(spec, out, **kw):
-    kw.setdefault("n_jobs", 1)
-    return run_sweep(spec, out_dir=out, progress=False, report=False, **kw)
+    kw.setdefault("workers", 1)
+    return run_sweep(spec, out_dir=out, progress=False, **kw)
 
 
 def test_sweep_stores_every_trial_once_and_resumes_as_a_no_op(tmp_path):
@@ -47,8 +47,8 @@ def test_changed_shared_settings_are_refused_unless_force_new(tmp_path):
 
 def test_n_jobs_1_and_2_give_identical_trials(tmp_path):
     spec = tiny_spec(tmp_path)
-    run(spec, tmp_path / "one", n_jobs=1)
-    two = run(spec, tmp_path / "two", n_jobs=2)
+    run(spec, tmp_path / "one", workers=1)
+    two = run(spec, tmp_path / "two", workers=2)
     assert two.n_workers == 2
     assert science(tmp_path / "one") == science(tmp_path / "two")
 

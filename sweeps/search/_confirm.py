@@ -14,12 +14,10 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from bench import TrialResult
-from bench.trial import default_group_size
-
-from ..execute import InProcessExecutor, Outcome, ProcessExecutor, WorkUnit, arms_per_unit, make_units
+from ..execute import InProcessExecutor, ProcessExecutor, arms_per_unit, make_units
 from ..identity import trial_id
-from ..store import Store, TrialRow
+from ..options import ExecutionOptions
+from ..session import FolderSession
 from ._spec import SearchSpec
 
 
@@ -45,34 +43,29 @@ def pick_best(study: optuna.Study, spec: SearchSpec) -> list[FrozenTrial]:
     return picked[:spec.confirm_top]
 
 
-def confirm_best(store: Store, run_id: int, study: optuna.Study, spec: SearchSpec, device: str,
-                 workers: int, progress: bool) -> list[dict[str, Any]]:
+def confirm_best(session: FolderSession, study: optuna.Study, spec: SearchSpec, opts: ExecutionOptions,
+                 progress: bool) -> list[dict[str, Any]]:
     """Retrain the picks on ``spec.confirm_seeds``; returns one description per pick (for the report)."""
     picks = pick_best(study, spec)
     plan = []
     for rank, t in enumerate(picks, 1):
-        search_ids = [trial_id(spec.config(t.params, s, device)) for s in spec.seeds]
-        confirm_cfgs = [spec.config(t.params, s, device) for s in spec.confirm_seeds]
+        search_ids = [trial_id(spec.config(t.params, s, opts.device)) for s in spec.seeds]
+        confirm_cfgs = [spec.config(t.params, s, opts.device) for s in spec.confirm_seeds]
         plan.append(({"rank": rank, "number": t.number, "params": t.params, "values": t.values,
                       "search_ids": search_ids, "confirm_ids": [trial_id(c) for c in confirm_cfgs]},
                      confirm_cfgs))
-    stored = store.statuses()
+    stored = session.store.statuses()
     todo = [c for _, cfgs in plan for c in cfgs if trial_id(c) not in stored]
     if todo:
         if progress:
             print(f"[{spec.name}] confirming the best {len(picks)} configuration(s) on "
                   f"{len(spec.confirm_seeds)} fresh seeds ({len(todo)} trials)", file=sys.stderr, flush=True)
-        group = default_group_size(device)
-        units = make_units(todo, arms_per_unit(len(todo), workers, group))
-        executor = (InProcessExecutor("auto", group) if workers == 1
-                    else ProcessExecutor(workers, "auto", group))
-
-        def on_done(unit: WorkUnit, outcomes: list[Outcome], attempts: int) -> None:
-            rows = []
-            for c, o in zip(unit.cfgs, outcomes):
-                result = TrialResult.from_dict(o.result) if o.result is not None else None
-                rows.append(TrialRow(trial_id(c), c, o.status, result, o.error, attempts, o.seconds))
-            store.put(rows, run_id)
-
-        executor.run(units, on_done)
+        # the engine sizes each network shape's groups; units are the sweep's, sized for the workers
+        units = make_units(todo, arms_per_unit(len(todo), opts.workers))
+        executor = (InProcessExecutor(opts.engine) if opts.workers == 1
+                    else ProcessExecutor(opts.workers, opts.engine))
+        try:
+            executor.run(units, session.store_outcomes)
+        finally:
+            executor.close()
     return [info for info, _ in plan]

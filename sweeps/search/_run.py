@@ -19,6 +19,7 @@ confirmation and report see the finished study. A journal study has one folder.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -37,12 +38,13 @@ from bench.trial import check_device
 
 from ..identity import trial_id
 from ..locks import FileLock, LockBusy
-from ..provenance import code_version, host_info, package_versions
-from ..signals import exit_code, start_with_sigint_ignored
+from ..options import ExecutionOptions
 from ..run import DEFAULT_RESULTS
-from ..store import FolderLock, Store, StoreError, StoreLocked, TrialRow, is_scratch, now_iso, store_path
+from ..session import FolderSession, folder_session
+from ..signals import exit_code, start_with_sigint_ignored
+from ..store import Store, StoreError, StoreLocked, TrialRow, now_iso, store_path
 from ._confirm import confirm_best
-from ._liveness import HEARTBEAT_SECONDS, StudyLock, is_rdb, ran_here
+from ._liveness import StudyLock, is_rdb, ran_here
 from ._objective import SEED_ATTR
 from ._optuna_compat import study_storage
 from ._spec import SearchSpec, load_search_spec
@@ -89,103 +91,115 @@ def resolve_out_dir(spec: SearchSpec, out_dir: str | os.PathLike | None) -> Path
     return Path(out_dir) if out_dir is not None else DEFAULT_RESULTS / spec.name
 
 
+@dataclass
+class _SearchRun:
+    """What the stages of one search invocation share: the study, where, how, and the tally."""
+    spec: SearchSpec
+    out: Path
+    storage: str | None               # the RDB URL, or None for the folder's journal
+    opts: ExecutionOptions
+    study: optuna.Study
+    lock: StudyLock
+    summary: SearchSummary
+    progress: bool
+    deadline: float | None = None
+    sync: Any = None                  # _Sync: copies finished seeds into the store
+
+
 def run_search(
     spec_or_path: SearchSpec | str | os.PathLike,
     out_dir: str | os.PathLike | None = None,
     *,
     storage: str | None = None,
     workers: int | None = None,
-    device: str | None = None,
+    options: ExecutionOptions | None = None,
     confirm: bool = True,
     progress: bool = True,
-    report: bool = True,
     argv: list[str] | None = None,
-    heartbeat: int = HEARTBEAT_SECONDS,
 ) -> SearchSummary:
     """Run (or resume) a search into ``out_dir`` (default results/<name>/); see the module docstring.
 
     ``storage``: an RDB URL for the study (default: the journal file ``DIR/optuna.journal``).
-    ``workers``: processes on the study (default: spec, else 1), one torch thread each.
-    ``heartbeat``: seconds between an RDB worker's heartbeats; its trial is failed and
-    retried by any driver after 3 missed (default 20, so a dead machine costs about a minute).
-    Raises ConfigError (a subclass) for bad input, before anything is written.
+    ``workers``: processes on the study (default: spec, else 1), one torch thread each; a
+    shortcut for ``options.workers``. ``options.heartbeat``: seconds between an RDB
+    worker's heartbeats; its trial is failed and retried by any driver after 3 missed
+    (default 20, so a dead machine costs about a minute). Raises ConfigError (a subclass)
+    for bad input, before anything is written. Writing the report is the caller's choice.
     """
     spec = spec_or_path if isinstance(spec_or_path, SearchSpec) else load_search_spec(spec_or_path)
     spec_text = "" if isinstance(spec_or_path, SearchSpec) else Path(spec_or_path).read_text(encoding="utf-8")
-    workers = workers if workers is not None else spec.execution.get("workers", 1)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise StoreError(f"--workers {workers!r}: must be an integer >= 1")
-    if isinstance(heartbeat, bool) or not isinstance(heartbeat, int) or heartbeat < 1:
-        raise StoreError(f"--heartbeat {heartbeat!r}: must be a whole number of seconds >= 1")
-    device = device or spec.execution.get("device", "cpu")
-    TrialConfig(device=device)                    # validates the device's form
-    check_device(device)
+    options = options or ExecutionOptions()
+    if workers is not None:
+        options = dataclasses.replace(options, workers=workers)
+    opts = options.resolve(spec.execution, default_workers=1)
+    check_device(opts.device)
     check_sampler_available(spec)
-    if device.startswith("cuda"):
-        workers = 1                               # one process feeds the GPU
     out = resolve_out_dir(spec, out_dir)
     shown = mask_url(storage) or str(out / JOURNAL_FILE)
-
-    rdb = _open_storage(out, storage, heartbeat) if storage else None  # a bad URL fails before anything is written
-    if out.exists() and not out.is_dir():
-        raise StoreError(f"{out}: exists and is not a folder")
-    _refuse_foreign(out)                          # before a lock file is written into someone else's folder
-    lock = FolderLock(out).acquire()              # before creating anything: two drivers never race
-    try:
-        store = _open_or_create(spec, spec_text, out)
-    except BaseException:
-        lock.release()
-        raise
+    rdb = _open_storage(out, storage, opts.heartbeat) if storage else None  # a bad URL fails before any write
     summary = SearchSummary(out_dir=str(out), study_name=spec.name, storage=shown, budget=spec.n_trials)
     start = time.perf_counter()
-    try:
-        workers_lock = _no_live_workers(out)
-        st = rdb or _open_storage(out, None, heartbeat)
-        study_lock = StudyLock(st, out, spec.name)
-        with study_lock:
-            study = _open_study(spec, st, storage)
-            summary.recovered, summary.retried = recover(study, spec.param_names, out, dead_pids=None)
-        workers_lock.release()
-        run_id = store.begin_run({
-            "argv": mask_argv(list(argv or sys.argv)), "code_version": code_version(), "packages": package_versions(),
-            **host_info(), "n_jobs": workers, "workers": workers, "device": device, "engine": "auto",
-            "threads_per_worker": 1, "storage": shown, "study_name": spec.name, "sampler": spec.sampler,
-            "sampler_seed": spec.sampler_seed, "pruner": spec.pruner,
-        })
-        store.set_meta(search_storage=shown, study_name=spec.name)
-        sync = _Sync(store, run_id, study, spec, summary, progress, out)
-        sync()
+    with folder_session(out, lambda o: _open_or_create(spec, spec_text, o)) as session:
+        run = _open_recovered(spec, out, storage, rdb or _open_storage(out, None, opts.heartbeat), opts,
+                              summary, progress)
+        session.begin(mask_argv(list(argv or sys.argv)), n_jobs=opts.workers, workers=opts.workers,
+                      device=opts.device, engine="auto", threads_per_worker=1, storage=shown,
+                      study_name=spec.name, sampler=spec.sampler, sampler_seed=spec.sampler_seed,
+                      pruner=spec.pruner)
+        session.store.set_meta(search_storage=shown, study_name=spec.name)
+        run.sync = _Sync(session.store, session.run_id, run.study, spec, summary, progress, out)
+        run.sync()
         if summary.recovered and progress:
             print(f"recovered {summary.recovered} trial(s) left RUNNING by a stopped process; "
                   f"{summary.retried} queued again", file=sys.stderr)
-        deadline = time.time() + spec.timeout if spec.timeout else None
-        try:
-            _drive(study, spec, out, storage, heartbeat, device, deadline, workers, sync, summary, study_lock,
-                   progress)
-            sync()
-            summary.incomplete = budget_left(study, spec, deadline)
-            if confirm and spec.confirm_top > 0 and not summary.incomplete:
-                summary.confirmed = confirm_best(store, run_id, study, spec, device, workers, progress)
-        except KeyboardInterrupt as exc:       # Ctrl-C, or SIGTERM/SIGHUP under sweeps.signals
-            summary.interrupted = True
-            summary.stop_signal = exit_code(exc) - 128
-            with study_lock:
-                recover(study, spec.param_names, out, dead_pids={os.getpid()})   # in-process trial, if any
-        sync()
-        summary.seeds_stored = len(store.statuses())
-        store.set_meta(search_study=json.dumps(snapshot(study)),
-                       search_confirm=json.dumps(summary.confirmed or _stored_confirm(store)))
-        summary.wall_seconds = time.perf_counter() - start
-        store.end_run(run_id, {"ran": summary.ran, "used": summary.used, "counts": summary.counts,
-                               "recovered": summary.recovered, "retried": summary.retried,
-                               "seeds_stored": summary.seeds_stored, "interrupted": summary.interrupted,
-                               "wall_seconds": summary.wall_seconds, "ended_at": now_iso()})
-    finally:
-        store.close()
-        lock.release()
-    if report and not summary.interrupted:
-        _auto_report(out)
+        run.deadline = time.time() + spec.timeout if spec.timeout else None
+        _search_then_confirm(run, session, confirm)
+        _finish(run, session, start)
     return summary
+
+
+def _open_recovered(spec: SearchSpec, out: Path, storage: str | None, st: optuna.storages.BaseStorage,
+                    opts: ExecutionOptions, summary: SearchSummary, progress: bool) -> _SearchRun:
+    """Open (or create) the study and fail what dead processes left RUNNING, no worker of ours alive."""
+    workers_lock = _no_live_workers(out)
+    try:
+        lock = StudyLock(st, out, spec.name)
+        with lock:
+            study = _open_study(spec, st, storage)
+            summary.recovered, summary.retried = recover(study, spec.param_names, out, dead_pids=None)
+    finally:
+        workers_lock.release()
+    return _SearchRun(spec, out, storage, opts, study, lock, summary, progress)
+
+
+def _search_then_confirm(run: _SearchRun, session: FolderSession, confirm: bool) -> None:
+    """Work the budget, then confirm the best on fresh seeds; a stop signal ends it cleanly."""
+    spec, summary = run.spec, run.summary
+    try:
+        _drive(run)
+        run.sync()
+        summary.incomplete = budget_left(run.study, spec, run.deadline)
+        if confirm and spec.confirm_top > 0 and not summary.incomplete:
+            summary.confirmed = confirm_best(session, run.study, spec, run.opts, run.progress)
+    except KeyboardInterrupt as exc:          # Ctrl-C, or SIGTERM/SIGHUP under sweeps.signals
+        summary.interrupted = True
+        summary.stop_signal = exit_code(exc) - 128
+        with run.lock:
+            recover(run.study, spec.param_names, run.out, dead_pids={os.getpid()})   # in-process trial, if any
+
+
+def _finish(run: _SearchRun, session: FolderSession, start: float) -> None:
+    """Store the last seeds, the study's snapshot and the confirmation; close the run's record."""
+    summary, store = run.summary, session.store
+    run.sync()
+    summary.seeds_stored = len(store.statuses())
+    store.set_meta(search_study=json.dumps(snapshot(run.study)),
+                   search_confirm=json.dumps(summary.confirmed or _stored_confirm(store)))
+    summary.wall_seconds = time.perf_counter() - start
+    session.end({"ran": summary.ran, "used": summary.used, "counts": summary.counts,
+                 "recovered": summary.recovered, "retried": summary.retried,
+                 "seeds_stored": summary.seeds_stored, "interrupted": summary.interrupted,
+                 "wall_seconds": summary.wall_seconds, "ended_at": now_iso()})
 
 
 def _open_storage(out: Path, storage: str | None, heartbeat: int) -> optuna.storages.BaseStorage:
@@ -221,25 +235,24 @@ def _no_live_workers(out: Path) -> FileLock:
     return lock
 
 
-def _drive(study: optuna.Study, spec: SearchSpec, out: Path, storage: str | None, heartbeat: int, device: str,
-           deadline: float | None, workers: int, sync, summary: SearchSummary, lock: StudyLock,
-           progress: bool) -> None:
+def _drive(run: _SearchRun) -> None:
     """Work until the budget is used, then (RDB) wait until no trial runs anywhere.
 
     While waiting, dead trials elsewhere are failed and retried; a retry puts budget back,
     and this driver works again.
     """
+    study, spec, out, deadline, sync = run.study, run.spec, run.out, run.deadline, run.sync
     told = 0
     while True:
-        if workers == 1:
-            work(study, spec, out, device, deadline, on_trial_done=sync)
-        elif not _run_workers(study, spec, out, storage, heartbeat, device, deadline, workers, sync, summary):
+        if run.opts.workers == 1:
+            work(study, spec, out, run.opts.device, deadline, on_trial_done=sync)
+        elif not _run_workers(run):
             return                                 # workers keep dying: give up, the rerun goes on
         if not is_rdb(study_storage(study)):
             return                                 # a journal study has no other driver
         while True:
             sync()
-            with lock:
+            with run.lock:
                 recover(study, spec.param_names, out, dead_pids=set())
             trials = study.get_trials(deepcopy=False)       # one read for both questions
             if budget_left(study, spec, deadline, trials):
@@ -247,24 +260,24 @@ def _drive(study: optuna.Study, spec: SearchSpec, out: Path, storage: str | None
             running = sum(t.state == TrialState.RUNNING for t in trials)
             if not running or (deadline is not None and time.time() >= deadline):
                 return                             # past its own timeout a driver stops waiting too
-            if progress and running != told:
+            if run.progress and running != told:
                 told = running
                 print(f"[{spec.name}] waiting for {running} trial(s) running on other drivers",
                       file=sys.stderr, flush=True)
             time.sleep(WAIT_SECONDS)
 
 
-def _run_workers(study: optuna.Study, spec: SearchSpec, out: Path, storage: str | None, heartbeat: int,
-                 device: str, deadline: float | None, n: int, sync, summary: SearchSummary) -> bool:
+def _run_workers(run: _SearchRun) -> bool:
     """N worker processes until the budget is used; False if they kept dying with budget left."""
+    study, spec, out, deadline, sync, summary = run.study, run.spec, run.out, run.deadline, run.sync, run.summary
+    n, lock = run.opts.workers, run.lock
     ctx = multiprocessing.get_context("spawn")    # a clean interpreter: no forked torch state
-    lock = StudyLock(study_storage(study), out, spec.name)
 
     stop = ctx.Event()                            # set before the driver forwards a SIGINT
 
     def start() -> multiprocessing.Process:
-        p = ctx.Process(target=worker_main, args=(spec, str(out), storage, device, deadline, heartbeat,
-                                                  os.getpid(), stop), daemon=True)
+        p = ctx.Process(target=worker_main, args=(spec, str(out), run.storage, run.opts.device, deadline,
+                                                  run.opts.heartbeat, os.getpid(), stop), daemon=True)
         start_with_sigint_ignored(p)              # a Ctrl-C cannot break its start-up; it reads `stop`
         return p
 
@@ -375,7 +388,6 @@ def _stored_confirm(store: Store) -> list[dict[str, Any]]:
 
 def _open_or_create(spec: SearchSpec, spec_text: str, out: Path) -> Store:
     if not store_path(out).exists():
-        _refuse_foreign(out)
         return Store.create(out, kind="search", name=spec.name, spec=spec.to_dict(), spec_text=spec_text,
                             shared=spec.shared_settings())
     store = Store.open(out)
@@ -389,11 +401,6 @@ def _open_or_create(spec: SearchSpec, spec_text: str, out: Path) -> Store:
                          "use another --out (or another name) for a new search")
     store.set_meta(spec=json.dumps(spec.to_dict(), sort_keys=True), spec_text=spec_text)
     return store
-
-
-def _refuse_foreign(out: Path) -> None:
-    if out.is_dir() and not store_path(out).exists() and any(not is_scratch(p.name) for p in out.iterdir()):
-        raise StoreError(f"{out}: folder is not empty and holds no dropout-bench store; choose another --out")
 
 
 def _auto_report(out: Path) -> None:
