@@ -47,13 +47,8 @@ def measure_speed(
     batched engine in that many processes. Returns a plain dict (JSON-ready).
     """
     device = device or cfg.device
-    for name, value, low in (("trials", trials, 1), ("reference_trials", reference_trials, 1),
-                             ("single_trials", single_trials, 1), ("workers", workers, 1),
-                             ("threads", threads, 1)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ConfigError(f"{name}={value!r}: must be an integer >= {low}")
-    if group_size is not None and (not isinstance(group_size, int) or group_size < 1):
-        raise ConfigError(f"group_size={group_size!r}: must be an integer >= 1 (or omitted for the default)")
+    _check_counts(group_size, trials=trials, reference_trials=reference_trials, single_trials=single_trials,
+                  workers=workers, threads=threads)
     cfg = cfg.replace(device=device)
     check_device(device)
     size = group_size or default_group_size(device, cfg.width, cfg.depth)
@@ -78,15 +73,8 @@ def measure_speed(
         load_after = _load_average()
     finally:
         torch.set_num_threads(previous_threads)
-
-    ref, ref_cpu = rows["reference"]["trials_per_s"], rows["reference"]["cpu_seconds"] / reference_trials
-    for row in rows.values():
-        row["vs_reference"] = row["trials_per_s"] / ref
-        # CPU seconds per trial, reference over engine: robust to time-sharing, not to cache contention
-        row["cpu_vs_reference"] = ref_cpu / (row["cpu_seconds"] / row["trials"])
-    # batched and single results are bit-identical by design; record the check
-    same = all(a.plain.test_mse == b.plain.test_mse and a.dropout.test_mse == b.dropout.test_mse
-               for a, b in zip(single, batched))
+    _add_ratios(rows)
+    same = _bit_identical(single, batched)
     return {
         "schema_version": SPEED_SCHEMA_VERSION,
         "config": cfg.to_dict(),
@@ -99,6 +87,30 @@ def measure_speed(
         # 1-minute load average before and after: above the core count, other work shared the CPUs
         "load_average": [load_before, load_after],
     }
+
+
+def _check_counts(group_size: int | None, **counts: Any) -> None:
+    for name, value in counts.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{name}={value!r}: must be an integer >= 1")
+    if group_size is not None and (not isinstance(group_size, int) or group_size < 1):
+        raise ConfigError(f"group_size={group_size!r}: must be an integer >= 1 (or omitted for the default)")
+
+
+def _bit_identical(single: list, batched: list) -> bool:
+    """Batched and single-engine results are bit-identical by design; the report records the check."""
+    return all(a.plain.test_mse == b.plain.test_mse and a.dropout.test_mse == b.dropout.test_mse
+               for a, b in zip(single, batched))
+
+
+def _add_ratios(rows: dict[str, dict[str, Any]]) -> None:
+    """Each engine against the reference loop of the same run: wall-clock and CPU-time ratios."""
+    ref = rows["reference"]
+    ref_rate, ref_cpu = ref["trials_per_s"], ref["cpu_seconds"] / ref["trials"]
+    for row in rows.values():
+        row["vs_reference"] = row["trials_per_s"] / ref_rate
+        # CPU seconds per trial, reference over engine: robust to time-sharing, not to cache contention
+        row["cpu_vs_reference"] = ref_cpu / (row["cpu_seconds"] / row["trials"])
 
 
 def _seeds(cfg: TrialConfig, n: int) -> list[TrialConfig]:
