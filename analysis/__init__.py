@@ -1,36 +1,33 @@
-"""dropout-bench's analysis: stored results into numbers, pictures and a report.
+"""dropout-bench's analysis: results into numbers, pictures and a report.
 
+    >>> from sweeps import load_manifest, load_records
     >>> from analysis import write_report
-    >>> write_report("results/quick")          # report.html, report.md, figures/, tables/
+    >>> write_report("results/quick", records=load_records("results/quick"),
+    ...              manifest=load_manifest("results/quick"))   # report.html, report.md, figures/, tables/
 
-Statistics are pure functions over arrays (``analysis.stats``); per-cell tables in
-``analysis.cells``; known answers in ``analysis.known_answers``. The loaders and the report
-(which pull in the store, matplotlib and seaborn) are imported on first use.
+Everything here takes plain records and DataFrames and knows no store (``sweeps.records``
+reads a sweep's folder). Statistics are pure functions over arrays (``analysis.stats``);
+per-cell tables in ``analysis.cells``; known answers in ``analysis.known_answers``; the
+report's numbers, sentences and figures in ``estimates``, ``prose`` and ``report_figures``.
+Every name is imported on first use, so ``analysis.objectives`` and ``analysis.files`` cost
+nothing to import.
 """
 from importlib import import_module
 from typing import Any
 
-from .cells import cell_axes, cell_table, focus_cell, slice_through
-from .known_answers import known_answer_table, known_answer_trials, textbook
-from .stats import (
-    adjust_pvalues, bootstrap_ci, cohens_dz, describe, effective_df, paired_summary, paired_t_power,
-    prob_improvement, seeds_for_power, wilcoxon_p, wilcoxon_rows, wilson_interval,
-)
-
 _LAZY = {
-    "load_records": ".load", "load_trials": ".load", "load_manifest": ".load", "load_curves": ".load",
+    **dict.fromkeys(("cell_axes", "cell_table", "focus_cell", "slice_through"), ".cells"),
+    **dict.fromkeys(("known_answer_table", "known_answer_trials", "textbook"), ".known_answers"),
+    **dict.fromkeys(("adjust_pvalues", "bootstrap_ci", "cohens_dz", "describe", "effective_df", "paired_summary",
+                     "paired_t_power", "prob_improvement", "seeds_for_power", "wilcoxon_p", "wilcoxon_rows",
+                     "wilson_interval"), ".stats"),
     "records_frame": ".frame", "curves_frame": ".frame",
+    "OBJECTIVES": ".objectives", "Objective": ".objectives",
+    "atomic_write": ".files", "atomic_write_text": ".files",
     "write_report": ".report", "build_report": ".report",
 }
 
-__all__ = [
-    "cell_axes", "cell_table", "focus_cell", "slice_through",
-    "known_answer_table", "known_answer_trials", "textbook",
-    "adjust_pvalues", "bootstrap_ci", "cohens_dz", "describe", "effective_df", "paired_summary",
-    "paired_t_power", "prob_improvement", "seeds_for_power", "wilcoxon_p", "wilcoxon_rows",
-    "wilson_interval",
-    *_LAZY,
-]
+__all__ = list(_LAZY)
 
 
 def __getattr__(name: str) -> Any:

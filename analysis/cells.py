@@ -53,7 +53,24 @@ def cell_table(
     (cells with equal n resampled together, in table order); ``p_holm``, ``p_bh`` adjusted across the
     family of cells with at least one finished seed; ``sig_holm``, ``sig_bh`` at alpha = 0.05.
     """
-    axes = list(axes)
+    table, ok_rows = _cells(frame, list(axes))
+    if table.empty:
+        return table
+    n_expected = expected_seeds if expected_seeds else int(table["n_trials"].max())
+    table["n_expected"] = n_expected
+    table["complete"] = table["n_trials"] / n_expected
+    boot = {"seed": seed, "n_resamples": n_resamples, "method": method}
+    _add_arms(table, frame, ok_rows, **boot)
+    _add_delta(table, frame, ok_rows, **boot)
+    table["p_holm"] = stats.adjust_pvalues(table["delta_p_wilcoxon"].to_numpy(), method="holm")
+    table["p_bh"] = stats.adjust_pvalues(table["delta_p_wilcoxon"].to_numpy(), method="fdr_bh")
+    table["sig_holm"] = table["p_holm"] < ALPHA
+    table["sig_bh"] = table["p_bh"] < ALPHA
+    return table
+
+
+def _cells(frame: pd.DataFrame, axes: list[str]) -> tuple[pd.DataFrame, list[np.ndarray]]:
+    """Counts per cell, sorted by the axes, and per cell the positions of its finished trials, by seed."""
     if axes:
         groups = frame.groupby(axes, sort=True, dropna=False).indices  # cell -> row positions
         cells = sorted((k if isinstance(k, tuple) else (k,), v) for k, v in groups.items())
@@ -62,7 +79,7 @@ def cell_table(
     status = frame["status"].to_numpy()
     seeds = frame["seed"].to_numpy()
     rows: list[dict[str, Any]] = []
-    ok_rows: list[np.ndarray] = []  # per cell: positions of its finished trials, by seed
+    ok_rows: list[np.ndarray] = []
     for values, idx in cells:
         row = dict(zip(axes, values))
         row["n_trials"] = len(idx)
@@ -73,23 +90,20 @@ def cell_table(
         rows.append(row)
         ok = idx[status[idx] == "ok"]
         ok_rows.append(ok[np.argsort(seeds[ok], kind="stable")])
-    table = pd.DataFrame(rows)
-    if table.empty:
-        return table
-    n_expected = expected_seeds if expected_seeds else int(table["n_trials"].max())
-    table["n_expected"] = n_expected
-    table["complete"] = table["n_trials"] / n_expected
+    return pd.DataFrame(rows), ok_rows
 
+
+def _add_arms(table: pd.DataFrame, frame: pd.DataFrame, ok_rows: list[np.ndarray], *, seed: int,
+              n_resamples: int, method: stats.Method) -> None:
+    """Each arm's metrics per cell; cells with the same number of finished seeds are resampled together."""
     sizes = np.array([len(r) for r in ok_rows])
-    column = {c: frame[c].to_numpy(dtype=float) for c in
-              [f"{m}_{a}" for a in ARMS for m in METRICS] + ["delta_test_mse"]}
-    # arms: cells with the same number of finished seeds are resampled together
     for k, (metric, arm) in enumerate((m, a) for a in ARMS for m in METRICS):
         col = f"{metric}_{arm}"
+        column = frame[col].to_numpy(dtype=float)
         out = {s: np.full(len(ok_rows), np.nan) for s in ("mean", "median", "ci_low", "ci_high")}
         for n in np.unique(sizes[sizes > 0]):
             idx = np.flatnonzero(sizes == n)
-            values = column[col][np.stack([ok_rows[i] for i in idx])]  # (cells, n)
+            values = column[np.stack([ok_rows[i] for i in idx])]  # (cells, n)
             d = stats.describe(values, seed=np.random.SeedSequence([seed, k, int(n)]),
                                n_resamples=n_resamples, method=method)
             for s in out:
@@ -100,22 +114,22 @@ def cell_table(
         table[f"eff_df_{arm}"] = stats.effective_df(table[f"gap_{arm}_mean"], table["n_train"],
                                                     table["noise_std"])
 
-    # the paired delta: the cells with n finished seeds, in table order, in one call (see paired_summary)
+
+def _add_delta(table: pd.DataFrame, frame: pd.DataFrame, ok_rows: list[np.ndarray], *, seed: int,
+               n_resamples: int, method: stats.Method) -> None:
+    """The paired delta: the cells with n finished seeds, in table order, in one call (see paired_summary)."""
+    sizes = np.array([len(r) for r in ok_rows])
+    column = frame["delta_test_mse"].to_numpy(dtype=float)
     delta: dict[str, np.ndarray] = {}
     for n in np.unique(sizes):
         idx = np.flatnonzero(sizes == n)
-        values = column["delta_test_mse"][np.stack([ok_rows[i] for i in idx]).reshape(len(idx), int(n))]
+        values = column[np.stack([ok_rows[i] for i in idx]).reshape(len(idx), int(n))]  # (cells, n)
         summary = stats.paired_summary(values, seed=seed, n_resamples=n_resamples, method=method)
         for name, v in summary.items():
             delta.setdefault(f"delta_{name}", np.full(len(ok_rows), np.nan))[idx] = v
     for name, v in delta.items():
         table[name] = v
     table["delta_n"] = table["delta_n"].astype(int)
-    table["p_holm"] = stats.adjust_pvalues(table["delta_p_wilcoxon"].to_numpy(), method="holm")
-    table["p_bh"] = stats.adjust_pvalues(table["delta_p_wilcoxon"].to_numpy(), method="fdr_bh")
-    table["sig_holm"] = table["p_holm"] < ALPHA
-    table["sig_bh"] = table["p_bh"] < ALPHA
-    return table
 
 
 def focus_cell(cells: pd.DataFrame, axes: Sequence[str], target: Optional[Mapping[str, Any]] = None) -> int:

@@ -203,10 +203,3 @@ def plot_step_time(trials: pd.DataFrame):
         ax.set_title(f"median step time, {title}", fontsize=10)
     fig.tight_layout()
     return fig, axs
-
-
-def plot_seed_picture(result):
-    """The seed tutorial's own picture (points, both fits) for one rerun trial. Returns (fig, ax)."""
-    from .seed_picture import plot_trial_fit
-
-    return plot_trial_fit(result)

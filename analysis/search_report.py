@@ -3,7 +3,8 @@
 ``search_summary`` computes the confirmation table (pure over records); ``build_search_figures``
 draws Optuna's own static views of the study (``optuna.visualization.matplotlib``);
 ``write_search_report`` writes ``DIR/search_report.html``, self-contained (PNGs embedded).
-The study comes from the snapshot the search stores in its store (``search_study``), so the
+Its input is ``SearchRecords``, plain data: the study comes from the snapshot the search
+keeps beside its results (``sweeps.records.load_search`` reads one from a folder), so the
 report needs neither the study's storage nor its credentials.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ import html
 import io
 import json
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
@@ -23,20 +25,25 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from . import _render as R  # noqa: E402
+from .files import atomic_write_text  # noqa: E402
+from .objectives import OBJECTIVES, Objective  # noqa: E402
 from .stats import DEFAULT_METHOD, bootstrap_ci  # noqa: E402
 
-OBJECTIVE_LABELS = {"dropout_test_mse": "test MSE of the dropout arm (lower is better)",
-                    "dropout_benefit": "delta = test MSE(plain) - test MSE(dropout) (higher is better)",
-                    "dropout_test_mse+step_time": "test MSE of the dropout arm and seconds per arm-step "
-                                                  "(both lower is better)"}
+DEFAULT_OBJECTIVE = "dropout_test_mse"  # what a spec without an objective is reported as
 
 
-def load_search(out_dir: str | Path) -> tuple[dict[str, str], list[dict[str, Any]]]:
-    """(store meta, stored records) of a search folder."""
-    from sweeps.store import Store
+@dataclass(frozen=True)
+class SearchRecords:
+    """Everything the search report reads, as plain data."""
+    spec: Mapping[str, Any]                    # the search spec as a dict: objective, space, seeds, confirm, ...
+    snapshot: Sequence[Mapping[str, Any]]      # the study's trials: number, state, values, params, user_attrs, ...
+    confirm: Sequence[Mapping[str, Any]]       # one per confirmed pick: rank, number, params, search_ids, confirm_ids
+    records: Sequence[Mapping[str, Any]]       # every trial record: {trial_id, status, config, result, ...}
+    meta: Mapping[str, str] = field(default_factory=dict)  # study_name and search_storage, for the design block
 
-    with Store.open(out_dir, readonly=True) as store:
-        return store.meta(), list(store.records())
+
+def _objective(name: Optional[str]) -> Objective:
+    return OBJECTIVES[name or DEFAULT_OBJECTIVE]
 
 
 def study_from_snapshot(snapshot: Sequence[Mapping[str, Any]], directions: Sequence[str]):
@@ -68,15 +75,13 @@ def search_summary(records: Sequence[Mapping[str, Any]], confirm: Sequence[Mappi
     = how much better the search's mean looked than the fresh seeds' (> 0: the winner's curse),
     and the paired ``delta`` (test MSE plain - dropout) on the fresh seeds with its CI.
     """
-    from sweeps.search._objective import seed_value
-
+    obj = _objective(objective)
     by_id = {r["trial_id"]: r for r in records}
-    sign = -1.0 if objective == "dropout_benefit" else 1.0      # lower is better after the sign
     rows = []
     for c in confirm:
         def values(ids: Sequence[str], index: int = 0) -> np.ndarray:
             recs = [by_id[i] for i in ids if i in by_id and by_id[i]["result"] is not None]
-            v = np.array([seed_value(r, objective)[index] for r in recs], dtype=float)
+            v = np.array([obj.seed_value(r)[index] for r in recs], dtype=float)
             return v[np.isfinite(v)]
 
         s, f = values(c["search_ids"]), values(c["confirm_ids"])
@@ -88,8 +93,8 @@ def search_summary(records: Sequence[Mapping[str, Any]], confirm: Sequence[Mappi
             lo, hi = bootstrap_ci(x, seed=seed, n_resamples=n_resamples, method=method) if len(x) else (np.nan, np.nan)
             row.update({f"{name}_n": len(x), f"{name}_mean": x.mean() if len(x) else np.nan,
                         f"{name}_ci_low": lo, f"{name}_ci_high": hi})
-        row["optimism"] = sign * (row["confirm_mean"] - row["search_mean"])
-        if objective == "dropout_test_mse+step_time":
+        row["optimism"] = obj.lower_is_better(row["confirm_mean"]) - obj.lower_is_better(row["search_mean"])
+        if len(obj.directions) > 1:                                 # the second value is step time
             row["step_time_median"] = float(np.median(values(c["confirm_ids"], 1))) if len(f) else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
@@ -130,7 +135,8 @@ def build_search_figures(study, objective: str, *, seed: int = 0) -> list[tuple[
 
     multi = len(study.directions) > 1
     target = (lambda t: t.values[0]) if multi else None
-    name0 = "dropout test MSE" if objective != "dropout_benefit" else "dropout benefit (delta test MSE)"
+    names = _objective(objective).value_names
+    name0 = names[0]
     params = sorted({p for t in study.trials for p in t.params})
     evaluator, importance_name = importance_evaluator(seed)
     plans: list[tuple[str, str, Any]] = [
@@ -146,7 +152,7 @@ def build_search_figures(study, objective: str, *, seed: int = 0) -> list[tuple[
                       lambda: vm.plot_contour(study, params=params[:3], target=target, target_name=name0)))
     if multi:
         plans.append(("pareto", "Pareto front: dropout test MSE against seconds per arm-step.",
-                      lambda: vm.plot_pareto_front(study, target_names=["dropout test MSE", "s per arm-step"])))
+                      lambda: vm.plot_pareto_front(study, target_names=list(names))))
     out = []
     for name, caption, draw in plans:
         try:
@@ -208,25 +214,17 @@ def _trials_table(snapshot: Sequence[Mapping[str, Any]], directions: Sequence[st
     return frame.head(limit)
 
 
-def write_search_report(out_dir: str | Path, *, report_dir: str | Path | None = None, seed: int = 0,
+def write_search_report(report_dir: str | Path, search: SearchRecords, *, seed: int = 0,
                         n_resamples: int = 9_999) -> Path:
-    """Write ``search_report.html`` (self-contained) for the search stored in ``out_dir``; return its path."""
-    from sweeps._files import atomic_write_text
-
-    meta, records = load_search(out_dir)
-    spec = json.loads(meta.get("spec", "{}"))
-    objective = spec.get("objective", "dropout_test_mse")
-    from sweeps.search._spec import OBJECTIVES
-
-    directions = OBJECTIVES.get(objective, ("minimize",))
-    snapshot = json.loads(meta.get("search_study", "[]") or "[]")
-    confirm = json.loads(meta.get("search_confirm", "[]") or "[]")
-    study = study_from_snapshot(snapshot, directions)
+    """Write ``report_dir/search_report.html`` (self-contained) for ``search``; return its path."""
+    objective = search.spec.get("objective", DEFAULT_OBJECTIVE)
+    directions = _objective(objective).directions
+    study = study_from_snapshot(search.snapshot, directions)
     figures = build_search_figures(study, objective, seed=seed) if study.trials else []
-    table = search_summary(records, confirm, objective, seed=seed, n_resamples=n_resamples)
-    page = render_search_html(meta, spec, snapshot, figures, _confirm_table(table, objective),
-                              _trials_table(snapshot, directions), len(records))
-    path = Path(report_dir or out_dir) / "search_report.html"
+    table = search_summary(search.records, search.confirm, objective, seed=seed, n_resamples=n_resamples)
+    page = render_search_html(search.meta, search.spec, search.snapshot, figures, _confirm_table(table, objective),
+                              _trials_table(search.snapshot, directions), len(search.records))
+    path = Path(report_dir) / "search_report.html"
     atomic_write_text(path, page)
     return path
 
@@ -241,9 +239,9 @@ def render_search_html(meta: Mapping[str, str], spec: Mapping[str, Any], snapsho
     objective = spec.get("objective", "")
     space = ", ".join(f"{k} in [{v['low']}, {v['high']}]{' (log)' if v.get('log') else ''}"
                       for k, v in spec.get("space", {}).items())
+    label = OBJECTIVES[objective].label if objective in OBJECTIVES else ""
     design = [
-        ("Objective", f"{objective}: {OBJECTIVE_LABELS.get(objective, '')}; the mean over seeds "
-                      "(the median over seeds for step time)"),
+        ("Objective", f"{objective}: {label}; the mean over seeds (the median over seeds for step time)"),
         ("Space", space), ("Fixed settings", json.dumps(spec.get("base", {}), sort_keys=True) or "{}"),
         ("Seeds per configuration", f"{len(spec.get('seeds', []))} (the same seeds for every configuration: "
                                     "paired comparisons, common random numbers)"),
@@ -252,7 +250,7 @@ def render_search_html(meta: Mapping[str, str], spec: Mapping[str, Any], snapsho
                        if spec.get("pruner") == "wilcoxon" else "")),
         ("Budget", f"n_trials {spec.get('n_trials')}, timeout {spec.get('timeout')} s per invocation"),
         ("Trials", ", ".join(f"{k.lower()} {v}" for k, v in sorted(states.items())) or "none"),
-        ("Seed-level results stored", f"{n_records} (search and confirmation; read them with analysis.load_trials)"),
+        ("Seed-level results stored", f"{n_records} (search and confirmation; read them with sweeps.load_trials)"),
         ("Study", f"{meta.get('study_name')} in {meta.get('search_storage')}; "
                   "readable with `optuna studies --storage ...` and optuna-dashboard"),
         ("Confirmation", f"the best {spec.get('confirm', {}).get('top')} configurations retrained on "

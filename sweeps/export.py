@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._files import atomic_write
+from analysis.files import atomic_write
+
+from .records import load_trials
 
 
 def export_trials(out_dir: str | Path) -> list[Path]:
-    from analysis.load import load_trials
-
     out_dir = Path(out_dir)
     frame = load_trials(out_dir)
     parquet, csv = out_dir / "trials.parquet", out_dir / "trials.csv"

@@ -222,21 +222,3 @@ def _summary_dict(s: SweepSummary) -> dict[str, Any]:
             "n_workers": s.n_workers, "overhead": s.overhead, "interrupted": s.interrupted,
             "ended_at": now_iso()}
 
-
-def _auto_report(out: Path) -> None:
-    """Write the report and exports when a sweep finishes; a failure here never loses trials."""
-    from .export import export_trials
-
-    try:
-        export_trials(out)
-    except Exception as exc:  # noqa: BLE001
-        print(f"export failed: {exc}", file=sys.stderr)
-    try:
-        from analysis.report import write_report
-    except ImportError:
-        return
-    try:
-        path = write_report(out)
-        print(f"report: {path}", file=sys.stderr)
-    except Exception as exc:  # noqa: BLE001 - the trials are safe in the store
-        print(f"report failed ({exc}); rerun: dropout-bench report {out}", file=sys.stderr)

@@ -6,10 +6,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
-# The CLI with the search command registered (a no-op once sweeps.cli lists it itself).
-BOOT = ("import sys\nfrom sweeps import cli\nfrom sweeps._cmd_search import add_search_command\n"
-        "if add_search_command not in cli.COMMANDS:\n    cli.COMMANDS.append(add_search_command)\n"
-        "sys.exit(cli.main(sys.argv[1:]))\n")
+# The CLI, in a fresh interpreter.
+BOOT = "import sys\nfrom sweeps import cli\nsys.exit(cli.main(sys.argv[1:]))\n"
 CLI = [sys.executable, "-c", BOOT]
 
 

@@ -127,14 +127,15 @@ def test_no_finished_trial_yet(tmp_path):
 
 
 def test_report_from_a_real_store(tmp_path):
-    """A tiny sweep through the store, reported by loading it back (analysis.load)."""
+    """A tiny sweep through the store, reported by loading it back (sweeps.records)."""
     from sweeps.run import run_sweep
     from sweep_helpers import tiny_spec
 
     out = tmp_path / "sweep"
     run_sweep(tiny_spec(tmp_path, seeds=4), out, workers=1, progress=False)
-    path = write_report(out, n_resamples=RESAMPLES, seed_picture=False)
-    from analysis.load import load_manifest, load_records, load_trials
+    from sweeps.records import load_manifest, load_records, load_trials
+    path = write_report(out, records=load_records(out), manifest=load_manifest(out), n_resamples=RESAMPLES,
+                        seed_picture=False)
     trials = load_trials(out)
     rep = build_report(load_records(out), load_manifest(out), n_resamples=RESAMPLES, seed_picture=False, figures=False)
     assert rep.axes == ["dropout", "n_train"]
@@ -147,7 +148,7 @@ def test_report_from_a_real_store(tmp_path):
 
 
 def _cli(argv):
-    from sweeps._cmd_report import add_report_command
+    from sweeps.commands.report import add_report_command
     parser = argparse.ArgumentParser(prog="dropout-bench")
     add_report_command(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)

@@ -54,13 +54,10 @@ BAD = [
 
 
 @pytest.fixture
-def cli_main(monkeypatch):
-    """sweeps.cli.main with the search command registered, in this process."""
+def cli_main():
+    """sweeps.cli.main, in this process."""
     from sweeps import cli
-    from sweeps._cmd_search import add_search_command
 
-    if add_search_command not in cli.COMMANDS:
-        monkeypatch.setattr(cli, "COMMANDS", [*cli.COMMANDS, add_search_command])
     return cli.main
 
 
@@ -147,7 +144,7 @@ def test_a_sequential_search_with_a_fixed_sampler_seed_is_reproducible(searched)
 
 
 def test_the_seed_experiment_is_the_first_trial_and_every_seed_is_stored_once(searched):
-    from analysis import load_trials
+    from sweeps import load_trials
     from bench import TrialConfig
 
     spec_path, outs = searched
@@ -187,9 +184,10 @@ def test_rerunning_a_finished_search_trains_nothing(searched):
 @pytest.fixture(scope="module")
 def report(searched):
     from analysis.search_report import write_search_report
+    from sweeps import load_search
 
     _, outs = searched
-    return write_search_report(outs["a"], n_resamples=199)
+    return write_search_report(outs["a"], load_search(outs["a"]), n_resamples=199)
 
 
 def test_the_search_report_renders_with_loadable_images(searched, report):
@@ -225,7 +223,7 @@ def test_a_diverging_configuration_fails_its_trial_uses_budget_and_its_seeds_are
     study = journal_study(out, "tiny")
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.FAIL] and summary.used == 2
     assert all(t.user_attrs["fail_reason"].startswith("diverged") for t in study.trials)
-    from analysis import load_records
+    from sweeps import load_records
     records = load_records(out)
     assert len(records) == 4 and {r["status"] for r in records} == {"diverged"}
 
@@ -247,7 +245,7 @@ def test_a_postgresql_study_is_shared_by_two_workers_and_its_password_never_writ
     for path in out.rglob("*"):                     # the store (the report's only source), locks: nowhere
         if path.is_file():
             assert PASSWORD.encode() not in path.read_bytes(), path
-    from analysis import load_manifest
+    from sweeps import load_manifest
     manifest = load_manifest(out)
     assert manifest["runs"][-1]["info"]["storage"].startswith("postgresql://postgres:***@127.0.0.1")
     assert "***" in " ".join(manifest["runs"][-1]["info"]["argv"])

@@ -141,7 +141,7 @@ def test_status_reports_progress_and_failures(tmp_path):
 def test_export_writes_parquet_and_csv_matching_load_trials(tmp_path):
     import pandas as pd
 
-    from analysis import load_trials
+    from sweeps import load_trials
     from sweeps.export import export_trials
 
     run(tiny_spec(tmp_path), tmp_path / "out")

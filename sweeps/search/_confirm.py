@@ -14,6 +14,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from analysis.objectives import OBJECTIVES
+
 from ..execute import InProcessExecutor, ProcessExecutor, arms_per_unit, make_units
 from ..identity import trial_id
 from ..options import ExecutionOptions
@@ -28,12 +30,13 @@ def pick_best(study: optuna.Study, spec: SearchSpec) -> list[FrozenTrial]:
     """
     full = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if "pruned_after_seeds" not in t.user_attrs]
-    if len(spec.directions) > 1:
+    objective = OBJECTIVES[spec.objective]
+    if len(objective.directions) > 1:
         front = {t.number for t in study.best_trials}
-        full = sorted((t for t in full if t.number in front), key=lambda t: (t.values[0], t.number))
+        full = sorted((t for t in full if t.number in front),
+                      key=lambda t: (objective.lower_is_better(t.values[0]), t.number))
     else:
-        sign = 1 if spec.directions[0] == "minimize" else -1
-        full = sorted(full, key=lambda t: (sign * t.value, t.number))
+        full = sorted(full, key=lambda t: (objective.lower_is_better(t.value), t.number))
     picked, seen = [], set()
     for t in full:
         key = tuple(sorted(t.params.items()))

@@ -16,7 +16,6 @@ trained by an earlier trial (same configuration, same seed) is reused, not retra
 from __future__ import annotations
 
 import math
-import statistics
 import sys
 import time
 import traceback
@@ -25,6 +24,7 @@ from typing import Any, Iterator
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from analysis.objectives import OBJECTIVES
 from bench import run_trials
 
 from ..identity import trial_id
@@ -42,27 +42,6 @@ def suggest(trial: optuna.Trial, spec: SearchSpec) -> dict[str, Any]:
             out[p.name] = trial.suggest_int(p.name, int(p.low), int(p.high), log=p.log)
         else:
             out[p.name] = trial.suggest_float(p.name, p.low, p.high, log=p.log)
-    return out
-
-
-def seed_value(record: dict[str, Any], objective: str) -> tuple[float, ...]:
-    """The objective's values on one seed (MSE; seconds per arm-step for step_time)."""
-    r = record["result"]
-    if objective == "dropout_benefit":
-        return (float(r["delta_test_mse"]),)
-    test = float(r["dropout"]["test_mse"])
-    if objective == "dropout_test_mse":
-        return (test,)
-    d = r["dropout"]
-    return test, float(d["step_seconds_median"]) / max(1, int(d["group_size"]))
-
-
-def aggregate(values: list[tuple[float, ...]], objective: str) -> list[float]:
-    """Mean over seeds of each value; the median for step time (robust to a busy machine)."""
-    cols = list(zip(*values))
-    out = [statistics.fmean(cols[0])]
-    if objective == "dropout_test_mse+step_time":
-        out.append(statistics.median(cols[1]))
     return out
 
 
@@ -136,7 +115,7 @@ def _train(study: optuna.Study, trial: optuna.Trial, spec: SearchSpec, params: d
         for tid, c in zip(ids, cfgs):
             rec = cache[tid]
             trial.set_user_attr(f"{SEED_ATTR}{c.seed}", rec)        # durable before it counts
-            v = seed_value(rec, spec.objective)
+            v = OBJECTIVES[spec.objective].seed_value(rec)
             if not all(math.isfinite(x) for x in v):
                 bad.append(c.seed)
                 continue
@@ -150,4 +129,4 @@ def _train(study: optuna.Study, trial: optuna.Trial, spec: SearchSpec, params: d
             trial.set_user_attr("pruned_after_seeds", len(done))
             break
     trial.set_user_attr("n_seeds", len(done))
-    return aggregate(done, spec.objective), ""
+    return OBJECTIVES[spec.objective].aggregate(done), ""

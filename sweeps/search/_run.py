@@ -402,14 +402,3 @@ def _open_or_create(spec: SearchSpec, spec_text: str, out: Path) -> Store:
     store.set_meta(spec=json.dumps(spec.to_dict(), sort_keys=True), spec_text=spec_text)
     return store
 
-
-def _auto_report(out: Path) -> None:
-    """Write the search report when a search finishes; a failure here never loses results."""
-    try:
-        from analysis.search_report import write_search_report
-    except ImportError:
-        return
-    try:
-        print(f"report: {write_search_report(out)}", file=sys.stderr)
-    except Exception as exc:  # noqa: BLE001 - the results are safe in the store and the study
-        print(f"search report failed ({exc}); rerun: dropout-bench report {out}", file=sys.stderr)

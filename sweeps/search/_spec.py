@@ -29,16 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from analysis.objectives import OBJECTIVES
 from bench import ConfigError, TrialConfig
 from bench.config import field_types
 
 from ..spec import SpecError, check_base, check_varied, name_and_description, parse_seeds, parse_toml, read_toml
 
-OBJECTIVES = {  # name -> Optuna directions
-    "dropout_test_mse": ("minimize",),
-    "dropout_benefit": ("maximize",),
-    "dropout_test_mse+step_time": ("minimize", "minimize"),
-}
 SAMPLERS = ("tpe", "gp", "cmaes", "random")
 PRUNERS = ("wilcoxon", "none")
 TOP_KEYS = ("name", "description", "objective", "seeds", "n_trials", "timeout", "sampler",
@@ -88,7 +84,7 @@ class SearchSpec:
 
     @property
     def directions(self) -> tuple[str, ...]:
-        return OBJECTIVES[self.objective]
+        return OBJECTIVES[self.objective].directions
 
     @property
     def param_names(self) -> list[str]:
@@ -145,7 +141,7 @@ def search_spec_from_dict(data: Mapping[str, Any], source: str = "<spec>") -> Se
     sampler_seed = data.get("sampler_seed", 0)
     if isinstance(sampler_seed, bool) or not isinstance(sampler_seed, int) or sampler_seed < 0:
         raise fail("sampler_seed", f"{sampler_seed!r} must be a non-negative integer")
-    multi = len(OBJECTIVES[objective]) > 1
+    multi = len(OBJECTIVES[objective].directions) > 1
     if multi and sampler == "cmaes":
         raise fail("sampler", "cmaes optimises one objective; use tpe, gp or random for two objectives")
     pruner, p_threshold, n_startup = _pruner(data.get("pruner", "none"), len(seeds), fail)

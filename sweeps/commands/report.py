@@ -35,17 +35,18 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError(f"{src}: no such folder")
     if args.resamples < 100:
         raise ConfigError(f"--resamples {args.resamples}: must be >= 100")
-    from analysis import load
     from analysis.report import write_report
 
-    records = load.load_records(src)       # a folder without a store raises StoreError (exit 2)
-    manifest = load.load_manifest(src)
+    from ..records import load_manifest, load_records, load_search
+
+    records = load_records(src)       # a folder without a store raises StoreError (exit 2)
+    manifest = load_manifest(src)
     path = write_report(args.out or src, records=records, manifest=manifest, n_resamples=args.resamples,
                         seed=args.seed, seed_picture=not args.no_seed_picture)
     print(f"wrote {path}", file=sys.stderr)
     if manifest.get("kind") == "search":
         from analysis.search_report import write_search_report
 
-        search = write_search_report(src, report_dir=args.out, seed=args.seed, n_resamples=args.resamples)
+        search = write_search_report(args.out or src, load_search(src), seed=args.seed, n_resamples=args.resamples)
         print(f"wrote {search}", file=sys.stderr)
     return 0

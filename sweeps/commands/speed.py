@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from .args import add_config_flags, config_from_args, positive_int
+
 SPEED_EXAMPLES = """examples:
   dropout-bench speed                       # seed config: reference loop, single and batched engine
   dropout-bench speed --workers 2           # also the batched engine in two processes
@@ -14,8 +16,6 @@ Every ratio is against the reference loop measured in the same run.
 
 
 def add_speed_command(sub) -> None:
-    from .cli import add_config_flags, positive_int
-
     p = sub.add_parser("speed", help="time the engines against the seed's own training loop",
                        description="Time the reference seed loop, the single engine and the batched "
                                    "engine on one config, in one run, and print the ratios.",
@@ -39,8 +39,6 @@ def add_speed_command(sub) -> None:
 
 def cmd_speed(args: argparse.Namespace) -> int:
     from bench.speed import format_speed, measure_speed
-
-    from .cli import config_from_args
 
     cfg = config_from_args(args)  # ConfigError -> exit 2 with one line
     report = measure_speed(cfg, trials=args.trials, reference_trials=args.reference_trials,

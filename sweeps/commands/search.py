@@ -41,10 +41,10 @@ def add_search_command(sub) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from .options import ExecutionOptions
-    from .search import mask_argv, mask_url, run_search
-    from .search._run import _auto_report
-    from .spec import SpecError
+    from ..options import ExecutionOptions
+    from ..reports import write_search_outputs
+    from ..search import mask_argv, mask_url, run_search
+    from ..spec import SpecError
 
     if args.workers is not None and args.workers < 1:
         raise SpecError(f"--workers {args.workers}: must be >= 1")
@@ -67,6 +67,6 @@ def cmd_search(args: argparse.Namespace) -> int:
               "rerun the same command to go on", file=sys.stderr)
         return 1
     if not args.no_report:
-        _auto_report(Path(summary.out_dir))
+        write_search_outputs(Path(summary.out_dir))
     return 0
 

@@ -1,4 +1,5 @@
-"""Files are written to a temporary name and renamed into place: a crash leaves the old file or the new one, never half of one."""
+"""Atomic file writes: each file goes to a temporary name and is renamed into place, so a
+crash leaves the old file or the new one, never half of one."""
 from __future__ import annotations
 
 import os
@@ -28,6 +29,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
     def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)

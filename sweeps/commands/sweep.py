@@ -52,9 +52,10 @@ def add_sweep_commands(sub) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .options import ExecutionOptions
-    from .run import _auto_report, run_sweep
-    from .spec import load_spec
+    from ..options import ExecutionOptions
+    from ..reports import write_sweep_outputs
+    from ..run import run_sweep
+    from ..spec import load_spec
 
     spec = load_spec(args.spec)
     options = ExecutionOptions(workers=args.workers, device=args.device, engine=args.engine,
@@ -69,19 +70,19 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"interrupted by {name}; every finished trial is stored. Resume with:\n  {resume}", file=sys.stderr)
         return 128 + summary.stop_signal
     if not args.no_report:
-        _auto_report(Path(summary.out_dir))
+        write_sweep_outputs(Path(summary.out_dir))
     return 1 if summary.failed else 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .status import sweep_status
+    from ..status import sweep_status
 
     print(sweep_status(args.dir).text())
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .export import export_trials
+    from ..export import export_trials
 
     for path in export_trials(args.dir):
         print(path)

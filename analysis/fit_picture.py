@@ -1,22 +1,39 @@
-"""The seed tutorial's own picture for one trial: points, both fits, both test losses.
+"""The seed tutorial's own picture for one trial: points, both fitted curves, both test losses;
+and the rerun of a stored trial that records the fitted curves it needs.
 
 Plot functions take data and return ``(fig, ax)``; they never save.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 import matplotlib
 
 matplotlib.use("Agg")  # headless: figures are written to files, never shown
 import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
 from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
 
-from bench import TrialConfig, TrialResult, fit_grid, make_data  # noqa: E402
+from bench import TrialConfig, TrialResult, fit_grid, make_data, run_trials  # noqa: E402
 
 # colour-blind-safe pair (Okabe-Ito vermillion and blue)
 PLAIN_COLOUR = "#D55E00"
 DROPOUT_COLOUR = "#0072B2"
+
+
+def rerun_with_fits(config: Mapping[str, Any], engine: str = "single") -> TrialResult:
+    """Rerun a stored trial's config (a TrialConfig dict) on the CPU with its fitted curves recorded.
+
+    Sweeps store no fitted curves, so a picture of a stored trial reruns it; pass the engine
+    that stored the trial ("single" or "batched") so that the rerun matches it.
+    """
+    cfg = TrialConfig.from_dict(config).replace(device="cpu")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one small net: extra threads only contend (10x slower on a busy machine)
+    try:
+        return run_trials([cfg], engine=engine, record_fits=True)[0]
+    finally:
+        torch.set_num_threads(threads)
 
 
 def plot_trial_fit(result: TrialResult, *, frame: Optional[int] = None, ax=None):

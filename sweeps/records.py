@@ -1,19 +1,29 @@
-"""Read a sweep or search folder's store into plain records, a DataFrame and a manifest."""
+"""Read a sweep or search folder's store into what ``analysis`` takes: plain records, DataFrames,
+a manifest, and a search's study snapshot.
+
+    >>> from sweeps import load_trials
+    >>> df = load_trials("results/quick")      # one row per trial (columns: analysis/frame.py)
+
+The store is opened read-only, so a sweep still running in the folder is not disturbed.
+"""
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .frame import curves_frame, records_frame
+from analysis.frame import curves_frame, records_frame
+
+from .store import Store
+
+if TYPE_CHECKING:
+    from analysis.search_report import SearchRecords
 
 
 def load_records(out_dir: str | Path) -> list[dict[str, Any]]:
     """Every stored trial: {trial_id, status, error, attempts, config, result, finished_at}."""
-    from sweeps.store import Store
-
     with Store.open(out_dir, readonly=True) as store:
         return list(store.records())
 
@@ -24,13 +34,12 @@ def load_trials(out_dir: str | Path) -> pd.DataFrame:
 
 
 def load_curves(out_dir: str | Path) -> pd.DataFrame:
+    """One row per (trial, arm, evaluation step); columns documented in analysis/frame.py."""
     return curves_frame(load_records(out_dir))
 
 
 def load_manifest(out_dir: str | Path) -> dict[str, Any]:
     """The sweep's self-description: spec, axes, seeds, versions, host, device, times."""
-    from sweeps.store import Store
-
     with Store.open(out_dir, readonly=True) as store:
         meta = store.meta()
         runs = store.runs()
@@ -48,3 +57,16 @@ def load_manifest(out_dir: str | Path) -> dict[str, Any]:
         "ended_at": runs[-1]["ended_at"] if runs else None,
         "runs": runs,
     }
+
+
+def load_search(out_dir: str | Path) -> SearchRecords:
+    """What the search report reads from a search folder: spec, study snapshot, confirmation plan, records."""
+    # matplotlib comes with the search report: load it only when a search is read
+    from analysis.search_report import SearchRecords
+
+    with Store.open(out_dir, readonly=True) as store:
+        meta, records = store.meta(), list(store.records())
+    return SearchRecords(spec=json.loads(meta.get("spec", "{}")),
+                         snapshot=json.loads(meta.get("search_study", "[]") or "[]"),
+                         confirm=json.loads(meta.get("search_confirm", "[]") or "[]"),
+                         records=records, meta=meta)

@@ -1,4 +1,4 @@
-"""How long the report of a large sweep takes: ``python -m analysis.report_speed``.
+"""How long the report of a large sweep takes: ``python tools/report_speed.py [--shape 1000x10]``.
 
 Builds synthetic records shaped like a real sweep (valid configs, 51-point learning curves
 per arm, plausible metrics drawn from a seeded generator), then times ``write_report`` on
@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from bench import TrialConfig
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a plain checkout: the packages are one up
+
+from bench import TrialConfig  # noqa: E402
 
 
 def synthetic_records(grid: dict[str, list], seeds: int, *, rng_seed: int = 0) -> list[dict]:

@@ -1,0 +1,90 @@
+"""The numbers of a sweep's report: per-cell paired statistics, known answers on the same
+seeds, and the focus cell's nets beside them.
+
+``estimate(records, manifest)`` returns an ``Estimates``; the prose (``analysis.prose``),
+the figures (``analysis.report_figures``) and the page (``analysis.report``) read it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import _render as R
+from .cells import cell_axes, cell_table, focus_cell
+from .frame import records_frame
+from .known_answers import known_answer_table, known_answer_trials, textbook
+from .stats import DEFAULT_METHOD, DEFAULT_RESAMPLES, bootstrap_ci, effective_df
+
+METRICS = ("train_mse", "test_mse", "gap")
+
+
+@dataclass
+class Estimates:
+    """A sweep's numbers: ``trials`` (analysis.frame.records_frame), ``cells`` (analysis.cells.cell_table)."""
+    trials: pd.DataFrame             # one row per trial
+    cells: pd.DataFrame              # one row per cell of ``axes``
+    axes: list[str]                  # the swept fields that define a cell
+    focus: Optional[int]             # index in ``cells`` of the cell the findings lead with
+    known: pd.DataFrame              # analysis.known_answers.known_answer_table over every finished trial
+    beside: pd.DataFrame             # the focus cell's nets beside the known answers, formatted
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage
+
+
+def estimate(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[str, Any]] = None, *,
+             seed: int = 0, n_resamples: int = DEFAULT_RESAMPLES, method: str = DEFAULT_METHOD,
+             focus: Optional[Mapping[str, Any]] = None,
+             lap: Callable[[str], None] = lambda stage: None) -> Estimates:
+    """Cell statistics and known answers of a set of records; ``lap(stage)`` is called after each stage.
+
+    ``focus`` picks the cell the findings lead with (default: nearest the seed experiment).
+    """
+    manifest = dict(manifest or {})
+    trials = records_frame(records)
+    axes = cell_axes(trials, manifest)
+    expected = len(manifest.get("seeds") or []) or None
+    cells = cell_table(trials, axes, expected_seeds=expected, seed=seed, n_resamples=n_resamples,
+                       method=method)
+    lap("cells")
+    ok = trials[trials["status"] == "ok"]
+    fidx = focus_cell(cells, axes, focus) if len(cells) else None
+    known = (known_answer_table(known_answer_trials(zip(ok["seed"], ok["n_train"], ok["noise_std"])),
+                                seed=seed, n_resamples=n_resamples, method=method)
+             if len(ok) else pd.DataFrame())
+    beside = _beside(ok, cells, axes, fidx, seed=seed, n_resamples=n_resamples, method=method)
+    lap("known answers")
+    return Estimates(trials=trials, cells=cells, axes=axes, focus=fidx, known=known, beside=beside)
+
+
+def _beside(ok: pd.DataFrame, cells: pd.DataFrame, axes: list[str], fidx: Optional[int], **boot) -> pd.DataFrame:
+    """The focus cell's nets beside the oracle and the least-squares line on the same seeds."""
+    if fidx is None or cells.loc[fidx, "delta_n"] == 0:
+        return pd.DataFrame()
+    row = cells.loc[fidx]
+    sel = ok
+    for a in axes:
+        sel = sel[sel[a] == row[a]]
+    n, sd = int(row["n_train"]), float(row["noise_std"])
+    ka = known_answer_trials((s, n, sd) for s in sel["seed"])
+    values = {"plain net": {m: sel[f"{m}_plain"].to_numpy(float) for m in METRICS},
+              f"dropout net (p={row.get('dropout', sel['dropout'].iloc[0]):g})":
+                  {m: sel[f"{m}_dropout"].to_numpy(float) for m in METRICS}}
+    for pred in ("oracle", "least_squares"):
+        g = ka[ka["predictor"] == pred]
+        values[pred.replace("_", "-") + (" line" if pred == "least_squares" else " y = x")] = {
+            m: g[m].to_numpy(float) for m in METRICS}
+    book = textbook(sd, n)
+    expected = [None, None, book.loc["oracle"], book.loc["least_squares"]]
+    out = []
+    for (name, v), exp in zip(values.items(), expected):
+        r: dict[str, Any] = {"predictor": name, "seeds": len(v["test_mse"])}
+        for j, m in enumerate(METRICS):
+            low, high = bootstrap_ci(v[m], seed=np.random.SeedSequence([boot["seed"], j]),
+                                     n_resamples=boot["n_resamples"], method=boot["method"])
+            r[m] = R.ci(v[m].mean(), low, high)
+            r[f"{m} textbook"] = R.num(exp[m]) if exp is not None else ""
+        r["eff. df"] = R.num(float(effective_df(v["gap"].mean(), n, sd)), 1)
+        out.append(r)
+    return pd.DataFrame(out)

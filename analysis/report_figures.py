@@ -1,0 +1,110 @@
+"""The figures of a sweep's report, chosen from its axes: paired delta against each swept
+field, a heatmap over two, both arms and learning curves through the focus cell, the
+trial's own picture for the focus cell's median seed, and step times.
+
+An axis a figure cannot show is held at the focus cell's value, and the caption says so.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import figures as F
+from .cells import cell_label, slice_through
+from .estimates import Estimates
+from .frame import curves_frame
+
+TREND_AXES = ("n_train", "dropout", "width")
+MAX_CURVE_TRIALS = 200  # learning curves: at most this many seeds per cell
+MAX_LINES = 6           # an axis with more values than this is not drawn as coloured lines
+MAX_PANELS = 5          # nor as side-by-side panels
+
+
+def make_figures(rep: Estimates, records: Sequence[Mapping[str, Any]], *,
+                 seed_picture: bool) -> list[tuple[str, str, Any]]:
+    """Every figure of the report as (name, caption, figure); ``seed_picture`` reruns one trial for its picture."""
+    c, axes, fidx = rep.cells, rep.axes, rep.focus
+    ok = rep.trials[rep.trials["status"] == "ok"]
+    sigma2 = float(c.loc[fidx, "noise_std"]) ** 2
+    out = []
+    if axes:
+        for x in [a for a in TREND_AXES if a in axes] or axes[:1]:
+            others = [a for a in axes if a != x]
+            hue = next((a for a in others if c[a].nunique() <= MAX_LINES), None)
+            col = next((a for a in others if a != hue and c[a].nunique() <= MAX_PANELS), None)
+            shown = [x] + [a for a in (hue, col) if a]
+            cs, held = _hold(c, axes, fidx, shown)
+            out.append((f"delta_vs_{x}", f"Paired delta against {x}: each dot one seed; line and band: cell mean "
+                                         f"and its 95% paired bootstrap CI{held}.",
+                        F.plot_delta_trend(_trials_in(ok, cs, axes), cs, shown, x)[0]))
+    else:
+        t1, c1 = ok.assign(cell="all trials"), c.assign(cell="all trials")
+        out.append(("delta", "Paired delta per seed with the mean and its 95% paired bootstrap CI.",
+                    F.plot_delta_trend(t1, c1, ["cell"], "cell")[0]))
+    if len(axes) >= 2:
+        facet = axes[2] if len(axes) > 2 and c[axes[2]].nunique() <= MAX_PANELS else None
+        cs, held = _hold(c, axes, fidx, [a for a in (axes[0], axes[1], facet) if a])
+        out.append(("delta_heatmap", f"Mean delta over {axes[0]} and {axes[1]}"
+                    + (f", one panel per {facet}" if facet else "") + held
+                    + "; * Holm-adjusted p < 0.05, + significant after BH only.",
+                    F.plot_delta_heatmap(cs, axes[0], axes[1], facet)[0]))
+    vary = axes[0] if axes else None
+    sl_cells = slice_through(c, axes, fidx, vary) if vary else c
+    if vary and len(sl_cells) > MAX_PANELS:  # evenly spaced values, the focus among them
+        keep = set(np.linspace(0, len(sl_cells) - 1, MAX_PANELS).round().astype(int)) | {
+            list(sl_cells.index).index(fidx)}
+        sl_cells = sl_cells.iloc[sorted(keep)]
+    _, held = _hold(c, axes, fidx, [vary] if vary else [])
+    sl_trials = _trials_in(ok, sl_cells, axes)
+    where = (f" for each {vary}" if vary else "") + held
+    out.append(("arms_test_mse", f"Test MSE per seed of both arms{where}; dotted: the floor sigma^2.",
+                F.plot_arms(sl_trials, vary, floor=sigma2)[0]))
+    firsts = sl_trials.sort_values("seed").groupby(axes or (lambda _: 0), sort=False).head(MAX_CURVE_TRIALS)
+    ids = set(firsts["trial_id"])
+    curves = curves_frame(r for r in records if r["trial_id"] in ids and r.get("status") == "ok")
+    if len(curves):
+        out.append(("learning_curves", f"Test MSE against step{where}: mean over seeds (at most "
+                                        f"{MAX_CURVE_TRIALS} per cell), 95% t-interval band.",
+                    F.plot_learning_curves(curves, vary, floor=sigma2)[0]))
+    if seed_picture:
+        pic = _fit_picture(ok, c, axes, fidx, records)
+        if pic is not None:
+            out.append(pic)
+    if ok["step_seconds_median_plain"].notna().any():
+        out.append(("step_time", "Median wall time of one training step against width, by engine and arm.",
+                    F.plot_step_time(ok)[0]))
+    return out
+
+
+def _hold(c: pd.DataFrame, axes: list[str], fidx: int, shown: list[str]) -> tuple[pd.DataFrame, str]:
+    """The cells at the focus cell's value of every axis not shown, and a caption fragment saying so."""
+    held = [a for a in axes if a not in shown]
+    for a in held:
+        c = c[c[a] == c.loc[fidx, a]] if fidx in c.index else c
+    return c, (f", at {cell_label(c.iloc[0], held)}" if held and len(c) else "")
+
+
+def _trials_in(ok: pd.DataFrame, cells: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    if not axes:
+        return ok
+    keys = set(map(tuple, cells[axes].itertuples(index=False)))
+    return ok[[tuple(r) in keys for r in ok[axes].itertuples(index=False)]]
+
+
+def _fit_picture(ok: pd.DataFrame, c: pd.DataFrame, axes: list[str], fidx: int,
+                 records: Sequence[Mapping[str, Any]]) -> tuple[str, str, Any] | None:
+    """Rerun the median-delta seed of the focus cell with its fitted curves and draw the tutorial's picture."""
+    from .fit_picture import plot_trial_fit, rerun_with_fits  # torch: only when a trial is rerun
+
+    sel = _trials_in(ok, c.loc[[fidx]], axes).sort_values("delta_test_mse")
+    if sel.empty:
+        return None
+    row = sel.iloc[(len(sel) - 1) // 2]
+    config = next(r.get("config") or r["result"]["config"] for r in records if r["trial_id"] == row["trial_id"])
+    engine = row["engine_plain"] if row["engine_plain"] in ("single", "batched") else "single"
+    result = rerun_with_fits(config, engine)  # the engine that stored it
+    caption = (f"The seed's own picture for the median-delta seed ({row['seed']}) of {cell_label(c.loc[fidx], axes)}, "
+               f"rerun on the CPU: stored delta {row['delta_test_mse']:+.4f}, rerun {result.delta_test_mse:+.4f}.")
+    return ("seed_picture", caption, plot_trial_fit(result)[0])

@@ -1,0 +1,50 @@
+"""Argument helpers shared by the commands: trial-config flags, strict number types, UsageError."""
+from __future__ import annotations
+
+import argparse
+from typing import Any, Callable
+
+from bench import TrialConfig
+from bench.config import field_types
+
+
+class UsageError(Exception):
+    """Bad input found after parsing; reported as one line with exit code 2."""
+
+
+def add_config_flags(p: argparse.ArgumentParser) -> None:
+    defaults = TrialConfig()
+    group = p.add_argument_group("trial config (defaults reproduce the seed experiment)")
+    for name, typ in field_types().items():
+        group.add_argument(f"--{name.replace('_', '-')}", dest=f"cfg_{name}", metavar=typ.upper(),
+                           type=_PARSERS[typ], default=None,
+                           help=f"default {getattr(defaults, name)!r}")
+
+
+def config_from_args(args: argparse.Namespace) -> TrialConfig:
+    given = {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg_") and v is not None}
+    return TrialConfig.from_dict(given)
+
+
+def _strict_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    value = _strict_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {"int": _strict_int, "float": _float, "str": str}

@@ -1,0 +1,57 @@
+"""The house keeps its shape: floors point one way, and functions stay small.
+
+The layers are an import-linter contract in pyproject.toml (sweeps > analysis > bench,
+private modules stay home, no cycles between siblings); this runs it, so the README's
+test command checks it too. A production function stays within 60 lines and 8
+parameters: past that it is two ideas.
+"""
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("bench", "analysis", "sweeps")
+
+
+def test_import_contracts_hold():
+    lint = shutil.which("lint-imports") or str(Path(sys.executable).parent / "lint-imports")
+    if not Path(lint).exists():
+        pytest.skip("import-linter is not installed (pip install -e '.[test]')")
+    proc = subprocess.run([lint, "--config", str(ROOT / "pyproject.toml")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "3 kept, 0 broken" in proc.stdout
+
+
+def _oversized(max_lines: int = 60, max_params: int = 8) -> list[str]:
+    found = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    a = node.args
+                    params = [p.arg for p in (*a.posonlyargs, *a.args, *a.kwonlyargs)]
+                    params = params[1:] if params[:1] in (["self"], ["cls"]) else params
+                    lines = node.end_lineno - node.lineno + 1
+                    if lines > max_lines or len(params) > max_params:
+                        found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: "
+                                     f"{lines} lines, {len(params)} parameters")
+    return found
+
+
+def test_no_production_function_is_two_ideas():
+    assert _oversized() == []
+
+
+def test_the_size_check_sees_a_big_function(tmp_path, monkeypatch):
+    big = tmp_path / "bench"
+    big.mkdir()
+    body = "\n".join(f"    x{i} = {i}" for i in range(70))
+    (big / "big.py").write_text(f"def big(a, b, c, d, e, f, g, h, i):\n{body}\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGES", ("bench",))
+    assert _oversized() == ["bench/big.py:1 big: 71 lines, 9 parameters"]
