@@ -33,6 +33,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from analysis.objectives import OBJECTIVES
 from bench import TrialConfig, TrialResult
 from bench.trial import check_device
 
@@ -376,8 +377,7 @@ def best_line(study: optuna.Study, spec: SearchSpec, trials: list | None = None)
         return ""
     if len(spec.directions) > 1:
         return f"Pareto front: {len(study.best_trials)} trial(s)"
-    sign = 1 if spec.directions[0] == "minimize" else -1
-    best = min(done, key=lambda t: sign * t.value)
+    best = min(done, key=lambda t: OBJECTIVES[spec.objective].lower_is_better(t.value))
     params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items())
     return f"best {spec.objective} {best.value:.4g} (trial {best.number}: {params})"
 
