@@ -11,6 +11,10 @@ torch.set_num_threads(1)
 # signal nobody hears. Python's own handler here means children start with the default.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+# Likewise a suite started under nohup inherits SIGHUP ignored, and a driver keeps an ignored
+# SIGHUP ignored (sweeps.signals: nohup means it): the SIGHUP tests need the default here.
+if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 @pytest.fixture
