@@ -35,6 +35,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ..locks import FileLock
+from ..options import HEARTBEAT_SECONDS  # noqa: F401 - the default, defined once, used here and by workers
 from ._optuna_compat import stale_trial_ids, storage_trial_id, study_storage, uncached
 
 ASK_LOCK = ".search-ask.lock"
@@ -51,7 +52,6 @@ def _machine() -> str:
 
 
 HOST = _machine()
-HEARTBEAT_SECONDS = 20        # default interval between a worker's heartbeats (RDB only)
 GRACE_BEATS = 3               # a trial is stale after this many intervals without a heartbeat
 
 
