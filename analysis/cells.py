@@ -42,30 +42,41 @@ def cell_table(
     seed: int = 0,
     n_resamples: int = stats.DEFAULT_RESAMPLES,
     method: stats.Method = stats.DEFAULT_METHOD,
+    smallest_effect: Optional[float] = None,
 ) -> pd.DataFrame:
     """One row per cell, sorted by the axes.
 
     Columns: the axes; n_trials, n_ok, n_diverged, n_failed, n_expected, complete (trials
     present / expected); n_train, noise_std; per arm and metric m in (test_mse, train_mse, gap):
-    ``{m}_{arm}_mean``, ``_median``, ``_ci_low``, ``_ci_high`` (bootstrap CI of the mean; cells
-    with equal n are resampled in one call from ``SeedSequence([seed, k])``); ``eff_df_{arm}``
-    = N mean(gap) / (2 sigma^2); the paired difference ``delta_*`` from ``stats.paired_summary``
-    (cells with equal n resampled together, in table order); ``p_holm``, ``p_bh`` adjusted across the
-    family of cells with at least one finished seed; ``sig_holm``, ``sig_bh`` at alpha = 0.05.
+    ``{m}_{arm}_mean``, ``_median``, ``_ci_low``, ``_ci_high`` (``stats.interval`` of the mean;
+    bootstrap methods resample cells with equal n in one call from ``SeedSequence([seed, k])``);
+    ``eff_df_{arm}`` = N mean(gap) / (2 sigma^2); the paired difference ``delta_*`` from
+    ``stats.paired_summary`` (cells with equal n together, in table order); ``margin``, the
+    smallest effect of interest (``smallest_effect``, default ``decisions.default_margin``);
+    ``p_holm``, ``p_bh``, ``p_tost_holm`` adjusted across the family of cells with at least one
+    finished seed; ``sig_holm``, ``sig_bh`` at alpha = 0.05; the verdict columns of
+    ``analysis.decisions.decide``.
     """
+    from .decisions import decide, default_margin
+
     table, ok_rows = _cells(frame, list(axes))
     if table.empty:
         return table
     n_expected = expected_seeds if expected_seeds else int(table["n_trials"].max())
     table["n_expected"] = n_expected
     table["complete"] = table["n_trials"] / n_expected
+    table["margin"] = (float(smallest_effect) if smallest_effect is not None
+                       else default_margin(table["noise_std"].to_numpy(dtype=float)))
     boot = {"seed": seed, "n_resamples": n_resamples, "method": method}
     _add_arms(table, frame, ok_rows, **boot)
     _add_delta(table, frame, ok_rows, **boot)
     table["p_holm"] = stats.adjust_pvalues(table["delta_p_wilcoxon"].to_numpy(), method="holm")
     table["p_bh"] = stats.adjust_pvalues(table["delta_p_wilcoxon"].to_numpy(), method="fdr_bh")
+    table["p_tost_holm"] = stats.adjust_pvalues(table["delta_p_tost"].to_numpy(), method="holm")
     table["sig_holm"] = table["p_holm"] < ALPHA
     table["sig_bh"] = table["p_bh"] < ALPHA
+    for name, column in decide(table).items():
+        table[name] = column
     return table
 
 
@@ -117,19 +128,24 @@ def _add_arms(table: pd.DataFrame, frame: pd.DataFrame, ok_rows: list[np.ndarray
 
 def _add_delta(table: pd.DataFrame, frame: pd.DataFrame, ok_rows: list[np.ndarray], *, seed: int,
                n_resamples: int, method: stats.Method) -> None:
-    """The paired delta: the cells with n finished seeds, in table order, in one call (see paired_summary)."""
+    """The paired delta: the cells with n finished seeds, in table order, in one call (see paired_summary).
+
+    Also the cell's deltas themselves, ``delta_values`` (an array per cell, by seed), for
+    selection-aware intervals."""
     sizes = np.array([len(r) for r in ok_rows])
     column = frame["delta_test_mse"].to_numpy(dtype=float)
     delta: dict[str, np.ndarray] = {}
     for n in np.unique(sizes):
         idx = np.flatnonzero(sizes == n)
         values = column[np.stack([ok_rows[i] for i in idx]).reshape(len(idx), int(n))]  # (cells, n)
-        summary = stats.paired_summary(values, seed=seed, n_resamples=n_resamples, method=method)
+        summary = stats.paired_summary(values, seed=seed, n_resamples=n_resamples, method=method,
+                                       margin=table["margin"].to_numpy(dtype=float)[idx])
         for name, v in summary.items():
             delta.setdefault(f"delta_{name}", np.full(len(ok_rows), np.nan))[idx] = v
     for name, v in delta.items():
         table[name] = v
     table["delta_n"] = table["delta_n"].astype(int)
+    table["delta_values"] = [column[r] for r in ok_rows]
 
 
 def focus_cell(cells: pd.DataFrame, axes: Sequence[str], target: Optional[Mapping[str, Any]] = None) -> int:

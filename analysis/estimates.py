@@ -13,10 +13,12 @@ import numpy as np
 import pandas as pd
 
 from . import _render as R
+from .answers import Cost, Plan, cost, plan, versus_line
 from .cells import cell_axes, cell_table, focus_cell
+from .decisions import Best, best_cell
 from .frame import records_frame
 from .known_answers import known_answer_table, known_answer_trials, textbook
-from .stats import DEFAULT_METHOD, DEFAULT_RESAMPLES, bootstrap_ci, effective_df
+from .stats import DEFAULT_METHOD, DEFAULT_RESAMPLES, effective_df, interval
 
 METRICS = ("train_mse", "test_mse", "gap")
 
@@ -30,32 +32,45 @@ class Estimates:
     focus: Optional[int]             # index in ``cells`` of the cell the findings lead with
     known: pd.DataFrame              # analysis.known_answers.known_answer_table over every finished trial
     beside: pd.DataFrame             # the focus cell's nets beside the known answers, formatted
+    best: Optional[Best] = None      # analysis.decisions.best_cell
+    line: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.answers.versus_line
+    cost: Optional[Cost] = None      # analysis.answers.cost
+    plan: Optional[Plan] = None      # analysis.answers.plan
+    smallest_effect: str = ""        # where the margin came from, in words
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage
 
 
 def estimate(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[str, Any]] = None, *,
              seed: int = 0, n_resamples: int = DEFAULT_RESAMPLES, method: str = DEFAULT_METHOD,
-             focus: Optional[Mapping[str, Any]] = None,
+             focus: Optional[Mapping[str, Any]] = None, smallest_effect: Optional[float] = None,
              lap: Callable[[str], None] = lambda stage: None) -> Estimates:
     """Cell statistics and known answers of a set of records; ``lap(stage)`` is called after each stage.
 
     ``focus`` picks the cell the findings lead with (default: nearest the seed experiment).
+    ``smallest_effect`` (test MSE) defaults to the spec's ``[report] smallest_effect`` in the
+    manifest, then to ``analysis.decisions.default_margin``.
     """
     manifest = dict(manifest or {})
+    if smallest_effect is None:
+        smallest_effect = ((manifest.get("spec") or {}).get("report") or {}).get("smallest_effect")
     trials = records_frame(records)
     axes = cell_axes(trials, manifest)
     expected = len(manifest.get("seeds") or []) or None
     cells = cell_table(trials, axes, expected_seeds=expected, seed=seed, n_resamples=n_resamples,
-                       method=method)
+                       method=method, smallest_effect=smallest_effect)
     lap("cells")
     ok = trials[trials["status"] == "ok"]
     fidx = focus_cell(cells, axes, focus) if len(cells) else None
-    known = (known_answer_table(known_answer_trials(zip(ok["seed"], ok["n_train"], ok["noise_std"])),
-                                seed=seed, n_resamples=n_resamples, method=method)
-             if len(ok) else pd.DataFrame())
+    ka = known_answer_trials(zip(ok["seed"], ok["n_train"], ok["noise_std"])) if len(ok) else pd.DataFrame()
+    known = known_answer_table(ka, seed=seed, n_resamples=n_resamples, method=method) if len(ok) else pd.DataFrame()
     beside = _beside(ok, cells, axes, fidx, seed=seed, n_resamples=n_resamples, method=method)
     lap("known answers")
-    return Estimates(trials=trials, cells=cells, axes=axes, focus=fidx, known=known, beside=beside)
+    return Estimates(trials=trials, cells=cells, axes=axes, focus=fidx, known=known, beside=beside,
+                     best=best_cell(cells) if len(cells) else None,
+                     line=versus_line(ok, ka, cells, axes) if len(ok) else pd.DataFrame(),
+                     cost=cost(ok), plan=plan(cells) if len(cells) else None,
+                     smallest_effect=(f"{float(smallest_effect):g}, set by the spec's [report] smallest_effect"
+                                      if smallest_effect is not None else "by default 10% of sigma^2"))
 
 
 def _beside(ok: pd.DataFrame, cells: pd.DataFrame, axes: list[str], fidx: Optional[int], **boot) -> pd.DataFrame:
@@ -81,7 +96,7 @@ def _beside(ok: pd.DataFrame, cells: pd.DataFrame, axes: list[str], fidx: Option
     for (name, v), exp in zip(values.items(), expected):
         r: dict[str, Any] = {"predictor": name, "seeds": len(v["test_mse"])}
         for j, m in enumerate(METRICS):
-            low, high = bootstrap_ci(v[m], seed=np.random.SeedSequence([boot["seed"], j]),
+            low, high = interval(v[m], seed=np.random.SeedSequence([boot["seed"], j]),
                                      n_resamples=boot["n_resamples"], method=boot["method"])
             r[m] = R.ci(v[m].mean(), low, high)
             r[f"{m} textbook"] = R.num(exp[m]) if exp is not None else ""

@@ -63,13 +63,13 @@ def known_answer_trials(keys: Iterable[tuple[int, int, float]]) -> pd.DataFrame:
 
 
 def known_answer_table(trials: pd.DataFrame, *, seed: int = 0, n_resamples: int = 9_999,
-                       method: str = "BCa") -> pd.DataFrame:
-    """Per (n_train, noise_std, predictor): n seeds, mean and bootstrap CI of each metric beside the textbook value.
+                       method: str = "t") -> pd.DataFrame:
+    """Per (n_train, noise_std, predictor): n seeds, mean and 95% interval (``analysis.stats.interval``) of each metric beside the textbook value.
 
     ``trials`` is ``known_answer_trials(...)``. Columns per metric m in (train_mse, test_mse, gap):
     m, m_ci_low, m_ci_high, m_expected, m_within (the textbook value lies inside the CI).
     """
-    from .stats import bootstrap_ci
+    from .stats import interval
 
     out = []
     for (n, sd, pred), g in trials.groupby(["n_train", "noise_std", "predictor"], sort=True):
@@ -77,7 +77,7 @@ def known_answer_table(trials: pd.DataFrame, *, seed: int = 0, n_resamples: int 
         expected = textbook(sd, n).loc[pred]
         for j, metric in enumerate(("train_mse", "test_mse", "gap")):
             values = g[metric].to_numpy()
-            low, high = bootstrap_ci(values, seed=np.random.SeedSequence([seed, j]),
+            low, high = interval(values, seed=np.random.SeedSequence([seed, j]),
                                      n_resamples=n_resamples, method=method)
             row.update({metric: values.mean(), f"{metric}_ci_low": low, f"{metric}_ci_high": high,
                         f"{metric}_expected": expected[metric],

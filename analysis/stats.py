@@ -4,6 +4,12 @@ Data contract, repeated in every docstring: ``samples`` is ``(cells, n)`` or ``(
 one value per seed (for a paired comparison, ``delta`` = test MSE(plain) - test MSE(dropout)
 on the same seed; > 0 means dropout helped). Every stochastic function takes its seed.
 Intervals are 95% two-sided unless ``confidence`` says otherwise.
+
+The default interval of a mean is Student's t (``method="t"``): simulated at 3 to 30 seeds it
+keeps 93-97% for Gaussian, moderately skewed and heavy-tailed deltas, where the BCa bootstrap
+covers 71-86% at 3-6 seeds (``tests/test_stats.py``, ``docs/statistics.md``). No interval is
+given below ``MIN_SEEDS`` seeds. The median's default is the distribution-free order-statistic
+interval (exact, conservative; it needs 6 seeds for 95%).
 """
 from __future__ import annotations
 
@@ -14,9 +20,11 @@ from typing import Callable, Literal
 import numpy as np
 from scipy import stats
 
-Method = Literal["BCa", "percentile", "basic"]
+Method = Literal["t", "BCa", "percentile", "basic"]
+METHODS = ("t", "BCa", "percentile", "basic")
 DEFAULT_RESAMPLES = 9_999
-DEFAULT_METHOD: Method = "BCa"
+DEFAULT_METHOD: Method = "t"
+MIN_SEEDS = 3  # fewer seeds than this: no interval at all (a 2-seed interval is all width, or none)
 _MAX_BATCH_ELEMENTS = 4_000_000  # bound on resamples x cells x n held at once (~32 MB of float64)
 
 _STATISTICS: dict[str, Callable[..., np.ndarray]] = {
@@ -62,6 +70,112 @@ def bootstrap_ci(
             low[live] = res.confidence_interval.low
             high[live] = res.confidence_interval.high
     return (low[0], high[0]) if squeeze else (low, high)
+
+
+def t_interval(samples: np.ndarray, *, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Student's t interval of the mean of each row: mean -+ t_{n-1} sd / sqrt(n).
+
+    samples: (cells, n) or (n,). The same numbers as ``scipy.stats.ttest_1samp(row).confidence_interval()``,
+    vectorised. NaN where n < 2; all values equal gives (value, value).
+    """
+    x = np.asarray(samples, dtype=float)
+    squeeze = x.ndim == 1
+    x = np.atleast_2d(x)
+    n = x.shape[1]
+    low = high = np.full(x.shape[0], np.nan)
+    if n >= 2:
+        mean = x.mean(axis=-1)
+        half = stats.t.ppf(0.5 + confidence / 2, n - 1) * x.std(axis=-1, ddof=1) / math.sqrt(n)
+        low, high = mean - half, mean + half
+    return (low[0], high[0]) if squeeze else (low, high)
+
+
+def median_interval(samples: np.ndarray, *, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Distribution-free interval of the median of each row from order statistics.
+
+    [x_(k), x_(n+1-k)] with the largest k for which the binomial(n, 1/2) coverage is at least
+    ``confidence``; exact for any continuous distribution, so conservative. NaN where no such k
+    exists (n < 6 at 95%).
+    """
+    x = np.asarray(samples, dtype=float)
+    squeeze = x.ndim == 1
+    x = np.sort(np.atleast_2d(x), axis=-1)
+    n = x.shape[1]
+    low = high = np.full(x.shape[0], np.nan)
+    # coverage of [x_(k), x_(n+1-k)] is 1 - 2 P(B <= k - 1), B ~ binomial(n, 1/2)
+    ks = [k for k in range(1, n // 2 + 1) if 1 - 2 * stats.binom.cdf(k - 1, n, 0.5) >= confidence - 1e-12]
+    if ks:
+        k = ks[-1]
+        low, high = x[:, k - 1].copy(), x[:, n - k].copy()
+    return (low[0], high[0]) if squeeze else (low, high)
+
+
+def interval(
+    samples: np.ndarray,
+    *,
+    statistic: str = "mean",
+    method: Method = DEFAULT_METHOD,
+    confidence: float = 0.95,
+    seed: int | np.random.SeedSequence = 0,
+    n_resamples: int = DEFAULT_RESAMPLES,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The report's interval of the mean or median of each row; NaN below ``MIN_SEEDS`` seeds.
+
+    method "t": Student's t for the mean, the order-statistic interval for the median;
+    "BCa", "percentile", "basic": ``bootstrap_ci`` (kept for comparison: BCa under-covers at
+    small n). samples: (cells, n) or (n,).
+    """
+    if method not in METHODS:
+        raise ValueError(f"method={method!r}: must be one of {', '.join(METHODS)}")
+    x = np.asarray(samples, dtype=float)
+    if np.atleast_2d(x).shape[1] < MIN_SEEDS:
+        nan = np.full(np.atleast_2d(x).shape[0], np.nan)
+        return (nan[0], nan[0]) if x.ndim == 1 else (nan, nan.copy())
+    if method == "t":
+        fn = t_interval if statistic == "mean" else median_interval
+        return fn(x, confidence=confidence)
+    return bootstrap_ci(x, statistic=statistic, seed=seed, n_resamples=n_resamples, method=method,
+                        confidence=confidence)
+
+
+def hodges_lehmann(delta: np.ndarray) -> np.ndarray:
+    """Hodges-Lehmann estimate per row: the median of the Walsh averages (d_i + d_j) / 2, i <= j.
+
+    The pseudo-median the Wilcoxon signed-rank test is about; its sign is the test's direction.
+    delta: (cells, n) or (n,); NaN where n = 0.
+    """
+    d = np.atleast_2d(np.asarray(delta, dtype=float))
+    n = d.shape[1]
+    if n == 0:
+        out = np.full(d.shape[0], np.nan)
+    else:
+        i, j = np.triu_indices(n)
+        out = np.median((d[:, i] + d[:, j]) / 2, axis=-1)
+    return out[0] if np.ndim(delta) == 1 else out
+
+
+def tost_p(delta: np.ndarray, margin: float | np.ndarray) -> np.ndarray:
+    """Equivalence p-value (two one-sided t-tests) that the mean of each row lies within +-margin.
+
+    delta: (cells, n); margin > 0, a scalar or one per row. p = max of the one-sided p-values
+    against mean <= -margin and mean >= +margin (``statsmodels`` ``DescrStatsW(d).ttost_mean(-m, m)``).
+    A small p says the mean is within the margin. NaN where n < 2.
+    """
+    d = np.atleast_2d(np.asarray(delta, dtype=float))
+    n = d.shape[1]
+    margin = np.broadcast_to(np.asarray(margin, dtype=float), d.shape[:1])
+    if n < 2:
+        out = np.full(d.shape[0], np.nan)
+    else:
+        mean = d.mean(axis=-1)
+        se = d.std(axis=-1, ddof=1) / math.sqrt(n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p_low = stats.t.sf((mean + margin) / se, n - 1)    # H0: mean <= -margin
+            p_high = stats.t.cdf((mean - margin) / se, n - 1)  # H0: mean >= +margin
+        out = np.maximum(p_low, p_high)
+        inside = (se == 0) & (np.abs(mean) < margin)
+        out = np.where(se == 0, np.where(inside, 0.0, 1.0), out)
+    return out[0] if np.ndim(delta) == 1 else out
 
 
 def cohens_dz(delta: np.ndarray) -> np.ndarray:
@@ -196,6 +310,49 @@ def seeds_for_power(dz: float, *, power: float = 0.8, alpha: float = 0.05, max_s
         n += 16
 
 
+WILCOXON_ARE = 3 / math.pi  # efficiency of the signed-rank test relative to the t-test under normality
+
+
+def seeds_to_detect(effect: float, sd: float, *, family: int = 1, alpha: float = 0.05,
+                    power: float = 0.8) -> float:
+    """Seeds a cell needs to detect a true mean paired difference ``effect`` with ``power``.
+
+    ``sd`` is the per-seed SD of the difference (from a pilot or the sweep itself). The
+    correction is Holm's over ``family`` cells: its first step tests at alpha / family, so a
+    paired t-test at that level (noncentral t, ``seeds_for_power``) gives the seeds, divided by
+    the Wilcoxon test's efficiency 3/pi (it is the test of record; about 5% more seeds).
+    inf when effect = 0, NaN when sd is unknown.
+    """
+    if not (np.isfinite(effect) and np.isfinite(sd)) or sd <= 0:
+        return math.nan
+    if effect == 0:
+        return math.inf
+    n_t = seeds_for_power(abs(effect) / sd, power=power, alpha=alpha / max(1, family))
+    return float(math.ceil(n_t / WILCOXON_ARE)) if np.isfinite(n_t) else n_t
+
+
+def seeds_to_show_equivalence(margin: float, sd: float, *, family: int = 1, alpha: float = 0.05,
+                              power: float = 0.8, max_seeds: int = 1_000_000) -> float:
+    """Seeds for the TOST test to show |mean| < ``margin`` with ``power`` when the true mean is 0.
+
+    The usual t approximation (Chow, Shao & Wang, *Sample Size Calculations*, 3.2):
+    margin sqrt(n) / sd >= t_{1 - alpha', n-1} + t_{1 - beta/2, n-1}, alpha' = alpha / family.
+    """
+    if not (np.isfinite(margin) and np.isfinite(sd)) or sd <= 0 or margin <= 0:
+        return math.nan
+    a = alpha / max(1, family)
+    z = stats.norm.ppf(1 - a) + stats.norm.ppf(1 - (1 - power) / 2)
+    n = max(2, int((z * sd / margin) ** 2) - 2)
+    while n <= max_seeds:
+        window = np.arange(n, n + 16)
+        need = stats.t.ppf(1 - a, window - 1) + stats.t.ppf(1 - (1 - power) / 2, window - 1)
+        ok = np.flatnonzero(margin * np.sqrt(window) / sd >= need)
+        if ok.size:
+            return float(window[ok[0]])
+        n += 16
+    return math.inf
+
+
 def effective_df(gap: np.ndarray, n_train: np.ndarray, noise_std: np.ndarray) -> np.ndarray:
     """Effective degrees of freedom N * gap / (2 sigma^2) (ESL 7.4); arrays broadcast; NaN where sigma = 0."""
     gap = np.asarray(gap, dtype=float)
@@ -211,13 +368,13 @@ def describe(
     n_resamples: int = DEFAULT_RESAMPLES,
     method: Method = DEFAULT_METHOD,
 ) -> dict[str, np.ndarray]:
-    """n, mean, median, sd and the bootstrap CI of the mean of each row.
+    """n, mean, median, sd and the interval of the mean of each row (``interval``, ``method``).
 
     samples: (cells, n). Returns a dict of (cells,) arrays: n, mean, median, sd, ci_low, ci_high.
     """
     x = np.atleast_2d(np.asarray(samples, dtype=float))
     cells, n = x.shape
-    low, high = bootstrap_ci(x, seed=seed, n_resamples=n_resamples, method=method)
+    low, high = interval(x, seed=seed, n_resamples=n_resamples, method=method)
     empty = n == 0
     return {
         "n": np.full(cells, n),
@@ -234,18 +391,16 @@ def paired_summary(
     seed: int = 0,
     n_resamples: int = DEFAULT_RESAMPLES,
     method: Method = DEFAULT_METHOD,
-    power: float = 0.8,
-    alpha: float = 0.05,
+    margin: float | np.ndarray = math.nan,
 ) -> dict[str, np.ndarray]:
     """Everything the report says about one paired difference per cell.
 
     delta: (cells, n) = test MSE(plain) - test MSE(dropout) per seed. Returns (cells,) arrays:
-    n, mean, median, sd, ci_low/ci_high (mean), median_ci_low/median_ci_high, dz,
-    p_improve (+ _low/_high, Wilson), p_wilcoxon, seeds_80 (seeds for ``power`` at the observed d_z).
-    All rows are resampled in one vectorised ``scipy.stats.bootstrap`` call per statistic, the
-    mean's from ``SeedSequence([seed, 0])`` and the median's from ``SeedSequence([seed, 1])``:
-    ``bootstrap((delta,), np.mean, axis=-1, rng=default_rng(SeedSequence([seed, 0])), ...)``
-    reproduces the mean's intervals exactly.
+    n, mean, median, sd, ci_low/ci_high (mean, ``interval``), median_ci_low/median_ci_high,
+    hl (Hodges-Lehmann pseudo-median), dz, p_improve (+ _low/_high, Wilson), p_wilcoxon, and
+    p_tost (equivalence within +-``margin``; NaN without a margin). Intervals are NaN below
+    ``MIN_SEEDS``. With a bootstrap ``method``, the mean's resamples come from
+    ``SeedSequence([seed, 0])`` and the median's from ``SeedSequence([seed, 1])``.
     """
     d = np.atleast_2d(np.asarray(delta, dtype=float))
     cells, n = d.shape
@@ -255,13 +410,16 @@ def paired_summary(
         "median": np.median(d, axis=-1) if n else np.full(cells, np.nan),
         "sd": d.std(axis=-1, ddof=1) if n >= 2 else np.full(cells, np.nan),
     }
-    out["ci_low"], out["ci_high"] = bootstrap_ci(
+    out["ci_low"], out["ci_high"] = interval(
         d, seed=np.random.SeedSequence([seed, 0]), n_resamples=n_resamples, method=method)
-    out["median_ci_low"], out["median_ci_high"] = bootstrap_ci(
+    out["median_ci_low"], out["median_ci_high"] = interval(
         d, statistic="median", seed=np.random.SeedSequence([seed, 1]), n_resamples=n_resamples,
         method=method)
+    out["hl"] = hodges_lehmann(d)
     out["dz"] = cohens_dz(d)
     out["p_improve"], out["p_improve_low"], out["p_improve_high"] = prob_improvement(d)
     out["p_wilcoxon"] = wilcoxon_rows(d)
-    out["seeds_80"] = np.array([seeds_for_power(z, power=power, alpha=alpha) for z in out["dz"]], dtype=float)
+    margin = np.broadcast_to(np.asarray(margin, dtype=float), (cells,))
+    out["p_tost"] = np.where(np.isfinite(margin) & (margin > 0), tost_p(d, np.where(margin > 0, margin, 1.0)),
+                             np.nan) if cells else np.zeros(0)
     return out

@@ -1,0 +1,106 @@
+"""The numbers behind a report's first lines: what dropout costs, how the nets compare with a
+least-squares line on the same seeds, and how many seeds a cell needs.
+
+Pure functions over the trials frame (``analysis.frame.records_frame``), the cell table
+(``analysis.cells.cell_table``) and the known-answer trials (``analysis.known_answers``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import stats
+from .decisions import ALPHA
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a dropout arm costs beside the plain arm: step time per engine, share of the sweep's time."""
+    step_ratio: dict[str, tuple[float, int]]   # engine -> (median dropout/plain arm-step time, trials)
+    dropout_share: float                       # dropout arms' share of the sweep's training time
+
+
+def _arm_step(ok: pd.DataFrame, arm: str) -> pd.Series:
+    """Seconds per step of one arm: the group's median step time / the group's size."""
+    return ok[f"step_seconds_median_{arm}"] / ok[f"group_size_{arm}"].fillna(1).clip(lower=1)
+
+
+def cost(ok: pd.DataFrame) -> Cost | None:
+    """The dropout arm's step time against the plain arm's on the same engine, and its share of the compute.
+
+    The ratio compares the two arms of a trial only where both ran on the same engine. A plain
+    arm does not depend on the dropout rate, so a sweep trains it once per setting of the other
+    fields and pairs it with every rate: the share counts each distinct plain arm once.
+    None when no trial was timed.
+    """
+    timed = ok.dropna(subset=["step_seconds_median_plain", "step_seconds_median_dropout"])
+    if timed.empty:
+        return None
+    plain, drop = _arm_step(timed, "plain"), _arm_step(timed, "dropout")
+    same = timed["engine_plain"] == timed["engine_dropout"]
+    ratios = {str(e): (float(np.median((drop / plain)[same & (timed["engine_plain"] == e)])),
+                       int((same & (timed["engine_plain"] == e)).sum()))
+              for e in sorted(timed.loc[same, "engine_plain"].dropna().unique())}
+    fields = [c for c in ("seed", "n_train", "noise_std", "width", "depth", "lr", "steps", "task", "init")
+              if c in timed]
+    plain_time = float((plain * timed["steps"]).groupby([timed[c] for c in fields], dropna=False).first().sum())
+    dropout_time = float((drop * timed["steps"]).sum())
+    return Cost(step_ratio=ratios, dropout_share=dropout_time / (dropout_time + plain_time))
+
+
+def versus_line(ok: pd.DataFrame, known: pd.DataFrame, cells: pd.DataFrame, axes: Sequence[str]) -> pd.DataFrame:
+    """Per cell: the least-squares line's test MSE on the same seeds beside both nets'.
+
+    ``known`` is ``known_answer_trials`` (one row per seed and predictor). Columns: the axes,
+    n, line_mean, plain_mean, dropout_mean, line_beats_plain, line_beats_dropout (seeds where
+    the line's test MSE is lower), line_beats_both_means (the line's mean is below both nets').
+    """
+    line = known[known["predictor"] == "least_squares"][["seed", "n_train", "noise_std", "test_mse"]]
+    merged = ok.merge(line.rename(columns={"test_mse": "line_test_mse"}), on=["seed", "n_train", "noise_std"])
+    rows = []
+    keys = list(axes)
+    groups = merged.groupby(keys, sort=True) if keys else [((), merged)]
+    for key, g in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        row = dict(zip(keys, key))
+        row.update(n=len(g), line_mean=g["line_test_mse"].mean(), plain_mean=g["test_mse_plain"].mean(),
+                   dropout_mean=g["test_mse_dropout"].mean(),
+                   line_beats_plain=int((g["line_test_mse"] < g["test_mse_plain"]).sum()),
+                   line_beats_dropout=int((g["line_test_mse"] < g["test_mse_dropout"]).sum()))
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if len(out):
+        out["line_beats_both_means"] = (out["line_mean"] < out["plain_mean"]) & (out["line_mean"] < out["dropout_mean"])
+    return out
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Seeds per cell for a stated smallest effect, under the correction the report uses."""
+    margin: float              # the smallest effect of interest (test MSE)
+    family: int                # cells in the Holm family
+    sd_typical: float          # median over cells of the per-seed SD of delta
+    sd_largest: float
+    detect_typical: float      # seeds to detect +-margin at 80% power, Holm over the family
+    detect_largest: float
+    equivalence_typical: float  # seeds for TOST to show |delta| < margin when it is 0
+    seeds: int                 # the most seeds any cell has
+
+
+def plan(cells: pd.DataFrame, *, power: float = 0.8) -> Plan | None:
+    """Seed planning from the sweep as its own pilot; None when no cell has 3 or more seeds."""
+    pilot = cells[cells["delta_n"] >= stats.MIN_SEEDS]
+    if pilot.empty:
+        return None
+    family = int(np.isfinite(cells["delta_p_wilcoxon"]).sum()) or 1
+    margin = float(np.median(pilot["margin"]))
+    sd_t, sd_l = float(np.median(pilot["delta_sd"])), float(pilot["delta_sd"].max())
+    return Plan(margin=margin, family=family, sd_typical=sd_t, sd_largest=sd_l,
+                detect_typical=stats.seeds_to_detect(margin, sd_t, family=family, alpha=ALPHA, power=power),
+                detect_largest=stats.seeds_to_detect(margin, sd_l, family=family, alpha=ALPHA, power=power),
+                equivalence_typical=stats.seeds_to_show_equivalence(margin, sd_t, family=family, alpha=ALPHA,
+                                                                    power=power),
+                seeds=int(cells["delta_n"].max()))
