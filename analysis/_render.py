@@ -6,17 +6,23 @@ import html
 import math
 from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
-h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.8em;border-bottom:1px solid #ddd}h3{font-size:1.05em}
-table{border-collapse:collapse;font-size:.82em;margin:.6em 0;display:block;overflow-x:auto}
-th,td{border:1px solid #ccc;padding:.2em .45em;text-align:right;white-space:nowrap}th{background:#f3f3f3}
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1180px;margin:1.5em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.55em;margin-bottom:.3em}h2{font-size:1.22em;margin-top:1.6em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:.8em;margin:.6em 0;max-width:100%;display:block;overflow-x:auto}
+th,td{border:1px solid #ccc;padding:.18em .4em;text-align:right}td{white-space:nowrap}th{background:#f3f3f3;white-space:normal}
 td:first-child,th:first-child{text-align:left}
-.findings li{margin:.3em 0}figure{margin:1.2em 0}figure img{max-width:100%;border:1px solid #eee}
+ul.summary{font-size:1.02em;padding-left:1.2em}ul.summary li{margin:.35em 0}ul.summary li:first-child{font-weight:600}
+figure{margin:1em 0}figure img{width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.88em;color:#444}code{background:#f5f5f5;padding:0 .2em}.note{color:#555;font-size:.9em}
+td.v-helps{background:#dbe9f6}td.v-hurts{background:#f8dcd6}td.v-mixed{background:#f4ecd0}
 """
+
+Block = tuple  # (heading, note, content): content is a DataFrame, ("figure", name, caption),
+#                ("list", [sentences]) or ("defs", [(term, definition)])
 
 
 def num(v: Any, digits: int = 3) -> str:
@@ -42,8 +48,17 @@ def ci(mean: Any, low: Any, high: Any, digits: int = 3) -> str:
     return f"{num(mean, digits)} [{num(low, digits)}, {num(high, digits)}]"
 
 
+def percent(x: Any) -> str:
+    """'-24%' (a signed change); '-' for missing."""
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return "-"
+    return "-" if not math.isfinite(f) else f"{100 * f:+.0f}%"
+
+
 def pvalue(p: Any) -> str:
-    if p is None or (isinstance(p, float) and math.isnan(p)):
+    if p is None or (isinstance(p, (float, np.floating)) and math.isnan(p)):
         return "-"
     return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
 
@@ -57,8 +72,15 @@ def md_table(frame: pd.DataFrame) -> str:
 
 
 def html_table(frame: pd.DataFrame) -> str:
+    """An HTML table; a cell of a column named 'verdict' gets the class v-<verdict> (its shade)."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+    cols = list(frame.columns)
+
+    def td(col: str, v: Any) -> str:
+        cls = f" class='v-{str(v).split()[0]}'" if col == "verdict" and str(v) else ""
+        return f"<td{cls}>{html.escape(str(v))}</td>"
+
+    body = "".join("<tr>" + "".join(td(c, v) for c, v in zip(cols, row)) + "</tr>"
                    for row in frame.itertuples(index=False))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -67,38 +89,41 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def render_markdown(title: str, findings: Sequence[str], design: Sequence[tuple[str, str]],
-                    sections: Sequence[tuple[str, str, Any]]) -> str:
-    """sections: (heading, note, content) where content is a DataFrame or ('figure', name, caption)."""
-    out = [f"# {title}", "", "## Findings", ""]
-    out += [f"- {s}" for s in findings]
-    out += ["", "## Design", ""]
-    out += [f"- **{k}**: {v}" for k, v in design]
-    for heading, note, content in sections:
+def render_markdown(title: str, blocks: Sequence[Block]) -> str:
+    """The page as Markdown: a heading per block, then its note and content."""
+    out = [f"# {title}"]
+    for heading, note, content in blocks:
         out += ["", f"## {heading}", ""]
         if note:
             out += [note, ""]
         if isinstance(content, pd.DataFrame):
             out.append(md_table(content))
+        elif content[0] == "list":
+            out += [f"- {s}" for s in content[1]]
+        elif content[0] == "defs":
+            out += [f"- **{k}**: {v}" for k, v in content[1]]
         else:
             _, name, caption = content
             out += [f"![{caption}](figures/{name}.png)", "", f"*{caption}*"]
     return "\n".join(out) + "\n"
 
 
-def render_html(title: str, findings: Sequence[str], design: Sequence[tuple[str, str]],
-                sections: Sequence[tuple[str, str, Any]], pngs: dict[str, bytes]) -> str:
+def render_html(title: str, blocks: Sequence[Block], pngs: dict[str, bytes]) -> str:
+    """The page as one self-contained HTML file (figures inlined as data URIs)."""
     e = html.escape
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>",
-             f"<style>{CSS}</style></head><body><h1>{e(title)}</h1>",
-             "<h2>Findings</h2><ul class='findings'>", *[f"<li>{e(s)}</li>" for s in findings], "</ul>",
-             "<h2>Design</h2><dl>", *[f"<dt><b>{e(k)}</b></dt><dd>{e(v)}</dd>" for k, v in design], "</dl>"]
-    for heading, note, content in sections:
+             f"<style>{CSS}</style></head><body><h1>{e(title)}</h1>"]
+    for i, (heading, note, content) in enumerate(blocks):
         parts.append(f"<h2>{e(heading)}</h2>")
         if note:
             parts.append(f"<p class='note'>{e(note)}</p>")
         if isinstance(content, pd.DataFrame):
             parts.append(html_table(content))
+        elif content[0] == "list":
+            cls = " class='summary'" if i == 0 else ""
+            parts += [f"<ul{cls}>", *[f"<li>{e(s)}</li>" for s in content[1]], "</ul>"]
+        elif content[0] == "defs":
+            parts += ["<dl>", *[f"<dt><b>{e(k)}</b></dt><dd>{e(v)}</dd>" for k, v in content[1]], "</dl>"]
         else:
             _, name, caption = content
             parts.append(f"<figure><img src='{data_uri(pngs[name])}' alt='{e(caption)}'>"

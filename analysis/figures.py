@@ -2,7 +2,7 @@
 
 Inputs: ``trials`` is the frame of ``analysis.frame.records_frame`` (one row per trial, usually
 the finished ones); ``cells`` is ``analysis.cells.cell_table``. Paired effects are drawn from the
-per-seed ``delta_test_mse`` column and the cells' paired bootstrap CIs, never from seaborn's
+per-seed ``delta_test_mse`` column and the cells' intervals of the mean paired delta, never from seaborn's
 own error bars (which bootstrap each group independently).
 """
 from __future__ import annotations
@@ -19,8 +19,12 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from scipy import stats as sps  # noqa: E402
 
-PALETTE = sns.color_palette("colorblind")
-ARM_COLOURS = {"plain": PALETTE[3], "dropout": PALETTE[0]}  # vermillion / blue, as the seed picture
+# Okabe & Ito's colour-blind-safe set, ordered so that neighbouring lines differ in hue and lightness
+PALETTE = ["#0072B2", "#E69F00", "#CC79A7", "#009E73", "#56B4E9", "#D55E00", "#000000"]
+ARM_COLOURS = {"plain": "#D55E00", "dropout": "#0072B2"}  # vermillion / blue, as the seed picture
+WIDTH_IN = 11.0  # figures are drawn at the report's column width (about 1100 px at 100 dpi)
+VERDICT_MARKS = {"helps": "helps", "hurts": "hurts", "mixed": "mixed", "no effect": "no effect",
+                 "not detected": "", "too few seeds": "n < 3"}
 DIVERGING = "RdBu"  # ColorBrewer, colour-blind safe: blue = dropout helped, red = it hurt
 LABELS = {"n_train": "training points N", "dropout": "dropout rate p (drop)", "width": "width",
           "depth": "depth", "lr": "learning rate", "steps": "steps", "noise_std": "noise sigma"}
@@ -46,8 +50,7 @@ def plot_delta_trend(trials: pd.DataFrame, cells: pd.DataFrame, axes: Sequence[s
     pos = {v: i for i, v in enumerate(xs)}
     hues = sorted(cells[hue].unique()) if hue else [None]
     cols = sorted(cells[col].unique()) if col else [None]
-    fig, axs = plt.subplots(1, len(cols), figsize=(4.2 * len(cols) + 1.5, 4), squeeze=False,
-                            sharey=True)
+    fig, axs = plt.subplots(1, len(cols), figsize=(WIDTH_IN, 4.2), squeeze=False, sharey=True)
     rng = np.random.default_rng(0)  # jitter only
     width = 0.6 / max(1, len(hues))
     for ax, cv in zip(axs[0], cols):
@@ -63,32 +66,34 @@ def plot_delta_trend(trials: pd.DataFrame, cells: pd.DataFrame, axes: Sequence[s
             ax.scatter(px + rng.uniform(-width / 4, width / 4, len(px)), pts["delta_test_mse"],
                        s=8, alpha=0.35, color=colour, linewidths=0)
             cx = sel[x].map(pos).to_numpy(dtype=float) + offset
-            name = f"{hue}={_fmt(hv)}" if hue else "mean, paired 95% CI"
+            name = f"{_label(hue)} = {_fmt(hv)}" if hue else "mean, 95% t-interval"
             ax.plot(cx, sel["delta_mean"], "-o", color=colour, lw=2, ms=4, label=name)
             ax.fill_between(cx, sel["delta_ci_low"], sel["delta_ci_high"], color=colour, alpha=0.2)
         ax.axhline(0, color="0.3", lw=1, ls=":")
         ax.set_xticks(range(len(xs)), [_fmt(v) for v in xs])
         ax.set_xlabel(_label(x))
-        ax.set_title(f"{col}={_fmt(cv)}" if col else "")
-        ax.legend(fontsize=8, loc="upper right")  # "best" scans every dot: slow with 10,000 seeds
+        ax.set_title(f"{_label(col)} = {_fmt(cv)}" if col else "")
+        ax.legend(fontsize=9, loc="upper right")  # "best" scans every dot: slow with 10,000 seeds
     axs[0, 0].set_ylabel("delta test MSE (plain - dropout)\n> 0: dropout helped")
-    fig.suptitle("Paired delta per seed (dots); cell mean with 95% paired bootstrap CI (band)", fontsize=9)
+    fig.suptitle("Paired delta per seed (dots); cell mean with its 95% t-interval (band)", fontsize=10)
     fig.tight_layout()
     return fig, axs
 
 
 def plot_delta_heatmap(cells: pd.DataFrame, x: str, y: str, facet: Optional[str] = None):
-    """Mean delta over two swept axes; '*' marks Holm-significant cells, '+' BH-only.
+    """Mean delta over two swept axes, each cell marked with its verdict (``analysis.decisions``).
 
     One panel per value of ``facet`` if given. Colour is centred at 0 (blue: dropout helped).
     """
     panels = sorted(cells[facet].unique()) if facet else [None]
     lim = float(np.nanmax(np.abs(cells["delta_mean"]))) or 1.0
-    fig, axs = plt.subplots(1, len(panels), figsize=(4.5 * len(panels) + 1, 4), squeeze=False)
+    rows = cells[y].nunique()
+    fig, axs = plt.subplots(1, len(panels), figsize=(WIDTH_IN, 1.2 + 0.75 * rows), squeeze=False)
     for ax, pv in zip(axs[0], panels):
         sel = cells if facet is None else cells[cells[facet] == pv]
-        sel = sel.assign(text=[("" if pd.isna(m) else f"{m:+.3f}") + ("*" if h is True else "+" if b is True else "")
-                               for m, h, b in zip(sel["delta_mean"], sel["sig_holm"], sel["sig_bh"])])
+        verdicts = sel["verdict"] if "verdict" in sel else pd.Series("", index=sel.index)
+        sel = sel.assign(text=[("" if pd.isna(m) else f"{m:+.3f}") + (f"\n{VERDICT_MARKS.get(v, v)}" if v else "")
+                               for m, v in zip(sel["delta_mean"], verdicts)])
         mean = sel.pivot_table(index=y, columns=x, values="delta_mean", aggfunc="first", dropna=False)
         mean = mean.sort_index(ascending=False)
         text = sel.pivot_table(index=y, columns=x, values="text", aggfunc="first")
@@ -96,11 +101,12 @@ def plot_delta_heatmap(cells: pd.DataFrame, x: str, y: str, facet: Optional[str]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PendingDeprecationWarning)  # seaborn 0.13 on matplotlib 3.11
             sns.heatmap(mean, ax=ax, cmap=DIVERGING, center=0, vmin=-lim, vmax=lim, annot=text.to_numpy(),
-                        fmt="", cbar=ax is axs[0, -1], cbar_kws={"label": "mean delta test MSE"})
+                        fmt="", annot_kws={"fontsize": 10}, cbar=ax is axs[0, -1],
+                        cbar_kws={"label": "mean delta test MSE\n(> 0: dropout helped)"})
         ax.set_xlabel(_label(x))
         ax.set_ylabel(_label(y))
-        ax.set_title(f"{facet}={_fmt(pv)}" if facet else "")
-    fig.suptitle("Mean delta (plain - dropout); * Holm p < 0.05, + BH only", fontsize=10)
+        ax.set_title(f"{_label(facet)} = {_fmt(pv)}" if facet else "")
+    fig.suptitle("Mean paired delta (plain - dropout) per cell, with its verdict", fontsize=11)
     fig.tight_layout()
     return fig, axs
 
@@ -118,7 +124,7 @@ def plot_arms(trials: pd.DataFrame, x: Optional[str], *, metric: str = "test_mse
     if x is None:
         long[xcol] = "all trials"
     n_x = long[xcol].nunique()
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.4 * n_x + 2), 4))
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 4.2))
     order = sorted(long[xcol].unique())
     sns.violinplot(data=long, x=xcol, y=metric, hue="arm", order=order, hue_order=list(ARM_COLOURS),
                    palette=ARM_COLOURS, inner=None, cut=0, density_norm="width", ax=ax, alpha=0.35,
@@ -154,8 +160,7 @@ def plot_learning_curves(curves: pd.DataFrame, panel: Optional[str] = None, *,
     config columns; one panel per value of ``panel``. Returns (fig, array of Axes).
     """
     panels = sorted(curves[panel].unique()) if panel else [None]
-    fig, axs = plt.subplots(1, len(panels), figsize=(4 * len(panels) + 1, 3.6), squeeze=False,
-                            sharey=True)
+    fig, axs = plt.subplots(1, len(panels), figsize=(WIDTH_IN, 3.8), squeeze=False, sharey=True)
     for ax, pv in zip(axs[0], panels):
         sel = curves if panel is None else curves[curves[panel] == pv]
         for arm, colour in ARM_COLOURS.items():
@@ -170,7 +175,7 @@ def plot_learning_curves(curves: pd.DataFrame, panel: Optional[str] = None, *,
             ax.axhline(floor, color="0.3", ls=":", lw=1, label="floor sigma^2")
         ax.set_yscale("log")
         ax.set_xlabel("step")
-        ax.set_title(f"{panel}={_fmt(pv)}" if panel else "", fontsize=10)
+        ax.set_title(f"{_label(panel)} = {_fmt(pv)}" if panel else "", fontsize=10)
         ax.legend(fontsize=8)
     axs[0, 0].set_ylabel("test MSE (eval mode)")
     fig.suptitle("Learning curves: mean over seeds, 95% t-interval band", fontsize=10)
@@ -192,11 +197,11 @@ def plot_step_time(trials: pd.DataFrame):
         parts.append(part)
     long = pd.concat(parts, ignore_index=True).dropna(subset=["group_ms"])
     long["arm_ms"] = long["group_ms"] / long["group_size"].clip(lower=1)
-    fig, axs = plt.subplots(1, 2, figsize=(10, 3.8), squeeze=False)
+    fig, axs = plt.subplots(1, 2, figsize=(WIDTH_IN, 3.8), squeeze=False)
     for ax, col, title in ((axs[0, 0], "group_ms", "per step of the group"),
                            (axs[0, 1], "arm_ms", "per step per arm")):
         sns.lineplot(data=long, x="width", y=col, hue="engine", style="arm", estimator="median",
-                     errorbar=None, marker="o", palette="colorblind", ax=ax)
+                     errorbar=None, marker="o", palette=PALETTE[:long["engine"].nunique()], ax=ax)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_ylabel(f"ms {title}")

@@ -21,13 +21,15 @@ from . import _render as R
 from .cells import cell_label
 from .estimates import Estimates, estimate
 from .files import atomic_write
-from .prose import design, findings
+from .decisions import RULE
+from .prose import design, findings, summary
 from .stats import DEFAULT_METHOD, DEFAULT_RESAMPLES
 
 
 @dataclass
 class Report(Estimates):
     """Everything the report says: the estimates, and the words and figures made of them."""
+    summary: list[str] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
     design: list[tuple[str, str]] = field(default_factory=list)
     figures: list[tuple[str, str, Any]] = field(default_factory=list)   # (name, caption, figure)
@@ -36,17 +38,19 @@ class Report(Estimates):
 def build_report(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[str, Any]] = None, *,
                  seed: int = 0, n_resamples: int = DEFAULT_RESAMPLES, method: str = DEFAULT_METHOD,
                  focus: Optional[Mapping[str, Any]] = None, seed_picture: bool = True,
-                 figures: bool = True) -> Report:
+                 figures: bool = True, smallest_effect: Optional[float] = None) -> Report:
     """Statistics, known answers and (unless ``figures=False``) figures of a set of records.
 
-    ``focus`` picks the cell the findings lead with (default: nearest the seed experiment).
+    ``focus`` picks the cell the findings lead with (default: nearest the seed experiment);
+    ``smallest_effect`` as in ``analysis.estimates.estimate``.
     """
     manifest = dict(manifest or {})
     clock = _Clock()
     est = estimate(records, manifest, seed=seed, n_resamples=n_resamples, method=method, focus=focus,
-                   lap=clock.lap)
+                   smallest_effect=smallest_effect, lap=clock.lap)
     rep = Report(**{f.name: getattr(est, f.name) for f in fields(Estimates)})
     rep.seconds = clock.seconds
+    rep.summary = summary(rep)
     rep.findings = findings(rep, method=method)
     rep.design = design(rep, manifest, records, seed=seed, n_resamples=n_resamples, method=method)
     if figures and (rep.trials["status"] == "ok").any():
@@ -69,24 +73,43 @@ class _Clock:
 
 
 # ---- the page's tables: each number beside its interval ---------------------------------
-def cells_display(rep: Estimates) -> pd.DataFrame:
-    c, axes = rep.cells, rep.axes
+def _axis_values(r: pd.Series, axes: list[str]) -> dict[str, Any]:
+    return {a: R.num(r[a], 3).rstrip("0").rstrip(".") if isinstance(r[a], float) else r[a] for a in axes}
+
+
+def decisions_display(rep: Estimates) -> pd.DataFrame:
+    """The table under the summary: each cell's verdict beside the numbers it follows."""
     rows = []
-    for _, r in c.iterrows():
-        d = {a: R.num(r[a], 3).rstrip("0").rstrip(".") if isinstance(r[a], float) else r[a] for a in axes}
-        d["seeds ok/planned"] = f"{int(r['n_ok'])}/{int(r['n_expected'])}" + (
+    for _, r in rep.cells.iterrows():
+        d = _axis_values(r, rep.axes)
+        d["seeds"] = f"{int(r['n_ok'])}/{int(r['n_expected'])}" + (
             f" ({int(r['n_diverged'])} div, {int(r['n_failed'])} fail)" if r["n_diverged"] or r["n_failed"] else "")
-        d["test MSE plain"] = R.ci(r["test_mse_plain_mean"], r["test_mse_plain_ci_low"], r["test_mse_plain_ci_high"])
-        d["test MSE dropout"] = R.ci(r["test_mse_dropout_mean"], r["test_mse_dropout_ci_low"],
-                                     r["test_mse_dropout_ci_high"])
-        d["mean delta"] = R.ci(r["delta_mean"], r["delta_ci_low"], r["delta_ci_high"], 4)
-        d["median delta"] = R.ci(r["delta_median"], r["delta_median_ci_low"], r["delta_median_ci_high"], 4)
-        d["d_z"] = R.num(r["delta_dz"], 2)
-        d["P(delta>0)"] = R.ci(r["delta_p_improve"], r["delta_p_improve_low"], r["delta_p_improve_high"], 2)
-        d["p Wilcoxon"] = R.pvalue(r["delta_p_wilcoxon"])
+        d["test MSE plain"] = R.num(r["test_mse_plain_mean"])
+        d["test MSE dropout"] = R.num(r["test_mse_dropout_mean"])
+        d["mean delta [95% CI]"] = R.ci(r["delta_mean"], r["delta_ci_low"], r["delta_ci_high"], 4)
+        d["change"] = R.percent(-r["delta_mean"] / r["test_mse_plain_mean"]) if r["delta_n"] else "-"
         d["p Holm"] = R.pvalue(r["p_holm"]) + ("*" if r["sig_holm"] else "")
         d["p BH"] = R.pvalue(r["p_bh"]) + ("*" if r["sig_bh"] else "")
-        d["seeds for 80%"] = R.count(r["delta_seeds_80"])
+        d["p equiv."] = R.pvalue(r["p_tost_holm"])
+        d["verdict"] = r["verdict"]
+        rows.append(d)
+    return pd.DataFrame(rows)
+
+
+def cells_display(rep: Estimates) -> pd.DataFrame:
+    """More of each cell's paired statistics: medians, effect sizes, unadjusted tests."""
+    rows = []
+    for _, r in rep.cells.iterrows():
+        d = _axis_values(r, rep.axes)
+        d["seeds"] = int(r["delta_n"])
+        d["median delta [95% CI]"] = R.ci(r["delta_median"], r["delta_median_ci_low"], r["delta_median_ci_high"], 4)
+        d["Hodges-Lehmann"] = R.num(r["delta_hl"], 4)
+        d["sd delta"] = R.num(r["delta_sd"], 4)
+        d["d_z"] = R.num(r["delta_dz"], 2)
+        d["P(delta>0) [95% CI]"] = R.ci(r["delta_p_improve"], r["delta_p_improve_low"], r["delta_p_improve_high"], 2)
+        d["p Wilcoxon"] = R.pvalue(r["delta_p_wilcoxon"])
+        d["p TOST"] = R.pvalue(r["delta_p_tost"])
+        d["reason"] = r["reason"]
         rows.append(d)
     return pd.DataFrame(rows)
 
@@ -121,11 +144,13 @@ def known_display(rep: Estimates) -> pd.DataFrame:
 def write_report(out_dir: str | Path, *, records: Sequence[Mapping[str, Any]],
                  manifest: Optional[Mapping[str, Any]] = None, seed: int = 0,
                  n_resamples: int = DEFAULT_RESAMPLES, method: str = DEFAULT_METHOD,
-                 seed_picture: bool = True, seconds: Optional[dict[str, float]] = None) -> Path:
+                 seed_picture: bool = True, seconds: Optional[dict[str, float]] = None,
+                 smallest_effect: Optional[float] = None) -> Path:
     """Write report.html, report.md, figures/*.png and tables/*.csv into ``out_dir``; return the HTML path.
 
     ``records`` and ``manifest`` as ``sweeps.records.load_records`` / ``load_manifest`` give
-    them. ``seconds``, if given, receives the wall time of each stage.
+    them. ``seconds``, if given, receives the wall time of each stage; ``smallest_effect`` as in
+    ``build_report``.
     """
     import matplotlib.pyplot as plt
 
@@ -134,7 +159,7 @@ def write_report(out_dir: str | Path, *, records: Sequence[Mapping[str, Any]],
 
     out_dir = Path(out_dir)
     rep = build_report(records, manifest, seed=seed, n_resamples=n_resamples, method=method,
-                       seed_picture=seed_picture)
+                       seed_picture=seed_picture, smallest_effect=smallest_effect)
     clock = _Clock()
     pngs: dict[str, bytes] = {}
     for name, _, fig in rep.figures:
@@ -144,34 +169,54 @@ def write_report(out_dir: str | Path, *, records: Sequence[Mapping[str, Any]],
         pngs[name] = buf.getvalue()
         put(out_dir / "figures" / f"{name}.png", pngs[name])
     clock.lap("png")
-    tables = {"cells": rep.cells, "known_answers": rep.known, "trials": rep.trials.drop(columns=["error"])}
+    tables = {"cells": rep.cells.drop(columns=["delta_values"], errors="ignore"), "known_answers": rep.known,
+              "trials": rep.trials.drop(columns=["error"])}
     for name, table in tables.items():
         put(out_dir / "tables" / f"{name}.csv", table.to_csv(index=False).encode())
-    sections = _sections(rep)
+    blocks = page_blocks(rep)
     title = f"dropout-bench report: {(manifest or {}).get('name', 'trials')}"
-    put(out_dir / "report.md", R.render_markdown(title, rep.findings, rep.design, sections).encode())
+    put(out_dir / "report.md", R.render_markdown(title, blocks).encode())
     html_path = out_dir / "report.html"
-    put(html_path, R.render_html(title, rep.findings, rep.design, sections, pngs).encode())
+    put(html_path, R.render_html(title, blocks, pngs).encode())
     clock.lap("tables and pages")
     if seconds is not None:
         seconds.update(rep.seconds, **clock.seconds)
     return html_path
 
 
-def _sections(rep: Report) -> list[tuple[str, str, Any]]:
-    """The page's sections after the findings and design: (heading, note, table or figure reference)."""
-    sections: list[tuple[str, str, Any]] = [
-        ("Paired comparison per cell", "delta = test MSE(plain) - test MSE(dropout) per seed; mean and median "
-         "with 95% bootstrap CIs; * marks adjusted p < 0.05. Full numbers: tables/cells.csv.", cells_display(rep)),
-    ]
+LEAD_FIGURES = ("delta_heatmap", "delta_vs_dropout", "delta_vs_n_train", "delta_vs_width", "delta")
+TITLES = {"delta_heatmap": "Where dropout helps", "delta_vs_n_train": "Benefit against the number of training points",
+          "delta_vs_dropout": "Benefit against the dropout rate", "delta_vs_width": "Benefit against width",
+          "delta": "Benefit per seed", "arms_test_mse": "Both nets' test error per seed",
+          "learning_curves": "Learning curves", "seed_picture": "One seed, as the tutorial drew it",
+          "step_time": "What a step costs"}
+
+
+def page_blocks(rep: Report) -> list[R.Block]:
+    """The page in reading order: the answer, the figure that carries it, the verdicts, then the details."""
+    figures = {name: (name, caption) for name, caption, _ in rep.figures}
+    lead = next((n for n in LEAD_FIGURES if n in figures), None)
+    blocks: list[R.Block] = [("Summary", "", ("list", rep.summary))]
+    if lead:
+        blocks.append((TITLES[lead], "", ("figure", *figures[lead])))
+    if len(rep.cells):
+        blocks.append(("Decision per cell", "delta = test MSE(plain) - test MSE(dropout) on the same seed (> 0: "
+                       "dropout helped); change = dropout's test MSE against plain's; * adjusted p < 0.05; "
+                       f"p equiv. = TOST within +-the smallest effect, Holm-adjusted. Rule: {RULE}",
+                       decisions_display(rep)))
+    blocks += [("Details", "", ("list", rep.findings)), ("Design", "", ("defs", rep.design))]
+    if len(rep.cells):
+        blocks.append(("More statistics per cell", "Unadjusted; median interval: order statistics, from 6 seeds. "
+                       "Full numbers: tables/cells.csv.", cells_display(rep)))
     if len(rep.beside):
-        sections.append(("Nets beside the known answers", "The focus cell "
-                         f"({cell_label(rep.cells.loc[rep.focus], rep.axes)}) on its own seeds: mean [95% CI].",
-                         rep.beside))
-    sections.append(("Both arms per cell", "Mean [95% CI] and median of each arm's metrics; eff. df = N gap / (2 sigma^2).",
-                     arms_display(rep)))
+        blocks.append(("Nets beside the known answers", "The focus cell "
+                       f"({cell_label(rep.cells.loc[rep.focus], rep.axes)}) on its own seeds: mean [95% CI].",
+                       rep.beside))
+    blocks.append(("Both arms per cell", "Mean [95% CI] and median of each arm's metrics; eff. df = N gap / "
+                   "(2 sigma^2).", arms_display(rep)))
     if len(rep.known):
-        sections.append(("Known answers on all seeds", "Oracle y = x and the least-squares line on the data of "
-                         "every finished trial, against ESL 7.4's in-sample table.", known_display(rep)))
-    sections += [(name.replace("_", " ").capitalize(), "", ("figure", name, caption)) for name, caption, _ in rep.figures]
-    return sections
+        blocks.append(("Known answers on all seeds", "Oracle y = x and the least-squares line on the data of "
+                       "every finished trial, against ESL 7.4's in-sample table.", known_display(rep)))
+    blocks += [(TITLES.get(name, name.replace("_", " ").capitalize()), "", ("figure", name, caption))
+               for name, caption, _ in rep.figures if name != lead]
+    return blocks

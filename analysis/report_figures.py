@@ -36,19 +36,21 @@ def make_figures(rep: Estimates, records: Sequence[Mapping[str, Any]], *,
             col = next((a for a in others if a != hue and c[a].nunique() <= MAX_PANELS), None)
             shown = [x] + [a for a in (hue, col) if a]
             cs, held = _hold(c, axes, fidx, shown)
-            out.append((f"delta_vs_{x}", f"Paired delta against {x}: each dot one seed; line and band: cell mean "
-                                         f"and its 95% paired bootstrap CI{held}.",
+            n = _seeds_text(cs)
+            out.append((f"delta_vs_{x}", f"Paired delta against {F.LABELS.get(x, x)}: each dot one seed ({n}); "
+                                         f"line and band: the cell's mean and its 95% t-interval{held}.",
                         F.plot_delta_trend(_trials_in(ok, cs, axes), cs, shown, x)[0]))
     else:
         t1, c1 = ok.assign(cell="all trials"), c.assign(cell="all trials")
-        out.append(("delta", "Paired delta per seed with the mean and its 95% paired bootstrap CI.",
+        out.append(("delta", f"Paired delta per seed ({_seeds_text(c)}) with the mean and its 95% t-interval.",
                     F.plot_delta_trend(t1, c1, ["cell"], "cell")[0]))
     if len(axes) >= 2:
         facet = axes[2] if len(axes) > 2 and c[axes[2]].nunique() <= MAX_PANELS else None
         cs, held = _hold(c, axes, fidx, [a for a in (axes[0], axes[1], facet) if a])
-        out.append(("delta_heatmap", f"Mean delta over {axes[0]} and {axes[1]}"
+        out.append(("delta_heatmap", f"Mean paired delta over {F.LABELS.get(axes[0], axes[0])} and "
+                    f"{F.LABELS.get(axes[1], axes[1])} ({_seeds_text(cs)})"
                     + (f", one panel per {facet}" if facet else "") + held
-                    + "; * Holm-adjusted p < 0.05, + significant after BH only.",
+                    + "; each cell's verdict by the report's decision rule (blank: not detected).",
                     F.plot_delta_heatmap(cs, axes[0], axes[1], facet)[0]))
     vary = axes[0] if axes else None
     sl_cells = slice_through(c, axes, fidx, vary) if vary else c
@@ -59,23 +61,34 @@ def make_figures(rep: Estimates, records: Sequence[Mapping[str, Any]], *,
     _, held = _hold(c, axes, fidx, [vary] if vary else [])
     sl_trials = _trials_in(ok, sl_cells, axes)
     where = (f" for each {vary}" if vary else "") + held
-    out.append(("arms_test_mse", f"Test MSE per seed of both arms{where}; dotted: the floor sigma^2.",
+    out.append(("arms_test_mse", f"Test MSE per seed of both arms{where} ({_seeds_text(sl_cells)}); dotted: "
+                                 "the noise floor sigma^2.",
                 F.plot_arms(sl_trials, vary, floor=sigma2)[0]))
     firsts = sl_trials.sort_values("seed").groupby(axes or (lambda _: 0), sort=False).head(MAX_CURVE_TRIALS)
     ids = set(firsts["trial_id"])
     curves = curves_frame(r for r in records if r["trial_id"] in ids and r.get("status") == "ok")
     if len(curves):
-        out.append(("learning_curves", f"Test MSE against step{where}: mean over seeds (at most "
-                                        f"{MAX_CURVE_TRIALS} per cell), 95% t-interval band.",
+        per_cell = curves.groupby([*(axes or []), "arm"])["trial_id"].nunique() if axes else \
+            curves.groupby("arm")["trial_id"].nunique()
+        lo, hi = int(per_cell.min()), int(per_cell.max())
+        out.append(("learning_curves", f"Test MSE against step{where}: mean over "
+                                        f"{lo if lo == hi else f'{lo}-{hi}'} seeds per cell, 95% t-interval band.",
                     F.plot_learning_curves(curves, vary, floor=sigma2)[0]))
     if seed_picture:
         pic = _fit_picture(ok, c, axes, fidx, records)
         if pic is not None:
             out.append(pic)
-    if ok["step_seconds_median_plain"].notna().any():
+    if "width" in axes and ok["step_seconds_median_plain"].notna().any():  # cost depends on width
         out.append(("step_time", "Median wall time of one training step against width, by engine and arm.",
                     F.plot_step_time(ok)[0]))
     return out
+
+
+def _seeds_text(cells: pd.DataFrame) -> str:
+    """'30 seeds per cell' or '12-30 seeds per cell', from the cells' finished seeds."""
+    n = cells["delta_n"].astype(int)
+    lo, hi = (int(n.min()), int(n.max())) if len(n) else (0, 0)
+    return f"{lo if lo == hi else f'{lo}-{hi}'} seed{'s' if hi != 1 else ''} per cell"
 
 
 def _hold(c: pd.DataFrame, axes: list[str], fidx: int, shown: list[str]) -> tuple[pd.DataFrame, str]:

@@ -11,6 +11,8 @@
     workers = 2             # (n_jobs, its older name, is accepted too)
     device = "cpu"
     engine = "auto"
+    [report]                # how the report judges the results
+    smallest_effect = 0.009 # the smallest change in test MSE worth finding (default 10% of sigma^2)
 
 Every problem is one line naming the file, the key and what is wrong.
 """
@@ -26,7 +28,8 @@ from typing import Any, Mapping
 from bench import ENGINES, ConfigError, TrialConfig
 from bench.config import field_names
 
-TOP_KEYS = ("name", "description", "seeds", "base", "grid", "execution")
+TOP_KEYS = ("name", "description", "seeds", "base", "grid", "execution", "report")
+REPORT_KEYS = ("smallest_effect",)
 EXECUTION_KEYS = ("workers", "n_jobs", "device", "engine", "group_size")   # n_jobs: the older name of workers
 RESERVED = {"seed": "use the top-level 'seeds'", "device": "set it under [execution]"}
 
@@ -42,6 +45,7 @@ class SweepSpec:
     base: dict[str, Any] = field(default_factory=dict)
     grid: dict[str, list[Any]] = field(default_factory=dict)    # axis -> values, in file order
     execution: dict[str, Any] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)        # [report]: how the report judges results
     description: str = ""
     source: str = "<spec>"                                       # file path, for messages
 
@@ -61,7 +65,7 @@ class SweepSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "seeds": list(self.seeds),
-                "base": self.base, "grid": self.grid, "execution": self.execution}
+                "base": self.base, "grid": self.grid, "execution": self.execution, "report": self.report}
 
     def shared_settings(self) -> str:
         """What must not change between a sweep and its resumption: the base config and the axes."""
@@ -145,8 +149,22 @@ def spec_from_dict(data: Mapping[str, Any], source: str = "<spec>") -> SweepSpec
         if key not in EXECUTION_KEYS:
             raise fail(f"execution.{key}", f"unknown key; valid keys: {', '.join(EXECUTION_KEYS)}")
     _check_execution(execution, fail)
+    report = check_report(_table(data, "report", fail), fail)
     return SweepSpec(name=name, seeds=seeds, base=dict(base), grid=grid, execution=dict(execution),
-                     description=description, source=source)
+                     report=report, description=description, source=source)
+
+
+def check_report(report: Mapping[str, Any], fail) -> dict[str, Any]:
+    """The [report] table: ``smallest_effect``, a positive change in test MSE."""
+    for key in report:
+        if key not in REPORT_KEYS:
+            raise fail(f"report.{key}", f"unknown key; valid keys: {', '.join(REPORT_KEYS)}")
+    if "smallest_effect" in report:
+        value = report["smallest_effect"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+            raise fail("report.smallest_effect", f"{value!r} must be a positive number (a change in test MSE, "
+                                                 "e.g. 0.009 for 10% of sigma^2 = 0.09)")
+    return dict(report)
 
 
 def name_and_description(data: Mapping[str, Any], fail, names: str = "the output folder") -> tuple[str, str]:

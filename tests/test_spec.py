@@ -24,6 +24,9 @@ def test_good_spec_expands_to_cells_times_seeds():
     assert len(cfgs) == 2 * 2 * 3 and len(set(cfgs)) == 12
     assert {c.width for c in cfgs} == {16} and {c.seed for c in cfgs} == {0, 1, 2}
     assert parse_spec(GOOD.replace("seeds = 3", "seeds = [4, 9]")).seeds == (4, 9)
+    assert spec.report == {} and spec.to_dict()["report"] == {}
+    judged = parse_spec(GOOD + "[report]\nsmallest_effect = 0.01\n")
+    assert judged.to_dict()["report"] == {"smallest_effect": 0.01}
 
 
 BAD = [
@@ -43,6 +46,9 @@ BAD = [
     (GOOD.replace("width = 16", "seed = 1"), "base.seed: not allowed here; use the top-level 'seeds'"),
     (GOOD + "[execution]\nn_jobs = 0\n", "execution.n_jobs: 0 must be a positive integer"),
     (GOOD + "[execution]\nengine = 'fast'\n", "execution.engine: 'fast' must be one of auto, single, batched"),
+    (GOOD + "[report]\nsmallest_effect = 0\n", "report.smallest_effect: 0 must be a positive number"),
+    (GOOD + "[report]\nsmallest_effect = 'big'\n", "report.smallest_effect: 'big' must be a positive number"),
+    (GOOD + "[report]\nalpha = 0.1\n", "report.alpha: unknown key; valid keys: smallest_effect"),
     ("name = ", "not valid TOML"),
 ]
 

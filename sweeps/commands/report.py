@@ -8,7 +8,8 @@ from pathlib import Path
 REPORT_EXAMPLES = """examples:
   dropout-bench report results/quick                  # writes results/quick/report.html
   dropout-bench report results/quick --out /tmp/rq    # report elsewhere, store untouched
-  dropout-bench report results/quick --resamples 1999 --no-seed-picture
+  dropout-bench report results/quick --smallest-effect 0.02   # judge against a larger effect
+  dropout-bench report results/quick --interval BCa --resamples 1999 --no-seed-picture
 """
 
 
@@ -19,8 +20,14 @@ def add_report_command(sub) -> None:
                        epilog=REPORT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dir", help="the sweep's output folder (holds its store)")
     p.add_argument("--out", metavar="DIR", help="where to write the report (default: the sweep folder)")
+    p.add_argument("--interval", choices=("t", "BCa", "percentile", "basic"), default="t",
+                   help="interval of means: Student's t (default; it keeps its 95%% at 3-30 seeds) or a "
+                        "bootstrap (under-covers at small seed counts)")
+    p.add_argument("--smallest-effect", type=float, metavar="MSE",
+                   help="smallest change in test MSE worth finding (default: the spec's [report] "
+                        "smallest_effect, else 10%% of sigma^2)")
     p.add_argument("--resamples", type=int, default=9_999, metavar="N",
-                   help="bootstrap resamples per interval (default 9999)")
+                   help="bootstrap resamples per interval, with a bootstrap --interval (default 9999)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap's random stream (default 0)")
     p.add_argument("--no-seed-picture", action="store_true",
                    help="skip rerunning the median seed of the focus cell for its picture")
@@ -35,6 +42,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError(f"{src}: no such folder")
     if args.resamples < 100:
         raise ConfigError(f"--resamples {args.resamples}: must be >= 100")
+    if args.smallest_effect is not None and not 0 < args.smallest_effect < float("inf"):
+        raise ConfigError(f"--smallest-effect {args.smallest_effect}: must be a positive change in test MSE")
     from analysis.report import write_report
 
     from ..records import load_manifest, load_records, load_search
@@ -42,7 +51,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     records = load_records(src)       # a folder without a store raises StoreError (exit 2)
     manifest = load_manifest(src)
     path = write_report(args.out or src, records=records, manifest=manifest, n_resamples=args.resamples,
-                        seed=args.seed, seed_picture=not args.no_seed_picture)
+                        seed=args.seed, method=args.interval, seed_picture=not args.no_seed_picture,
+                        smallest_effect=args.smallest_effect)
     print(f"wrote {path}", file=sys.stderr)
     if manifest.get("kind") == "search":
         from analysis.search_report import write_search_report

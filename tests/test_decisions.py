@@ -1,0 +1,149 @@
+"""The report's words follow its intervals: one decision rule, the best cell chosen with care,
+the known-answer comparison said in words, and seeds planned from a stated smallest effect."""
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from _records import synthetic_records
+from analysis.decisions import best_cell, decide
+from analysis.report import build_report, decisions_display
+
+BASE = {"n_train": 20}
+
+
+def _normal(mean: float, sd: float, n: int, seed: int) -> np.ndarray:
+    """n values with exactly this sample mean and SD (so each cell's verdict is known in advance)."""
+    z = np.random.default_rng(seed).normal(size=n)
+    z = (z - z.mean()) / z.std(ddof=1)
+    return mean + sd * z
+
+
+def _report(deltas: dict, **kw):
+    records = synthetic_records(deltas, base=BASE)
+    axes = sorted({k for cell in deltas for k, _ in cell})
+    manifest = {"name": "words", "grid_axes": axes, "seeds": list(range(max(len(v) for v in deltas.values())))}
+    return build_report(records, manifest, figures=False, **kw)
+
+
+def _cell(rep, **where):
+    c = rep.cells
+    for k, v in where.items():
+        c = c[c[k] == v]
+    assert len(c) == 1
+    return c.iloc[0]
+
+
+def test_words_follow_each_cells_interval():
+    deltas = {
+        (("dropout", 0.5),): _normal(0.03, 0.02, 30, 1),    # interval well above 0
+        (("dropout", 0.2),): _normal(0.004, 0.03, 30, 2),   # interval spans 0
+        (("dropout", 0.8),): _normal(-0.03, 0.02, 30, 3),   # interval below 0
+        (("dropout", 0.1),): _normal(0.0, 0.002, 30, 4),    # tiny: within +-0.009 (10% of sigma^2)
+    }
+    rep = _report(deltas, focus={"dropout": 0.2, "n_train": 20})
+    helps, spans, hurts, equal = (_cell(rep, dropout=p) for p in (0.5, 0.2, 0.8, 0.1))
+    assert helps["delta_ci_low"] > 0 and helps["verdict"] == "helps"
+    assert spans["delta_ci_low"] < 0 < spans["delta_ci_high"] and spans["verdict"] == "not detected"
+    assert hurts["delta_ci_high"] < 0 and hurts["verdict"] == "hurts"
+    assert equal["verdict"] == "no effect" and equal["p_tost_holm"] < 0.05
+    # the focus cell's interval spans 0: no direction in its sentence
+    sentence = rep.findings[1]
+    assert "no effect of dropout is detected" in sentence
+    assert "lowers" not in sentence and "raises" not in sentence
+    assert f"[{spans['delta_ci_low']:.4f}, {spans['delta_ci_high']:.4f}]" in sentence
+    # the summary names each cell under its verdict, in one line
+    where = next(s for s in rep.summary if s.startswith("Where"))
+    assert "helps at p = 0.5" in where and "hurts at p = 0.8" in where
+    assert "no effect at p = 0.1" in where and "not detected at p = 0.2" in where
+    assert rep.summary[0].startswith("Does dropout lower test MSE? In 1 of 4 cells it does and in 1 it raises it")
+    # table and text use the same verdicts
+    assert decisions_display(rep)["verdict"].tolist() == rep.cells["verdict"].tolist()
+    # the same focus cell helps: the sentence says so, with its number
+    rep2 = _report(deltas, focus={"dropout": 0.5, "n_train": 20})
+    assert f"dropout lowers test MSE by {helps['delta_mean']:.4f}" in rep2.findings[1]
+
+
+def test_mixed_signals_are_named_not_resolved():
+    """One cell's own interval excludes 0, but after Holm over 10 cells the test does not agree."""
+    deltas = {(("dropout", round(0.05 * i, 2)),): _normal(0.0, 0.03, 20, i) for i in range(1, 10)}
+    deltas[(("dropout", 0.5),)] = _normal(0.016, 0.03, 20, 11)   # unadjusted t p about 0.03
+    rep = _report(deltas)
+    c = _cell(rep, dropout=0.5)
+    d = deltas[(("dropout", 0.5),)]
+    assert (c["delta_ci_low"], c["delta_ci_high"]) == pytest.approx(sps.ttest_1samp(d, 0).confidence_interval())
+    assert c["delta_ci_low"] > 0 and c["p_holm"] >= 0.05
+    assert c["verdict"] == "mixed" and "interval excludes 0, but Holm p" in c["reason"]
+    where = next(s for s in rep.summary if s.startswith("Where"))
+    assert "mixed at p = 0.5" in where and "helps" not in where
+    # the rule's other branches, on one row
+    row = c.copy()
+    row["delta_ci_low"], row["delta_ci_high"], row["p_holm"], row["delta_hl"] = 0.001, 0.02, 0.01, -0.002
+    assert decide(row.to_frame().T)["verdict"].iloc[0] == "mixed"  # the pseudo-median points the other way
+    row["delta_hl"] = 0.004
+    assert decide(row.to_frame().T)["verdict"].iloc[0] == "helps"
+    row["delta_ci_low"] = -0.001
+    assert decide(row.to_frame().T)["verdict"].iloc[0] == "mixed"  # significant, interval spans 0
+
+
+def test_a_one_seed_cell_is_never_named_best():
+    deltas = {
+        (("dropout", 0.5),): _normal(0.03, 0.02, 20, 1),
+        (("dropout", 0.3),): _normal(0.02, 0.02, 20, 2),
+        (("dropout", 0.9),): np.array([0.5]),             # the largest mean, on one seed
+    }
+    rep = _report(deltas)
+    lone = _cell(rep, dropout=0.9)
+    assert lone["delta_mean"] == rep.cells["delta_mean"].max()
+    assert lone["verdict"] == "too few seeds" and np.isnan(lone["delta_ci_low"])
+    best = rep.best
+    assert rep.cells.loc[best.index, "dropout"] == 0.5 and best.family == 2
+    how = next(s for s in rep.summary if s.startswith("By how much"))
+    assert "most at p = 0.5" in how and "0.9" not in how
+    # the chosen cell's interval is simultaneous over the 2 eligible cells (Bonferroni)
+    d = deltas[(("dropout", 0.5),)]
+    lo, hi = sps.ttest_1samp(d, 0).confidence_interval(confidence_level=1 - 0.05 / 2)
+    assert (best.low, best.high) == pytest.approx((lo, hi))
+    assert f"[{lo:.4f}, {hi:.4f}]" in how
+
+
+def test_no_best_cell_until_enough_seeds():
+    rep = _report({(("dropout", 0.5),): np.array([0.03, 0.02])})
+    assert rep.best is None and best_cell(rep.cells) is None
+    assert any("no cell has enough seeds yet" in s for s in rep.summary)
+
+
+def test_the_least_squares_line_is_said_when_it_wins():
+    # nets at test MSE 0.16 and 0.13 on N = 20 points: the line's in-sample error is about 0.099
+    rep = _report({(("dropout", 0.5),): _normal(0.03, 0.02, 12, 1)})
+    line = next(s for s in rep.summary if "least-squares line" in s)
+    assert line.startswith("A simpler model wins here")
+    assert "in 1 of 1 cells" in line
+    # nets far better than any line: the sentence turns round
+    good = build_report(synthetic_records({(("dropout", 0.5),): _normal(0.0, 0.001, 12, 1)}, plain=0.01,
+                                          base=BASE), {"name": "x", "grid_axes": ["dropout"]}, figures=False)
+    assert any(s.startswith("Beside a simple predictor: both nets") for s in good.summary)
+
+
+def test_seed_planning_uses_the_stated_smallest_effect_and_the_family():
+    deltas = {(("dropout", p),): _normal(0.01, 0.03, 30, i) for i, p in enumerate((0.1, 0.3, 0.5, 0.7))}
+    rep = _report(deltas, smallest_effect=0.01)
+    p = rep.plan
+    assert (p.margin, p.family, p.seeds) == (0.01, 4, 30)
+    assert p.sd_typical == pytest.approx(0.03)
+    from statsmodels.stats.power import TTestPower
+    n_t = TTestPower().solve_power(effect_size=0.01 / 0.03, alpha=0.05 / 4, power=0.8, alternative="two-sided")
+    assert p.detect_typical == np.ceil(np.ceil(n_t) / (3 / np.pi))
+    seeds = next(s for s in rep.summary if s.startswith("Seeds:"))
+    assert f"about {int(p.detect_typical)} seeds" in seeds and "Holm over 4 cells" in seeds
+    assert "set by the spec's [report] smallest_effect" in seeds
+    assert "'not detected' does not mean 'no effect'" in seeds
+
+
+def test_the_specs_smallest_effect_reaches_the_report():
+    deltas = {(("dropout", 0.5),): _normal(0.01, 0.03, 30, 1)}
+    records = synthetic_records(deltas, base=BASE)
+    manifest = {"name": "m", "grid_axes": ["dropout"], "spec": {"report": {"smallest_effect": 0.02}}}
+    rep = build_report(records, manifest, figures=False)
+    assert rep.plan.margin == 0.02 and (rep.cells["margin"] == 0.02).all()
+    assert build_report(records, manifest, figures=False, smallest_effect=0.005).plan.margin == 0.005
+    assert build_report(records, {"name": "m"}, figures=False).plan.margin == pytest.approx(0.1 * 0.3 ** 2)
