@@ -8,6 +8,7 @@ event, writes the count of images, of broken images and of errors into the DOM, 
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -35,7 +36,7 @@ def report(tmp_path_factory):
     return write_report(out, records=sweep_records(), manifest=sweep_manifest(), n_resamples=199)
 
 
-def load_in_chromium(html_path, tmp_path, extra: str = "") -> tuple[str, dict]:
+def load_in_chromium(html_path, tmp_path, extra: str = "", window: str = "1280,800") -> tuple[str, dict]:
     """Open an instrumented copy of ``html_path`` (same folder) in headless Chromium; return DOM and counts."""
     page = html_path.with_name("browser-check.html")
     text = html_path.read_text()
@@ -44,6 +45,7 @@ def load_in_chromium(html_path, tmp_path, extra: str = "") -> tuple[str, dict]:
     cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
            "--disable-background-networking", "--disable-component-update", "--disable-sync",
            f"--user-data-dir={tmp_path / 'chromium-profile'}", "--virtual-time-budget=10000",
+           f"--window-size={window}", "--hide-scrollbars",
            "--dump-dom", page.resolve().as_uri()]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -56,9 +58,50 @@ def load_in_chromium(html_path, tmp_path, extra: str = "") -> tuple[str, dict]:
 def test_report_renders_with_every_image(report, tmp_path):
     dom, counts = load_in_chromium(report, tmp_path)
     figures = sorted(report.parent.joinpath("figures").glob("*.png"))
-    assert len(figures) == 7
+    assert len(figures) == 6
     assert counts == {"images": len(figures), "broken": 0, "errors": 0, "messages": ""}
-    assert "<h2>Findings</h2>" in dom and "<h2>Design</h2>" in dom and "<table>" in dom
+    assert "<h2>Summary</h2>" in dom and "<h2>Design</h2>" in dom and "<table>" in dom
+
+
+# On load: how wide the decision table is against the window, where its last columns end, where
+# the summary ends and how wide the lead figure is drawn.
+MEASURE = ("<script>window.addEventListener('load',function(){"
+           "var h=[].slice.call(document.querySelectorAll('h2')).filter(function(x){"
+           "return x.textContent==='Decision per cell'})[0],t=h.nextElementSibling;"
+           "while(t&&t.tagName!=='TABLE')t=t.nextElementSibling;"
+           "var th=[].slice.call(t.querySelectorAll('th')),right={};"
+           "th.forEach(function(c){right[c.textContent]=Math.round(c.getBoundingClientRect().right)});"
+           "var s=document.querySelector('ul.summary').getBoundingClientRect(),"
+           "f=document.querySelector('figure img').getBoundingClientRect();"
+           "var d=document.createElement('pre');d.id='layout';d.textContent=JSON.stringify({window:window.innerWidth,"
+           "scroll:t.scrollWidth,client:t.clientWidth,right:right,summary_bottom:Math.round(s.bottom),"
+           "figure_width:Math.round(f.width),body:document.body.clientWidth});document.body.appendChild(d);});"
+           "</script>")
+
+
+def test_first_screen_at_1280px_answers_and_the_verdicts_fit(report, tmp_path):
+    """At 1280 x 800 the summary is on the first screen, the decision table needs no sideways
+    scrolling (its p-value and verdict columns are in view) and figures take the column's width.
+    Screenshots of the first screen and the whole page go to test-artefacts/ for a person to look at."""
+    import json
+
+    dom, counts = load_in_chromium(report, tmp_path, extra=MEASURE)
+    layout = json.loads(re.search(r'<pre id="layout">([^<]*)</pre>', dom)[1].replace("&quot;", '"'))
+    assert layout["window"] == 1280
+    assert layout["scroll"] <= layout["client"], layout            # no sideways scrolling
+    for column in ("p Holm", "p BH", "verdict"):
+        assert layout["right"][column] <= layout["window"], (column, layout)
+    assert layout["summary_bottom"] <= 800, layout                 # the answer is on the first screen
+    assert layout["figure_width"] >= 0.9 * layout["body"] - 40, layout
+    artefacts = Path(__file__).resolve().parents[1] / "test-artefacts"
+    artefacts.mkdir(exist_ok=True)
+    for name, size in (("report-first-screen.png", "1280,800"), ("report-page.png", "1280,7000")):
+        shot = artefacts / name
+        subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                        f"--user-data-dir={tmp_path / 'chromium-shot'}", f"--window-size={size}",
+                        f"--screenshot={shot}", report.resolve().as_uri()], capture_output=True, timeout=120,
+                       check=True)
+        assert shot.stat().st_size > 10_000
 
 
 def test_the_check_sees_a_broken_image(report, tmp_path):
