@@ -23,6 +23,21 @@ from .stats import DEFAULT_METHOD, DEFAULT_RESAMPLES, effective_df, interval
 METRICS = ("train_mse", "test_mse", "gap")
 
 
+@dataclass(frozen=True)
+class StatsOptions:
+    """How a report computes and judges its numbers.
+
+    method: the interval of means ("t", Student's, the default; or a bootstrap: "BCa",
+    "percentile", "basic", which under-cover at small seed counts); seed and n_resamples: the
+    bootstrap's, when one is used; smallest_effect: the smallest change in test MSE worth
+    finding (None: the spec's ``[report] smallest_effect`` from the manifest, else 10% of sigma^2).
+    """
+    method: str = DEFAULT_METHOD
+    seed: int = 0
+    n_resamples: int = DEFAULT_RESAMPLES
+    smallest_effect: Optional[float] = None
+
+
 @dataclass
 class Estimates:
     """A sweep's numbers: ``trials`` (analysis.frame.records_frame), ``cells`` (analysis.cells.cell_table)."""
@@ -41,18 +56,17 @@ class Estimates:
 
 
 def estimate(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[str, Any]] = None, *,
-             seed: int = 0, n_resamples: int = DEFAULT_RESAMPLES, method: str = DEFAULT_METHOD,
-             focus: Optional[Mapping[str, Any]] = None, smallest_effect: Optional[float] = None,
+             options: StatsOptions = StatsOptions(), focus: Optional[Mapping[str, Any]] = None,
              lap: Callable[[str], None] = lambda stage: None) -> Estimates:
     """Cell statistics and known answers of a set of records; ``lap(stage)`` is called after each stage.
 
     ``focus`` picks the cell the findings lead with (default: nearest the seed experiment).
-    ``smallest_effect`` (test MSE) defaults to the spec's ``[report] smallest_effect`` in the
-    manifest, then to ``analysis.decisions.default_margin``.
     """
     manifest = dict(manifest or {})
+    smallest_effect = options.smallest_effect
     if smallest_effect is None:
         smallest_effect = ((manifest.get("spec") or {}).get("report") or {}).get("smallest_effect")
+    seed, n_resamples, method = options.seed, options.n_resamples, options.method
     trials = records_frame(records)
     axes = cell_axes(trials, manifest)
     expected = len(manifest.get("seeds") or []) or None

@@ -19,11 +19,10 @@ import pandas as pd
 
 from . import _render as R
 from .cells import cell_label
-from .estimates import Estimates, estimate
+from .estimates import Estimates, StatsOptions, estimate
 from .files import atomic_write
 from .decisions import RULE
 from .prose import design, findings, summary
-from .stats import DEFAULT_METHOD, DEFAULT_RESAMPLES
 
 
 @dataclass
@@ -36,23 +35,22 @@ class Report(Estimates):
 
 
 def build_report(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[str, Any]] = None, *,
-                 seed: int = 0, n_resamples: int = DEFAULT_RESAMPLES, method: str = DEFAULT_METHOD,
-                 focus: Optional[Mapping[str, Any]] = None, seed_picture: bool = True,
-                 figures: bool = True, smallest_effect: Optional[float] = None) -> Report:
+                 options: StatsOptions = StatsOptions(), focus: Optional[Mapping[str, Any]] = None,
+                 seed_picture: bool = True, figures: bool = True) -> Report:
     """Statistics, known answers and (unless ``figures=False``) figures of a set of records.
 
-    ``focus`` picks the cell the findings lead with (default: nearest the seed experiment);
-    ``smallest_effect`` as in ``analysis.estimates.estimate``.
+    ``options``: how the numbers are computed and judged (``analysis.estimates.StatsOptions``);
+    ``focus`` picks the cell the findings lead with (default: nearest the seed experiment).
     """
     manifest = dict(manifest or {})
     clock = _Clock()
-    est = estimate(records, manifest, seed=seed, n_resamples=n_resamples, method=method, focus=focus,
-                   smallest_effect=smallest_effect, lap=clock.lap)
+    est = estimate(records, manifest, options=options, focus=focus, lap=clock.lap)
     rep = Report(**{f.name: getattr(est, f.name) for f in fields(Estimates)})
     rep.seconds = clock.seconds
     rep.summary = summary(rep)
-    rep.findings = findings(rep, method=method)
-    rep.design = design(rep, manifest, records, seed=seed, n_resamples=n_resamples, method=method)
+    rep.findings = findings(rep, method=options.method)
+    rep.design = design(rep, manifest, records, seed=options.seed, n_resamples=options.n_resamples,
+                        method=options.method)
     if figures and (rep.trials["status"] == "ok").any():
         from .report_figures import make_figures  # seaborn: only when figures are drawn
 
@@ -142,15 +140,12 @@ def known_display(rep: Estimates) -> pd.DataFrame:
 
 
 def write_report(out_dir: str | Path, *, records: Sequence[Mapping[str, Any]],
-                 manifest: Optional[Mapping[str, Any]] = None, seed: int = 0,
-                 n_resamples: int = DEFAULT_RESAMPLES, method: str = DEFAULT_METHOD,
-                 seed_picture: bool = True, seconds: Optional[dict[str, float]] = None,
-                 smallest_effect: Optional[float] = None) -> Path:
+                 manifest: Optional[Mapping[str, Any]] = None, options: StatsOptions = StatsOptions(),
+                 seed_picture: bool = True, seconds: Optional[dict[str, float]] = None) -> Path:
     """Write report.html, report.md, figures/*.png and tables/*.csv into ``out_dir``; return the HTML path.
 
     ``records`` and ``manifest`` as ``sweeps.records.load_records`` / ``load_manifest`` give
-    them. ``seconds``, if given, receives the wall time of each stage; ``smallest_effect`` as in
-    ``build_report``.
+    them; ``options`` as in ``build_report``. ``seconds``, if given, receives the wall time of each stage.
     """
     import matplotlib.pyplot as plt
 
@@ -158,16 +153,18 @@ def write_report(out_dir: str | Path, *, records: Sequence[Mapping[str, Any]],
         atomic_write(path, lambda tmp: (Path(tmp).write_bytes(data), os.chmod(tmp, 0o644)))
 
     out_dir = Path(out_dir)
-    rep = build_report(records, manifest, seed=seed, n_resamples=n_resamples, method=method,
-                       seed_picture=seed_picture, smallest_effect=smallest_effect)
+    rep = build_report(records, manifest, options=options, seed_picture=seed_picture)
     clock = _Clock()
     pngs: dict[str, bytes] = {}
     for name, _, fig in rep.figures:
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=90)
+        fig.savefig(buf, format="png", dpi=100)  # figures are drawn at the column's width in inches
         plt.close(fig)
         pngs[name] = buf.getvalue()
         put(out_dir / "figures" / f"{name}.png", pngs[name])
+    for stale in (out_dir / "figures").glob("*.png"):  # a figure an earlier report drew and this one does not
+        if stale.stem not in pngs:
+            stale.unlink()
     clock.lap("png")
     tables = {"cells": rep.cells.drop(columns=["delta_values"], errors="ignore"), "known_answers": rep.known,
               "trials": rep.trials.drop(columns=["error"])}

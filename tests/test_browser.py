@@ -33,7 +33,7 @@ REPORT_IMAGES = ("<script>window.addEventListener('load',function(){var im=docum
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("browser")
-    return write_report(out, records=sweep_records(), manifest=sweep_manifest(), n_resamples=199)
+    return write_report(out, records=sweep_records(), manifest=sweep_manifest())
 
 
 def load_in_chromium(html_path, tmp_path, extra: str = "", window: str = "1280,800") -> tuple[str, dict]:

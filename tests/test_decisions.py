@@ -6,6 +6,7 @@ from scipy import stats as sps
 
 from _records import synthetic_records
 from analysis.decisions import best_cell, decide
+from analysis.estimates import StatsOptions
 from analysis.report import build_report, decisions_display
 
 BASE = {"n_train": 20}
@@ -18,11 +19,11 @@ def _normal(mean: float, sd: float, n: int, seed: int) -> np.ndarray:
     return mean + sd * z
 
 
-def _report(deltas: dict, **kw):
+def _report(deltas: dict, focus=None, **kw):
     records = synthetic_records(deltas, base=BASE)
     axes = sorted({k for cell in deltas for k, _ in cell})
     manifest = {"name": "words", "grid_axes": axes, "seeds": list(range(max(len(v) for v in deltas.values())))}
-    return build_report(records, manifest, figures=False, **kw)
+    return build_report(records, manifest, figures=False, focus=focus, options=StatsOptions(**kw))
 
 
 def _cell(rep, **where):
@@ -145,5 +146,5 @@ def test_the_specs_smallest_effect_reaches_the_report():
     manifest = {"name": "m", "grid_axes": ["dropout"], "spec": {"report": {"smallest_effect": 0.02}}}
     rep = build_report(records, manifest, figures=False)
     assert rep.plan.margin == 0.02 and (rep.cells["margin"] == 0.02).all()
-    assert build_report(records, manifest, figures=False, smallest_effect=0.005).plan.margin == 0.005
+    assert build_report(records, manifest, figures=False, options=StatsOptions(smallest_effect=0.005)).plan.margin == 0.005
     assert build_report(records, {"name": "m"}, figures=False).plan.margin == pytest.approx(0.1 * 0.3 ** 2)

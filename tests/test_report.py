@@ -14,13 +14,12 @@ from analysis.frame import records_frame
 from analysis.report import build_report, write_report
 from bench import ConfigError, TrialConfig, run_trials
 
-RESAMPLES = 999
 
 
 @pytest.fixture(scope="module")
 def report_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    write_report(out, records=sweep_records(), manifest=sweep_manifest(), n_resamples=RESAMPLES)
+    write_report(out, records=sweep_records(), manifest=sweep_manifest())
     return out
 
 
@@ -47,7 +46,7 @@ def test_report_files_and_self_contained_html(report_dir):
 
 def test_headline_equals_a_recomputation_with_scipy():
     records, manifest = sweep_records(), sweep_manifest()
-    rep = build_report(records, manifest, n_resamples=RESAMPLES, seed_picture=False, figures=False)
+    rep = build_report(records, manifest, seed_picture=False, figures=False)
     frame = records_frame(records)
     ok = frame[frame.status == "ok"]
     focus = rep.cells.loc[rep.focus]
@@ -67,7 +66,7 @@ def test_headline_equals_a_recomputation_with_scipy():
 
 
 def test_partial_cells_say_how_complete_they_are():
-    rep = build_report(sweep_records(), sweep_manifest(), n_resamples=RESAMPLES, seed_picture=False, figures=False)
+    rep = build_report(sweep_records(), sweep_manifest(), seed_picture=False, figures=False)
     c = rep.cells.set_index(["n_train", "dropout"])
     assert c.loc[(20, 0.5), ["n_trials", "n_ok", "n_failed", "n_expected"]].tolist() == [7, 6, 1, 7]
     assert c.loc[(10, 0.2), "complete"] == pytest.approx(6 / 7)
@@ -82,7 +81,7 @@ def test_diverged_trials_are_counted_not_averaged():
     bad["status"] = "diverged"
     bad["result"]["dropout"]["test_mse"] = float("nan")
     bad["result"]["delta_test_mse"] = float("nan")
-    rep = build_report(records + [bad], sweep_manifest(), n_resamples=RESAMPLES, seed_picture=False, figures=False)
+    rep = build_report(records + [bad], sweep_manifest(), seed_picture=False, figures=False)
     row = rep.cells.set_index(["n_train", "dropout"]).loc[(10, 0.2)]
     assert (row["n_diverged"], row["delta_n"]) == (1, 6)
     assert math.isfinite(row["delta_mean"])
@@ -104,7 +103,7 @@ def test_any_number_of_swept_axes(grid):
 
     records = _small(grid)
     manifest = {"kind": "sweep", "name": "axes", "grid_axes": list(grid), "seeds": [0, 1, 2]}
-    rep = build_report(records, manifest, n_resamples=199, seed_picture=False)
+    rep = build_report(records, manifest, seed_picture=False)
     names = [name for name, _, fig in rep.figures]
     for _, _, fig in rep.figures:
         plt.close(fig)
@@ -134,10 +133,10 @@ def test_report_from_a_real_store(tmp_path):
     out = tmp_path / "sweep"
     run_sweep(tiny_spec(tmp_path, seeds=4), out, workers=1, progress=False)
     from sweeps.records import load_manifest, load_records, load_trials
-    path = write_report(out, records=load_records(out), manifest=load_manifest(out), n_resamples=RESAMPLES,
+    path = write_report(out, records=load_records(out), manifest=load_manifest(out),
                         seed_picture=False)
     trials = load_trials(out)
-    rep = build_report(load_records(out), load_manifest(out), n_resamples=RESAMPLES, seed_picture=False, figures=False)
+    rep = build_report(load_records(out), load_manifest(out), seed_picture=False, figures=False)
     assert rep.axes == ["dropout", "n_train"]
     assert len(rep.cells) == 4 and (rep.cells["n_expected"] == 4).all()
     f = rep.cells.loc[rep.focus]

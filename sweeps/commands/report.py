@@ -44,15 +44,17 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError(f"--resamples {args.resamples}: must be >= 100")
     if args.smallest_effect is not None and not 0 < args.smallest_effect < float("inf"):
         raise ConfigError(f"--smallest-effect {args.smallest_effect}: must be a positive change in test MSE")
+    from analysis.estimates import StatsOptions
     from analysis.report import write_report
 
     from ..records import load_manifest, load_records, load_search
 
     records = load_records(src)       # a folder without a store raises StoreError (exit 2)
     manifest = load_manifest(src)
-    path = write_report(args.out or src, records=records, manifest=manifest, n_resamples=args.resamples,
-                        seed=args.seed, method=args.interval, seed_picture=not args.no_seed_picture,
-                        smallest_effect=args.smallest_effect)
+    options = StatsOptions(method=args.interval, seed=args.seed, n_resamples=args.resamples,
+                           smallest_effect=args.smallest_effect)
+    path = write_report(args.out or src, records=records, manifest=manifest, options=options,
+                        seed_picture=not args.no_seed_picture)
     print(f"wrote {path}", file=sys.stderr)
     if manifest.get("kind") == "search":
         from analysis.search_report import write_search_report
