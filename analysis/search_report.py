@@ -1,6 +1,8 @@
 """The report of a search: the study's course and the confirmed best configurations, in one page.
 
-``search_summary`` computes the confirmation table (pure over records); ``build_search_figures``
+``search_summary`` computes the confirmation table (pure over records); ``search_answer`` says
+what it means in a few lines (the confirmed score on fresh seeds first: the CLI's closing lines
+and the report's Answer block); ``build_search_figures``
 draws Optuna's own static views of the study (``optuna.visualization.matplotlib``);
 ``write_search_report`` writes ``DIR/search_report.html``, self-contained (PNGs embedded).
 Its input is ``SearchRecords``, plain data: the study comes from the snapshot the search
@@ -27,7 +29,7 @@ import pandas as pd  # noqa: E402
 from . import _render as R  # noqa: E402
 from .files import atomic_write_text  # noqa: E402
 from .objectives import OBJECTIVES, Objective  # noqa: E402
-from .stats import DEFAULT_METHOD, bootstrap_ci  # noqa: E402
+from .stats import DEFAULT_METHOD, MIN_SEEDS, interval  # noqa: E402
 
 DEFAULT_OBJECTIVE = "dropout_test_mse"  # what a spec without an objective is reported as
 
@@ -71,7 +73,7 @@ def search_summary(records: Sequence[Mapping[str, Any]], confirm: Sequence[Mappi
     """One row per confirmed configuration: the search's estimate beside the fresh seeds'.
 
     Columns: rank, trial, the parameters, then for the first objective ``search_*`` (mean and
-    bootstrap CI over the search seeds) and ``confirm_*`` (over the fresh seeds), ``optimism``
+    interval over the search seeds) and ``confirm_*`` (over the fresh seeds), ``optimism``
     = how much better the search's mean looked than the fresh seeds' (> 0: the winner's curse),
     and the paired ``delta`` (test MSE plain - dropout) on the fresh seeds with its CI.
     """
@@ -90,7 +92,7 @@ def search_summary(records: Sequence[Mapping[str, Any]], confirm: Sequence[Mappi
         delta = delta[np.isfinite(delta)]
         row: dict[str, Any] = {"rank": c["rank"], "trial": c["number"], **c["params"]}
         for name, x in (("search", s), ("confirm", f), ("delta", delta)):
-            lo, hi = bootstrap_ci(x, seed=seed, n_resamples=n_resamples, method=method) if len(x) else (np.nan, np.nan)
+            lo, hi = interval(x, seed=seed, n_resamples=n_resamples, method=method) if len(x) else (np.nan, np.nan)
             row.update({f"{name}_n": len(x), f"{name}_mean": x.mean() if len(x) else np.nan,
                         f"{name}_ci_low": lo, f"{name}_ci_high": hi})
         row["optimism"] = obj.lower_is_better(row["confirm_mean"]) - obj.lower_is_better(row["search_mean"])
@@ -98,6 +100,74 @@ def search_summary(records: Sequence[Mapping[str, Any]], confirm: Sequence[Mappi
             row["step_time_median"] = float(np.median(values(c["confirm_ids"], 1))) if len(f) else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _g(v: Any) -> str:
+    """A score in a sentence: four significant digits, '-' for missing."""
+    return "-" if v is None or not np.isfinite(float(v)) else f"{float(v):.4g}"
+
+
+def _with_interval(mean: float, low: float, high: float, n: int, seeds: str) -> str:
+    """'0.1234 [0.1, 0.15], 95% t-interval over 3 fresh seeds' (no interval below 3 seeds)."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{_g(mean)} (mean of {n} {seeds}; no interval below {MIN_SEEDS} seeds)"
+    return f"{_g(mean)} [{_g(low)}, {_g(high)}], 95% t-interval over {n} {seeds}"
+
+
+def _params_text(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def search_answer(search: SearchRecords, *, unconfirmed: str = "", seed: int = 0,
+                  n_resamples: int = 9_999) -> list[str]:
+    """The search's answer in a few plain lines: the CLI's closing lines and the report's Answer block.
+
+    With a confirmation: the search's pick (rank 1), its score on the fresh seeds with its 95%
+    t-interval first, then the search's own score for it (optimistic: selected on those seeds),
+    the optimism and the paired delta on the fresh seeds. Without one (``search.confirm``
+    empty): ``unconfirmed`` (why) and the search's best, labelled not confirmed.
+    """
+    objective = search.spec.get("objective", DEFAULT_OBJECTIVE)
+    table = search_summary(search.records, search.confirm, objective, seed=seed, n_resamples=n_resamples)
+    return answer_lines(objective, search.snapshot, table, unconfirmed)
+
+
+def answer_lines(objective: str, snapshot: Sequence[Mapping[str, Any]], table: pd.DataFrame,
+                 unconfirmed: str = "") -> list[str]:
+    """``search_answer`` from the summary table (``search_summary``) and the study's snapshot."""
+    obj = _objective(objective)
+    name = obj.value_names[0]
+    if table.empty:
+        return [f"not confirmed on fresh seeds: {unconfirmed or 'no confirmation stage has run'}",
+                _unconfirmed_best(obj, snapshot)]
+    i = table["rank"].idxmin()
+    r = table.loc[i]
+    params = {k: table.at[i, k] for k in table.columns if k not in ("rank", "trial") and not k.startswith(
+        ("search_", "confirm_", "delta_")) and k not in ("optimism", "step_time_median")}   # each its own type
+    step = (f"; median {obj.value_names[1]} {_g(r['step_time_median'])}" if "step_time_median" in r else "")
+    lines = [f"confirmed best (the search's pick, trial {int(r['trial'])}: {_params_text(params)}): {name} "
+             + _with_interval(r["confirm_mean"], r["confirm_ci_low"], r["confirm_ci_high"], int(r["confirm_n"]),
+                              "fresh seeds") + step,
+             f"  search's own score for it: {_g(r['search_mean'])} over {int(r['search_n'])} search seeds, "
+             f"optimistic (selected on those seeds); optimism {_g(r['optimism'])} (> 0: it looked better than it is)"]
+    if obj.name != "dropout_benefit":           # that objective's score is the delta already
+        lines.append("  delta test MSE (plain - dropout; > 0: dropout helps), paired on the fresh seeds: "
+                     + _with_interval(r["delta_mean"], r["delta_ci_low"], r["delta_ci_high"], int(r["delta_n"]),
+                                      "fresh seeds"))
+    return lines
+
+
+def _unconfirmed_best(obj: Objective, snapshot: Sequence[Mapping[str, Any]]) -> str:
+    """The search's best trial by its first value, labelled as the optimistic number it is."""
+    done = [t for t in snapshot if t["state"] == "COMPLETE" and t.get("values")
+            and "pruned_after_seeds" not in t["user_attrs"]]
+    if not done:
+        return "the search has no trial completed on every seed"
+    best = min(done, key=lambda t: (obj.lower_is_better(t["values"][0]), t["number"]))
+    return (f"search's best: {obj.value_names[0]} {_g(best['values'][0])} over "
+            f"{best['user_attrs'].get('n_seeds', '?')} search seeds (trial {best['number']}: "
+            f"{_params_text(best['params'])}), not confirmed on fresh seeds (optimistic: the best of "
+            f"{len(done)} trials, selected on those seeds)")
 
 
 def _png(fig) -> bytes:
@@ -222,17 +292,17 @@ def write_search_report(report_dir: str | Path, search: SearchRecords, *, seed: 
     study = study_from_snapshot(search.snapshot, directions)
     figures = build_search_figures(study, objective, seed=seed) if study.trials else []
     table = search_summary(search.records, search.confirm, objective, seed=seed, n_resamples=n_resamples)
+    answer = answer_lines(objective, search.snapshot, table)
     page = render_search_html(search.meta, search.spec, search.snapshot, figures, _confirm_table(table, objective),
-                              _trials_table(search.snapshot, directions), len(search.records))
+                              _trials_table(search.snapshot, directions), len(search.records), answer)
     path = Path(report_dir) / "search_report.html"
     atomic_write_text(path, page)
     return path
 
 
-def render_search_html(meta: Mapping[str, str], spec: Mapping[str, Any], snapshot: Sequence[Mapping[str, Any]],
-                       figures: Sequence[tuple[str, str, Optional[bytes], str]], confirm: pd.DataFrame,
-                       trials: pd.DataFrame, n_records: int) -> str:
-    e = html.escape
+def _design(meta: Mapping[str, str], spec: Mapping[str, Any], snapshot: Sequence[Mapping[str, Any]],
+            n_records: int) -> list[tuple[str, str]]:
+    """The report's Design block: (heading, text) pairs."""
     states: dict[str, int] = {}
     for t in snapshot:
         states[t["state"]] = states.get(t["state"], 0) + 1
@@ -240,7 +310,7 @@ def render_search_html(meta: Mapping[str, str], spec: Mapping[str, Any], snapsho
     space = ", ".join(f"{k} in [{v['low']}, {v['high']}]{' (log)' if v.get('log') else ''}"
                       for k, v in spec.get("space", {}).items())
     label = OBJECTIVES[objective].label if objective in OBJECTIVES else ""
-    design = [
+    return [
         ("Objective", f"{objective}: {label}; the mean over seeds (the median over seeds for step time)"),
         ("Space", space), ("Fixed settings", json.dumps(spec.get("base", {}), sort_keys=True) or "{}"),
         ("Seeds per configuration", f"{len(spec.get('seeds', []))} (the same seeds for every configuration: "
@@ -255,10 +325,21 @@ def render_search_html(meta: Mapping[str, str], spec: Mapping[str, Any], snapsho
                   "readable with `optuna studies --storage ...` and optuna-dashboard"),
         ("Confirmation", f"the best {spec.get('confirm', {}).get('top')} configurations retrained on "
                          f"{len(spec.get('confirm', {}).get('seeds', []))} fresh seeds; intervals are "
-                         "percentile/BCa bootstrap CIs of the mean"),
+                         f"95% Student's t intervals of the mean (no interval below {MIN_SEEDS} seeds)"),
     ]
+
+
+def render_search_html(meta: Mapping[str, str], spec: Mapping[str, Any], snapshot: Sequence[Mapping[str, Any]],
+                       figures: Sequence[tuple[str, str, Optional[bytes], str]], confirm: pd.DataFrame,
+                       trials: pd.DataFrame, n_records: int, answer: Sequence[str] = ()) -> str:
+    """The search report's page; ``answer``: ``search_answer``'s lines, shown first."""
+    e = html.escape
+    design = _design(meta, spec, snapshot, n_records)
+    lead, *rest = [*answer] or ["No answer: no trial has finished."]
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Search: {e(str(spec.get('name')))}"
              f"</title><style>{R.CSS}</style></head><body><h1>Search: {e(str(spec.get('name')))}</h1>",
+             "<h2>Answer</h2><div class='answer'>", f"<p><b>{e(lead)}</b></p>",
+             *[f"<p>{e(line.strip())}</p>" for line in rest], "</div>",
              "<h2>Design</h2><dl>", *[f"<dt><b>{e(k)}</b></dt><dd>{e(str(v))}</dd>" for k, v in design], "</dl>",
              "<h2>Confirmed best configurations</h2>",
              "<p class='note'>The search chose these by their mean over its own seeds, so that mean is biased in "

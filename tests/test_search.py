@@ -1,15 +1,17 @@
 """Searches: spec validation, reproducibility, the store and the study, masking, the report."""
 import base64
+import html
 import io
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pg_server import postgres_url  # noqa: F401 - the PostgreSQL server fixture
-from search_helpers import course, journal_seed_ids, journal_study, store_ids, tiny_search
+from search_helpers import CLI, course, journal_seed_ids, journal_study, store_ids, tiny_search
 from sweeps.search import load_search_spec, mask_argv, mask_url, parse_search_spec, run_search
 from sweeps.spec import SpecError
 
@@ -124,19 +126,29 @@ def test_bad_run_options_give_one_line_and_exit_2_with_nothing_created(tmp_path,
 
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory):
-    """A tiny search run twice with the same sampler seed, once with another; confirmation on."""
+    """A tiny search run twice with the same sampler seed, once with another; confirmation on but for "other".
+
+    "a" and "other" run through the CLI (``printed``: their stdout), "b" through ``run_search``.
+    """
     tmp = tmp_path_factory.mktemp("search")
     spec = tiny_search(tmp, n_trials=5, confirm="top = 2\nseeds = 3", sampler_seed=7)
-    outs = {}
+    outs, printed = {}, {}
     for label, seed in (("a", 7), ("b", 7), ("other", 8)):
         path = spec if seed == 7 else tiny_search(tmp, name="other", n_trials=4, sampler_seed=8)
         outs[label] = tmp / label
-        run_search(path, out_dir=outs[label], progress=False, confirm=label != "other")
-    return spec, outs
+        if label == "b":
+            run_search(path, out_dir=outs[label], progress=False)
+            continue
+        flags = ["--no-confirm"] if label == "other" else []
+        proc = subprocess.run([*CLI, "search", str(path), "--out", str(outs[label]), "--quiet", "--no-report", *flags],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        printed[label] = proc.stdout
+    return spec, outs, printed
 
 
 def test_a_sequential_search_with_a_fixed_sampler_seed_is_reproducible(searched):
-    _, outs = searched
+    _, outs, _ = searched
     a, b = journal_study(outs["a"], "tiny"), journal_study(outs["b"], "tiny")
     assert course(a) == course(b) and len(a.trials) == 5
     other = journal_study(outs["other"], "other")
@@ -147,7 +159,7 @@ def test_the_seed_experiment_is_the_first_trial_and_every_seed_is_stored_once(se
     from sweeps import load_trials
     from bench import TrialConfig
 
-    spec_path, outs = searched
+    spec_path, outs, _ = searched
     study = journal_study(outs["a"], "tiny")
     first = study.trials[0]
     assert first.params == {"dropout": 0.5, "n_train": TrialConfig().n_train}
@@ -164,7 +176,7 @@ def test_optuna_lists_the_study_from_the_journal(searched):
     import optuna
     from sweeps.search import open_storage
 
-    _, outs = searched
+    _, outs, _ = searched
     summaries = optuna.get_all_study_summaries(open_storage(outs["a"], None))
     assert [(s.study_name, s.n_trials) for s in summaries] == [("tiny", 5)]
     optuna_cli = [sys.executable, "-c", "import sys; from optuna.cli import main; sys.exit(main())"]
@@ -175,10 +187,62 @@ def test_optuna_lists_the_study_from_the_journal(searched):
 
 
 def test_rerunning_a_finished_search_trains_nothing(searched):
-    spec, outs = searched
+    spec, outs, _ = searched
     before = sorted(store_ids(outs["a"]))
     summary = run_search(spec, out_dir=outs["a"], progress=False)
     assert summary.ran == 0 and summary.used == 5 and sorted(store_ids(outs["a"])) == before
+
+
+def _pick_values(out: Path) -> dict:
+    """The rank-1 confirmed configuration's seed values, read straight from the stored records."""
+    from sweeps import load_search
+
+    search = load_search(out)
+    pick = next(c for c in search.confirm if c["rank"] == 1)
+    result = {r["trial_id"]: r["result"] for r in search.records}
+    assert not set(pick["confirm_ids"]) & set(pick["search_ids"])          # the fresh seeds are fresh
+    return {"number": pick["number"], "params": pick["params"],
+            "fresh": np.array([result[i]["dropout"]["test_mse"] for i in pick["confirm_ids"]]),
+            "own": np.array([result[i]["dropout"]["test_mse"] for i in pick["search_ids"]]),
+            "delta": np.array([result[i]["delta_test_mse"] for i in pick["confirm_ids"]])}
+
+
+def _t_scored(x: np.ndarray) -> str:
+    from scipy import stats
+
+    ci = stats.ttest_1samp(x, 0.0).confidence_interval()    # 95% by default
+    return f"{x.mean():.4g} [{ci.low:.4g}, {ci.high:.4g}], 95% t-interval over {len(x)} fresh seeds"
+
+
+def test_the_cli_leads_with_the_confirmed_score_on_fresh_seeds_and_its_interval(searched):
+    _, outs, printed = searched
+    v = _pick_values(outs["a"])
+    assert len(v["fresh"]) == len(v["own"]) == 3
+    lines = printed["a"].splitlines()
+    assert len(lines) == 4, printed["a"]
+    assert lines[0].startswith(f"confirmed best (the search's pick, trial {v['number']}: dropout=")
+    assert all(f"{k}=" in lines[0] for k in v["params"])
+    assert lines[0].endswith(f"): dropout test MSE {_t_scored(v['fresh'])}"), lines[0]
+    assert (f"search's own score for it: {v['own'].mean():.4g} over 3 search seeds, "
+            "optimistic (selected on those seeds); optimism ") in lines[1]
+    assert f"{v['fresh'].mean():.4g}" != f"{v['own'].mean():.4g}"     # so the first check tells the two apart
+    assert "delta test MSE (plain - dropout" in lines[2] and lines[2].endswith(_t_scored(v["delta"]))
+    assert lines[3].startswith(f"{outs['a']}: study 'tiny': 5/5 trials") and "best" not in lines[3]
+
+
+def test_the_cli_says_a_search_without_confirmation_is_not_confirmed(searched):
+    from optuna.trial import TrialState
+
+    _, outs, printed = searched
+    lines = printed["other"].splitlines()
+    assert lines[0] == "not confirmed on fresh seeds: confirmation skipped (--no-confirm)"
+    done = [t for t in journal_study(outs["other"], "other").trials if t.state == TrialState.COMPLETE]
+    best = min(done, key=lambda t: (t.value, t.number))
+    assert lines[1].startswith(f"search's best: dropout test MSE {best.value:.4g} over 3 search seeds "
+                               f"(trial {best.number}: ")
+    assert lines[1].endswith(f"not confirmed on fresh seeds (optimistic: the best of {len(done)} trials, "
+                             "selected on those seeds)")
+    assert "confirmed best" not in printed["other"] and len(lines) == 3
 
 
 @pytest.fixture(scope="module")
@@ -186,17 +250,21 @@ def report(searched):
     from analysis.search_report import write_search_report
     from sweeps import load_search
 
-    _, outs = searched
+    _, outs, _ = searched
     return write_search_report(outs["a"], load_search(outs["a"]), n_resamples=199)
 
 
 def test_the_search_report_renders_with_loadable_images(searched, report):
     from PIL import Image
 
-    _, outs = searched
+    _, outs, printed = searched
     path = report
     assert path == outs["a"] / "search_report.html"
     page = path.read_text()
+    answer, design = page.index("<h2>Answer</h2>"), page.index("<h2>Design</h2>")
+    assert answer < design and f"<b>{html.escape(printed['a'].splitlines()[0])}</b>" in page[answer:design]
+    assert "95% Student&#x27;s t intervals of the mean (no interval below 3 seeds)" in page
+    assert "bootstrap" not in page
     pngs = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
     assert len(pngs) >= 3
     for data in pngs:

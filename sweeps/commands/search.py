@@ -53,7 +53,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     options = ExecutionOptions(device=args.device, **({"heartbeat": args.heartbeat} if args.heartbeat is not None else {}))
     summary = run_search(args.spec, out_dir=args.out, storage=storage, workers=args.workers, options=options,
                          confirm=not args.no_confirm, progress=not args.quiet, argv=argv)
-    print(summary.line())
+    print(*summary.answer(), summary.line(), sep="\n")   # the confirmed score on fresh seeds leads
     if summary.interrupted:
         resume = f"dropout-bench search {args.spec} --out {summary.out_dir}"
         if args.storage:

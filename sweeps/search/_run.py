@@ -71,8 +71,9 @@ class SearchSummary:
     recovered: int = 0               # dead trials (left RUNNING) failed at start, this invocation
     retried: int = 0                 # retries enqueued for them
     seeds_stored: int = 0            # seed-level rows in the store
-    best: str = ""
-    confirmed: list[dict[str, Any]] = field(default_factory=list)
+    best: str = ""                   # the best trial so far, for progress lines (optimistic: see answer())
+    confirmed: list[dict[str, Any]] = field(default_factory=list)   # this run's confirmation plan
+    unconfirmed: str = ""            # why this run confirmed nothing, if it did not
     wall_seconds: float = 0.0
     interrupted: bool = False
     stop_signal: int = 0             # the signal that interrupted the run (sweeps.signals), 0 if none
@@ -85,7 +86,17 @@ class SearchSummary:
         return (f"{self.out_dir}: study {self.study_name!r}: {self.used}{budget} trials "
                 f"(complete {c.get('COMPLETE', 0)}, failed {c.get('FAIL', 0)}, waiting {c.get('WAITING', 0)}); "
                 f"this run: {self.ran} trials in {self.wall_seconds:.1f} s; {self.seeds_stored} seed-level "
-                f"results stored{'; ' + self.best if self.best else ''}")
+                "results stored")
+
+    def answer(self) -> list[str]:
+        """The search's answer, read from its store: the confirmed score on fresh seeds with its
+        interval first, beside the search's own (optimistic) score (``analysis.search_report``)."""
+        from analysis.search_report import search_answer
+
+        from ..records import load_search
+
+        search = dataclasses.replace(load_search(self.out_dir), confirm=self.confirmed)   # this run's, or none
+        return search_answer(search, unconfirmed=self.unconfirmed or "no confirmation stage has run")
 
 
 def resolve_out_dir(spec: SearchSpec, out_dir: str | os.PathLike | None) -> Path:
@@ -180,10 +191,15 @@ def _search_then_confirm(run: _SearchRun, session: FolderSession, confirm: bool)
         _drive(run)
         run.sync()
         summary.incomplete = budget_left(run.study, spec, run.deadline)
-        if confirm and spec.confirm_top > 0 and not summary.incomplete:
+        summary.unconfirmed = ("confirmation skipped (--no-confirm)" if not confirm else
+                               "the spec confirms none (confirm.top = 0)" if spec.confirm_top <= 0 else
+                               "confirmation has not run: the budget is not used up" if summary.incomplete else "")
+        if not summary.unconfirmed:
             summary.confirmed = confirm_best(session, run.study, spec, run.opts, run.progress)
+            summary.unconfirmed = "" if summary.confirmed else "no trial completed on every search seed"
     except KeyboardInterrupt as exc:          # Ctrl-C, or SIGTERM/SIGHUP under sweeps.signals
         summary.interrupted = True
+        summary.unconfirmed = summary.unconfirmed or "confirmation has not run: the search was interrupted"
         summary.stop_signal = exit_code(exc) - 128
         with run.lock:
             recover(run.study, spec.param_names, run.out, dead_pids={os.getpid()})   # in-process trial, if any
