@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from . import _render as R
 from .cells import cell_label
@@ -198,13 +199,15 @@ def _known(rep: Estimates) -> str:
     f = rep.cells.loc[rep.focus]
     kn = rep.known[(rep.known["n_train"] == f["n_train"]) & (rep.known["noise_std"] == f["noise_std"])]
     o, ls = (kn[kn["predictor"] == p].iloc[0] for p in ("oracle", "least_squares"))
-    checks = rep.known[[f"{m}_within" for m in ("train_mse", "test_mse", "gap")]].to_numpy()
+    checks = rep.known[[f"{m}_within" for m in ("train_mse", "test_mse", "gap")]].to_numpy().ravel()
+    checks = np.array([bool(x) for x in checks if not pd.isna(x)], dtype=bool)   # values with an interval
     return (f"Known answers on the same seeds (N = {int(f['n_train'])}, sigma^2 = {f['noise_std'] ** 2:.3f}): "
             f"the oracle's test MSE is {R.ci(o['test_mse'], o['test_mse_ci_low'], o['test_mse_ci_high'])} "
             f"(textbook {o['test_mse_expected']:.3f}) and the least-squares line's "
             f"{R.ci(ls['test_mse'], ls['test_mse_ci_low'], ls['test_mse_ci_high'])} (textbook "
-            f"{ls['test_mse_expected']:.3f}); {int(checks.sum())} of {checks.size} known-answer values lie "
-            f"inside their interval.")
+            f"{ls['test_mse_expected']:.3f}); " + (
+                f"{int(checks.sum())} of {checks.size} known-answer values with an interval lie inside it."
+                if checks.size else f"no known-answer value has an interval yet ({MIN_SEEDS} seeds needed)."))
 
 
 def design(rep: Estimates, manifest: Mapping[str, Any], records: Sequence[Mapping[str, Any]], *,

@@ -133,7 +133,9 @@ def known_display(rep: Estimates) -> pd.DataFrame:
         d = {"N": int(r["n_train"]), "sigma": r["noise_std"], "predictor": r["predictor"], "seeds": int(r["n_seeds"])}
         for m in ("train_mse", "test_mse", "gap"):
             d[m] = R.ci(r[m], r[f"{m}_ci_low"], r[f"{m}_ci_high"])
-            d[f"{m} textbook"] = R.num(r[f"{m}_expected"]) + ("" if r[f"{m}_within"] else " (outside CI)")
+            within = r[f"{m}_within"]
+            d[f"{m} textbook"] = R.num(r[f"{m}_expected"]) + (
+                " (no interval)" if pd.isna(within) else "" if bool(within) else " (outside CI)")
         rows.append(d)
     return pd.DataFrame(rows)
 
