@@ -22,6 +22,7 @@ EXAMPLES = """examples:
   dropout-bench search sweeps/where_dropout_helps.toml --workers 2
   dropout-bench report results/quick            # rewrite the report of a (partial) sweep
   dropout-bench speed --workers 2               # engines against the seed's own loop
+  dropout-bench validate --seeds 500 --workers 2  # the engine equals the tutorial's loop?
   dropout-bench trial                           # the seed experiment, seed 0
   dropout-bench trial --seed 3 --dropout 0.2 --plot fit.png
   dropout-bench trial --n-train 50 --width 100 --json
@@ -30,7 +31,7 @@ EXAMPLES = """examples:
 
 # Commands that train in this process (the report reruns a seed for its picture and draws
 # the known answers' data): they set torch's thread count from --threads.
-TRAINING_COMMANDS = frozenset({"trial", "sweep", "search", "report", "speed"})
+TRAINING_COMMANDS = frozenset({"trial", "sweep", "search", "report", "speed", "validate"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
