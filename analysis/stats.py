@@ -39,7 +39,7 @@ def bootstrap_ci(
     statistic: str = "mean",
     seed: int | np.random.SeedSequence = 0,
     n_resamples: int = DEFAULT_RESAMPLES,
-    method: Method = DEFAULT_METHOD,
+    method: Literal["BCa", "percentile", "basic"] = "BCa",
     confidence: float = 0.95,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Bootstrap CI of the mean or median of each row, with ``scipy.stats.bootstrap``.
@@ -76,7 +76,7 @@ def t_interval(samples: np.ndarray, *, confidence: float = 0.95) -> tuple[np.nda
     """Student's t interval of the mean of each row: mean -+ t_{n-1} sd / sqrt(n).
 
     samples: (cells, n) or (n,). The same numbers as ``scipy.stats.ttest_1samp(row).confidence_interval()``,
-    vectorised. NaN where n < 2; all values equal gives (value, value).
+    vectorised. NaN where n < 2; all values equal gives (mean, mean), the mean as numpy sums it.
     """
     x = np.asarray(samples, dtype=float)
     squeeze = x.ndim == 1
@@ -127,6 +127,8 @@ def interval(
     """
     if method not in METHODS:
         raise ValueError(f"method={method!r}: must be one of {', '.join(METHODS)}")
+    if statistic not in _STATISTICS:
+        raise ValueError(f"statistic={statistic!r}: must be 'mean' or 'median'")
     x = np.asarray(samples, dtype=float)
     if np.atleast_2d(x).shape[1] < MIN_SEEDS:
         nan = np.full(np.atleast_2d(x).shape[0], np.nan)
