@@ -51,25 +51,27 @@ def cost(ok: pd.DataFrame) -> Cost | None:
     return Cost(step_ratio=ratios, dropout_share=dropout_time / (dropout_time + plain_time))
 
 
-def versus_line(ok: pd.DataFrame, known: pd.DataFrame, cells: pd.DataFrame, axes: Sequence[str]) -> pd.DataFrame:
-    """Per cell: the least-squares line's test MSE on the same seeds beside both nets'.
+def versus_line(ok: pd.DataFrame, known: pd.DataFrame, cells: pd.DataFrame, axes: Sequence[str],
+                outcome: str = "test_mse") -> pd.DataFrame:
+    """Per cell: the least-squares line's ``outcome`` on the same seeds beside both nets'.
 
     ``known`` is ``known_answer_trials`` (one row per seed and predictor). Columns: the axes,
     n, line_mean, plain_mean, dropout_mean, line_beats_plain, line_beats_dropout (seeds where
-    the line's test MSE is lower), line_beats_both_means (the line's mean is below both nets').
+    the line's value is lower), line_beats_both_means (the line's mean is below both nets').
     """
-    line = known[known["predictor"] == "least_squares"][["seed", "n_train", "noise_std", "test_mse"]]
-    merged = ok.merge(line.rename(columns={"test_mse": "line_test_mse"}), on=["seed", "n_train", "noise_std"])
+    line = known[known["predictor"] == "least_squares"][["seed", "n_train", "noise_std", outcome]]
+    merged = ok.merge(line.rename(columns={outcome: "line_value"}), on=["seed", "n_train", "noise_std"])
+    merged = merged.dropna(subset=["line_value", f"{outcome}_plain", f"{outcome}_dropout"])
     rows = []
     keys = list(axes)
     groups = merged.groupby(keys, sort=True) if keys else [((), merged)]
     for key, g in groups:
         key = key if isinstance(key, tuple) else (key,)
         row = dict(zip(keys, key))
-        row.update(n=len(g), line_mean=g["line_test_mse"].mean(), plain_mean=g["test_mse_plain"].mean(),
-                   dropout_mean=g["test_mse_dropout"].mean(),
-                   line_beats_plain=int((g["line_test_mse"] < g["test_mse_plain"]).sum()),
-                   line_beats_dropout=int((g["line_test_mse"] < g["test_mse_dropout"]).sum()))
+        plain, drop = g[f"{outcome}_plain"], g[f"{outcome}_dropout"]
+        row.update(n=len(g), line_mean=g["line_value"].mean(), plain_mean=plain.mean(), dropout_mean=drop.mean(),
+                   line_beats_plain=int((g["line_value"] < plain).sum()),
+                   line_beats_dropout=int((g["line_value"] < drop).sum()))
         rows.append(row)
     out = pd.DataFrame(rows)
     if len(out):
@@ -104,3 +106,19 @@ def plan(cells: pd.DataFrame, *, power: float = 0.8) -> Plan | None:
                 equivalence_typical=stats.seeds_to_show_equivalence(margin, sd_t, family=family, alpha=ALPHA,
                                                                     power=power),
                 seeds=int(cells["delta_n"].max()))
+
+
+def noise_free_ratio(ok: pd.DataFrame, axes: Sequence[str]) -> float | None:
+    """Median over cells (3+ seeds) of SD(delta of excess risk) / SD(delta of test MSE).
+
+    A t-interval's width is proportional to the SD, so this is how much narrower the
+    intervals are on the noise-free outcome at the same seeds. None without both columns.
+    """
+    cols = ["delta_excess_risk", "delta_test_mse"]
+    live = ok.dropna(subset=cols)
+    if live.empty:
+        return None
+    groups = live.groupby(list(axes), sort=True) if axes else [((), live)]
+    ratios = [g["delta_excess_risk"].std(ddof=1) / g["delta_test_mse"].std(ddof=1)
+              for _, g in groups if len(g) >= stats.MIN_SEEDS and g["delta_test_mse"].std(ddof=1) > 0]
+    return float(np.median(ratios)) if ratios else None

@@ -43,11 +43,13 @@ def cell_table(
     n_resamples: int = stats.DEFAULT_RESAMPLES,
     method: stats.Method = stats.DEFAULT_METHOD,
     smallest_effect: Optional[float] = None,
+    outcome: str = "test_mse",
 ) -> pd.DataFrame:
-    """One row per cell, sorted by the axes.
+    """One row per cell, sorted by the axes; the paired delta is on ``outcome`` (``frame.OUTCOMES``).
 
     Columns: the axes; n_trials, n_ok, n_diverged, n_failed, n_expected, complete (trials
-    present / expected); n_train, noise_std; per arm and metric m in (test_mse, train_mse, gap):
+    present / expected); n_train, noise_std; per arm and metric m in (test_mse, train_mse, gap,
+    and the outcome):
     ``{m}_{arm}_mean``, ``_median``, ``_ci_low``, ``_ci_high`` (``stats.interval`` of the mean;
     bootstrap methods resample cells with equal n in one call from ``SeedSequence([seed, k])``);
     ``eff_df_{arm}`` = N mean(gap) / (2 sigma^2); the paired difference ``delta_*`` from
@@ -68,8 +70,8 @@ def cell_table(
     table["margin"] = (float(smallest_effect) if smallest_effect is not None
                        else default_margin(table["noise_std"].to_numpy(dtype=float)))
     boot = {"seed": seed, "n_resamples": n_resamples, "method": method}
-    _add_arms(table, frame, ok_rows, **boot)
-    _add_delta(table, frame, ok_rows, **boot)
+    _add_arms(table, frame, ok_rows, metrics=tuple(dict.fromkeys(METRICS + (outcome,))), **boot)
+    _add_delta(table, frame, ok_rows, column=f"delta_{outcome}", **boot)
     table["p_holm"] = stats.adjust_pvalues(table["delta_p_wilcoxon"].to_numpy(), method="holm")
     table["p_bh"] = stats.adjust_pvalues(table["delta_p_wilcoxon"].to_numpy(), method="fdr_bh")
     table["p_tost_holm"] = stats.adjust_pvalues(table["delta_p_tost"].to_numpy(), method="holm")
@@ -104,11 +106,11 @@ def _cells(frame: pd.DataFrame, axes: list[str]) -> tuple[pd.DataFrame, list[np.
     return pd.DataFrame(rows), ok_rows
 
 
-def _add_arms(table: pd.DataFrame, frame: pd.DataFrame, ok_rows: list[np.ndarray], *, seed: int,
-              n_resamples: int, method: stats.Method) -> None:
+def _add_arms(table: pd.DataFrame, frame: pd.DataFrame, ok_rows: list[np.ndarray], *, metrics: tuple[str, ...],
+              seed: int, n_resamples: int, method: stats.Method) -> None:
     """Each arm's metrics per cell; cells with the same number of finished seeds are resampled together."""
     sizes = np.array([len(r) for r in ok_rows])
-    for k, (metric, arm) in enumerate((m, a) for a in ARMS for m in METRICS):
+    for k, (metric, arm) in enumerate((m, a) for a in ARMS for m in metrics):
         col = f"{metric}_{arm}"
         column = frame[col].to_numpy(dtype=float)
         out = {s: np.full(len(ok_rows), np.nan) for s in ("mean", "median", "ci_low", "ci_high")}
@@ -126,18 +128,18 @@ def _add_arms(table: pd.DataFrame, frame: pd.DataFrame, ok_rows: list[np.ndarray
                                                     table["noise_std"])
 
 
-def _add_delta(table: pd.DataFrame, frame: pd.DataFrame, ok_rows: list[np.ndarray], *, seed: int,
+def _add_delta(table: pd.DataFrame, frame: pd.DataFrame, ok_rows: list[np.ndarray], *, column: str, seed: int,
                n_resamples: int, method: stats.Method) -> None:
     """The paired delta: the cells with n finished seeds, in table order, in one call (see paired_summary).
 
     Also the cell's deltas themselves, ``delta_values`` (an array per cell, by seed), for
     selection-aware intervals."""
     sizes = np.array([len(r) for r in ok_rows])
-    column = frame["delta_test_mse"].to_numpy(dtype=float)
+    values_of = frame[column].to_numpy(dtype=float)
     delta: dict[str, np.ndarray] = {}
     for n in np.unique(sizes):
         idx = np.flatnonzero(sizes == n)
-        values = column[np.stack([ok_rows[i] for i in idx]).reshape(len(idx), int(n))]  # (cells, n)
+        values = values_of[np.stack([ok_rows[i] for i in idx]).reshape(len(idx), int(n))]  # (cells, n)
         summary = stats.paired_summary(values, seed=seed, n_resamples=n_resamples, method=method,
                                        margin=table["margin"].to_numpy(dtype=float)[idx])
         for name, v in summary.items():
@@ -145,7 +147,7 @@ def _add_delta(table: pd.DataFrame, frame: pd.DataFrame, ok_rows: list[np.ndarra
     for name, v in delta.items():
         table[name] = v
     table["delta_n"] = table["delta_n"].astype(int)
-    table["delta_values"] = [column[r] for r in ok_rows]
+    table["delta_values"] = [values_of[r] for r in ok_rows]
 
 
 def focus_cell(cells: pd.DataFrame, axes: Sequence[str], target: Optional[Mapping[str, Any]] = None) -> int:

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 
 from . import _render as R
-from .answers import Cost, Plan, cost, plan, versus_line
+from .answers import Cost, Plan, cost, noise_free_ratio, plan, versus_line
 from .cells import cell_axes, cell_table, focus_cell
 from .decisions import Best, best_cell
+from .outcomes import DEFAULT, OUTCOMES, Outcome, outcome as find_outcome
 from .frame import records_frame
 from .known_answers import known_answer_table, known_answer_trials, textbook
 from .stats import DEFAULT_METHOD, DEFAULT_RESAMPLES, effective_df, interval
@@ -30,12 +31,14 @@ class StatsOptions:
     method: the interval of means ("t", Student's, the default; or a bootstrap: "BCa",
     "percentile", "basic", which under-cover at small seed counts); seed and n_resamples: the
     bootstrap's, when one is used; smallest_effect: the smallest change in test MSE worth
-    finding (None: the spec's ``[report] smallest_effect`` from the manifest, else 10% of sigma^2).
+    finding (None: the spec's ``[report] smallest_effect`` from the manifest, else 10% of sigma^2);
+    outcome: what the arms are compared on (``analysis.outcomes``).
     """
     method: str = DEFAULT_METHOD
     seed: int = 0
     n_resamples: int = DEFAULT_RESAMPLES
     smallest_effect: Optional[float] = None
+    outcome: Optional[str] = None    # analysis.outcomes; None: the spec's [report] outcome, else test_mse
 
 
 @dataclass
@@ -52,6 +55,8 @@ class Estimates:
     cost: Optional[Cost] = None      # analysis.answers.cost
     plan: Optional[Plan] = None      # analysis.answers.plan
     smallest_effect: str = ""        # where the margin came from, in words
+    outcome: Outcome = OUTCOMES[DEFAULT]   # what the arms are compared on
+    noise_free_ratio: Optional[float] = None  # median over cells: SD of delta, excess risk / test MSE
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage
 
 
@@ -63,17 +68,20 @@ def estimate(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[st
     ``focus`` picks the cell the findings lead with (default: nearest the seed experiment).
     """
     manifest = dict(manifest or {})
-    smallest_effect = options.smallest_effect
-    if smallest_effect is None:
-        smallest_effect = ((manifest.get("spec") or {}).get("report") or {}).get("smallest_effect")
+    asked = (manifest.get("spec") or {}).get("report") or {}
+    smallest_effect = options.smallest_effect if options.smallest_effect is not None else asked.get("smallest_effect")
+    out = find_outcome(options.outcome or asked.get("outcome") or DEFAULT)
     seed, n_resamples, method = options.seed, options.n_resamples, options.method
     trials = records_frame(records)
+    ok = trials[trials["status"] == "ok"]
+    if len(ok) and ok[f"delta_{out.name}"].isna().all():
+        raise ValueError(f"outcome {out.name!r}: these records do not hold it (results of schema 1 "
+                         "measured test_mse only); rerun the trials or report test_mse")
     axes = cell_axes(trials, manifest)
     expected = len(manifest.get("seeds") or []) or None
     cells = cell_table(trials, axes, expected_seeds=expected, seed=seed, n_resamples=n_resamples,
-                       method=method, smallest_effect=smallest_effect)
+                       method=method, smallest_effect=smallest_effect, outcome=out.name)
     lap("cells")
-    ok = trials[trials["status"] == "ok"]
     fidx = focus_cell(cells, axes, focus) if len(cells) else None
     ka = known_answer_trials(zip(ok["seed"], ok["n_train"], ok["noise_std"])) if len(ok) else pd.DataFrame()
     known = known_answer_table(ka, seed=seed, n_resamples=n_resamples, method=method) if len(ok) else pd.DataFrame()
@@ -81,10 +89,11 @@ def estimate(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[st
     lap("known answers")
     return Estimates(trials=trials, cells=cells, axes=axes, focus=fidx, known=known, beside=beside,
                      best=best_cell(cells) if len(cells) else None,
-                     line=versus_line(ok, ka, cells, axes) if len(ok) else pd.DataFrame(),
+                     line=versus_line(ok, ka, cells, axes, out.name) if len(ok) else pd.DataFrame(),
                      cost=cost(ok), plan=plan(cells) if len(cells) else None,
-                     smallest_effect=(f"{float(smallest_effect):g}, set by the spec's [report] smallest_effect"
-                                      if smallest_effect is not None else "by default 10% of sigma^2"))
+                     smallest_effect=(f"{float(smallest_effect):g}, as set for this report"
+                                      if smallest_effect is not None else "by default 10% of sigma^2"),
+                     outcome=out, noise_free_ratio=noise_free_ratio(ok, axes))
 
 
 def _beside(ok: pd.DataFrame, cells: pd.DataFrame, axes: list[str], fidx: Optional[int], **boot) -> pd.DataFrame:

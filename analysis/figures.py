@@ -38,8 +38,9 @@ def _label(axis: str) -> str:
     return LABELS.get(axis, axis)
 
 
-def plot_delta_trend(trials: pd.DataFrame, cells: pd.DataFrame, axes: Sequence[str], x: str):
-    """Per-seed delta against swept axis ``x``, with each cell's mean and paired CI as a band.
+def plot_delta_trend(trials: pd.DataFrame, cells: pd.DataFrame, axes: Sequence[str], x: str, *,
+                     column: str = "delta_test_mse", label: str = "test MSE"):
+    """Per-seed delta (``column`` of ``trials``) against swept axis ``x``, with each cell's mean and interval.
 
     One line per value of the next swept axis (hue), one panel per value of the one after
     (columns). x values are placed evenly in sorted order. Returns (fig, array of Axes).
@@ -63,7 +64,7 @@ def plot_delta_trend(trials: pd.DataFrame, cells: pd.DataFrame, axes: Sequence[s
                 sel, pts = sel[sel[col] == cv], pts[pts[col] == cv]
             sel = sel.sort_values(x)
             px = pts[x].map(pos).to_numpy(dtype=float) + offset
-            ax.scatter(px + rng.uniform(-width / 4, width / 4, len(px)), pts["delta_test_mse"],
+            ax.scatter(px + rng.uniform(-width / 4, width / 4, len(px)), pts[column],
                        s=8, alpha=0.35, color=colour, linewidths=0)
             cx = sel[x].map(pos).to_numpy(dtype=float) + offset
             name = f"{_label(hue)} = {_fmt(hv)}" if hue else "mean, 95% t-interval"
@@ -74,13 +75,13 @@ def plot_delta_trend(trials: pd.DataFrame, cells: pd.DataFrame, axes: Sequence[s
         ax.set_xlabel(_label(x))
         ax.set_title(f"{_label(col)} = {_fmt(cv)}" if col else "")
         ax.legend(fontsize=9, loc="upper right")  # "best" scans every dot: slow with 10,000 seeds
-    axs[0, 0].set_ylabel("delta test MSE (plain - dropout)\n> 0: dropout helped")
+    axs[0, 0].set_ylabel(f"delta {label} (plain - dropout)\n> 0: dropout helped")
     fig.suptitle("Paired delta per seed (dots); cell mean with its 95% t-interval (band)", fontsize=10)
     fig.tight_layout()
     return fig, axs
 
 
-def plot_delta_heatmap(cells: pd.DataFrame, x: str, y: str, facet: Optional[str] = None):
+def plot_delta_heatmap(cells: pd.DataFrame, x: str, y: str, facet: Optional[str] = None, *, label: str = "test MSE"):
     """Mean delta over two swept axes, each cell marked with its verdict (``analysis.decisions``).
 
     One panel per value of ``facet`` if given. Colour is centred at 0 (blue: dropout helped).
@@ -102,7 +103,7 @@ def plot_delta_heatmap(cells: pd.DataFrame, x: str, y: str, facet: Optional[str]
             warnings.simplefilter("ignore", PendingDeprecationWarning)  # seaborn 0.13 on matplotlib 3.11
             sns.heatmap(mean, ax=ax, cmap=DIVERGING, center=0, vmin=-lim, vmax=lim, annot=text.to_numpy(),
                         fmt="", annot_kws={"fontsize": 10}, cbar=ax is axs[0, -1],
-                        cbar_kws={"label": "mean delta test MSE\n(> 0: dropout helped)"})
+                        cbar_kws={"label": f"mean delta {label}\n(> 0: dropout helped)"})
         ax.set_xlabel(_label(x))
         ax.set_ylabel(_label(y))
         ax.set_title(f"{_label(facet)} = {_fmt(pv)}" if facet else "")

@@ -3,9 +3,11 @@
 Columns: ``trial_id``, ``status`` ("ok", "diverged", "failed"), ``error``, every
 TrialConfig field (``seed``, ``dropout``, ``width``, ``n_train``, ...), then per arm
 (suffix ``_plain`` / ``_dropout``): ``test_mse``, ``train_mse`` (eval mode),
-``train_loss_last`` (train mode), ``gap``, ``diverged_at_step``,
-``step_seconds_median``, ``step_seconds_iqr``, ``group_size``, ``engine``, and
-``delta_test_mse`` = test_mse_plain - test_mse_dropout (> 0: dropout helped).
+``train_loss_last`` (train mode), ``gap``, ``excess_risk``, ``new_mse``,
+``new_excess_risk`` (NaN in records of result schema 1), ``diverged_at_step``,
+``step_seconds_median``, ``step_seconds_iqr``, ``group_size``, ``engine``; and per
+outcome o in ``OUTCOMES`` the paired ``delta_{o}`` = o_plain - o_dropout (> 0: dropout
+helped).
 Learning curves stay in the records (``curve_*`` lists), reached through
 ``curves_frame``.
 """
@@ -17,8 +19,9 @@ import pandas as pd
 
 from bench.config import field_names
 
-ARM_METRICS = ("test_mse", "train_mse", "train_loss_last", "gap", "diverged_at_step",
-               "step_seconds_median", "step_seconds_iqr", "group_size", "engine")
+ARM_METRICS = ("test_mse", "train_mse", "train_loss_last", "gap", "excess_risk", "new_mse", "new_excess_risk",
+               "diverged_at_step", "step_seconds_median", "step_seconds_iqr", "group_size", "engine")
+OUTCOMES = ("test_mse", "excess_risk", "new_mse", "new_excess_risk")  # what a report can compare the arms on
 ARMS = ("plain", "dropout")
 CONFIG_FIELDS = tuple(field_names())
 
@@ -36,16 +39,20 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
         for metric in ARM_METRICS:
             row[f"{metric}_{arm}"] = data.get(metric)
     row["delta_test_mse"] = (result or {}).get("delta_test_mse")
+    for o in OUTCOMES[1:]:
+        a, b = row[f"{o}_plain"], row[f"{o}_dropout"]
+        row[f"delta_{o}"] = a - b if a is not None and b is not None else None
     return row
 
 
 def records_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     rows = [flatten_record(r) for r in records]
     columns = ["trial_id", "status", "error", *CONFIG_FIELDS,
-               *[f"{m}_{a}" for a in ARMS for m in ARM_METRICS], "delta_test_mse"]
+               *[f"{m}_{a}" for a in ARMS for m in ARM_METRICS], *[f"delta_{o}" for o in OUTCOMES]]
     frame = pd.DataFrame(rows, columns=columns)
     for col in frame.columns:
-        if col.startswith(("test_mse", "train_mse", "train_loss", "gap", "step_seconds", "delta")):
+        if col.startswith(("test_mse", "train_mse", "train_loss", "gap", "step_seconds", "delta", "excess_risk",
+                           "new_")):
             frame[col] = pd.to_numeric(frame[col], errors="coerce")
     return frame
 

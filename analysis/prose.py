@@ -56,7 +56,7 @@ def _headline(rep: Estimates) -> str:
              if counts.get(v, 0)]
     seeds = sorted(set(c["delta_n"].astype(int)))
     seeds_txt = f"{seeds[0]} seeds per cell" if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]} seeds per cell"
-    return (f"Does dropout lower test MSE? In {counts.get('helps', 0)} of {len(c)} cells it does and in "
+    return (f"Does dropout lower {rep.outcome.label}? In {counts.get('helps', 0)} of {len(c)} cells it does and in "
             f"{counts.get('hurts', 0)} it raises it" + (f"; {', '.join(parts)}" if parts else "")
             + f" ({seeds_txt}; verdicts by the rule under 'Decision per cell').")
 
@@ -86,29 +86,29 @@ def _where(rep: Estimates) -> list[str]:
 
 
 def _how_much(rep: Estimates) -> str:
-    c, b = rep.cells, rep.best
+    c, b, o = rep.cells, rep.best, rep.outcome
     if b is None:
         return ("By how much: no cell has enough seeds yet to name the best (a cell needs half its planned "
                 "seeds, and at least 3).")
     r = c.loc[b.index]
-    plain, floor = r["test_mse_plain_mean"], r["noise_std"] ** 2
+    plain, floor = r[f"{o.name}_plain_mean"], o.floor(r["noise_std"])
     rel = f"{_pct(b.mean / plain)} [{_pct(b.low / plain)}, {_pct(b.high / plain)}]"
     choice = (f"chosen among the {b.family} cells with at least {b.min_seeds} seeds; its 95% interval is "
               f"simultaneous over them, so it allows for the choice")
     if b.low <= 0:
-        return (f"By how much: the largest mean benefit, at {_label(r, rep.axes)}, is {b.mean:.4f} test MSE "
+        return (f"By how much: the largest mean benefit, at {_label(r, rep.axes)}, is {b.mean:.4f} {o.label} "
                 f"[{b.low:.4f}, {b.high:.4f}] ({choice}); that interval includes 0, so no cell shows a benefit "
                 f"that survives the choice.")
     helped = c[c["verdict"] == "helps"]
     spread = ""
     if len(helped) > 1:
-        cuts = helped["delta_mean"] / helped["test_mse_plain_mean"]
-        spread = f" Where it helps, the cut is {_pct(cuts.min())}-{_pct(cuts.max())} of the plain net's test MSE."
+        cuts = helped["delta_mean"] / helped[f"{o.name}_plain_mean"]
+        spread = f" Where it helps, the cut is {_pct(cuts.min())}-{_pct(cuts.max())} of the plain net's {o.label}."
     excess = (f" and {_pct(b.mean / (plain - floor))} of the plain net's error above the noise floor "
-              f"sigma^2 = {floor:.3g}" if plain > floor else "")
-    return (f"By how much: most at {_label(r, rep.axes)}, where test MSE falls from {plain:.3f} (plain) to "
-            f"{r['test_mse_dropout_mean']:.3f} (dropout): a cut of {b.mean:.4f} [{b.low:.4f}, {b.high:.4f}], "
-            f"{rel} of the plain net's test MSE{excess} ({choice}).{spread}")
+              f"sigma^2 = {floor:.3g}" if o.noisy and plain > floor else "")
+    return (f"By how much: most at {_label(r, rep.axes)}, where {o.label} falls from {plain:.3f} (plain) to "
+            f"{r[f'{o.name}_dropout_mean']:.3f} (dropout): a cut of {b.mean:.4f} [{b.low:.4f}, {b.high:.4f}], "
+            f"{rel} of the plain net's {o.label}{excess} ({choice}).{spread}")
 
 
 def _cost(rep: Estimates) -> str:
@@ -138,10 +138,10 @@ def _line(rep: Estimates) -> str:
               f"and {r['dropout_mean']:.3f} (dropout), lower than the plain net on {r['line_beats_plain']} of "
               f"{r['n']} seeds and the dropout net on {r['line_beats_dropout']} of {r['n']}")
     if k == 0:
-        return (f"Beside a simple predictor: both nets' mean test MSE is below a 2-parameter least-squares line's "
+        return (f"Beside a simple predictor: both nets' mean {rep.outcome.label} is below a 2-parameter least-squares line's "
                 f"in at least one arm of every cell{at}.")
     lead = "A simpler model wins here" if k == m else "A simpler model often wins here"
-    return (f"{lead}: a 2-parameter least-squares line on the same data has a lower mean test MSE than both nets "
+    return (f"{lead}: a 2-parameter least-squares line on the same data has a lower mean {rep.outcome.label} than both nets "
             f"in {k} of {m} cells{at}.")
 
 
@@ -150,7 +150,7 @@ def _seeds(rep: Estimates) -> str:
     if p is None:
         return ""
     few = ("; so here 'not detected' does not mean 'no effect'" if p.seeds < p.detect_typical else "")
-    return (f"Seeds: to detect a true change of {p.margin:.4g} in test MSE (the smallest effect of interest, "
+    return (f"Seeds: to detect a true change of {p.margin:.4g} in {rep.outcome.label} (the smallest effect of interest, "
             f"{rep.smallest_effect}) with 80% power under Holm over {p.family} cells, a cell needs about "
             f"{R.count(p.detect_typical)} seeds at the typical SD of delta ({p.sd_typical:.3g}) and "
             f"{R.count(p.detect_largest)} at the largest ({p.sd_largest:.3g}); showing 'no effect' (|delta| < "
@@ -172,6 +172,11 @@ def findings(rep: Estimates, *, method: str) -> list[str]:
     out.append(_focus(rep, method))
     if len(rep.known):
         out.append(_known(rep))
+    if rep.noise_free_ratio is not None:
+        out.append(f"Noise-free outcome: against the known truth (excess risk) the per-seed delta's SD, and so its "
+                   f"interval's width, is {rep.noise_free_ratio:.2f}x that of test MSE (median over cells): the test "
+                   f"noise accounts for {_pct(1 - rep.noise_free_ratio)} of the width. Choose it with [report] "
+                   f"outcome = \"excess_risk\" (this report: {rep.outcome.name}).")
     return out
 
 
@@ -183,8 +188,8 @@ def _focus(rep: Estimates, method: str) -> str:
     if n < MIN_SEEDS:
         return (f"At {label} (the cell nearest the seed experiment), {n} finished seed{'s' if n != 1 else ''}: "
                 f"mean paired delta {f['delta_mean']:.4f}, no interval below {MIN_SEEDS} seeds, no verdict.")
-    said = {"helps": f"dropout lowers test MSE by {f['delta_mean']:.4f}",
-            "hurts": f"dropout raises test MSE by {-f['delta_mean']:.4f}",
+    said = {"helps": f"dropout lowers {rep.outcome.label} by {f['delta_mean']:.4f}",
+            "hurts": f"dropout raises {rep.outcome.label} by {-f['delta_mean']:.4f}",
             "no effect": f"dropout has no effect larger than +-{f['margin']:.4g}",
             "mixed": "the evidence is mixed", "not detected": "no effect of dropout is detected"}[f["verdict"]]
     interval = "t-interval" if method == "t" else f"{method} bootstrap interval"

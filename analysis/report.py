@@ -82,10 +82,11 @@ def decisions_display(rep: Estimates) -> pd.DataFrame:
         d = _axis_values(r, rep.axes)
         d["seeds"] = f"{int(r['n_ok'])}/{int(r['n_expected'])}" + (
             f" ({int(r['n_diverged'])} div, {int(r['n_failed'])} fail)" if r["n_diverged"] or r["n_failed"] else "")
-        d["test MSE plain"] = R.num(r["test_mse_plain_mean"])
-        d["test MSE dropout"] = R.num(r["test_mse_dropout_mean"])
+        o = rep.outcome
+        d[f"{o.label} plain"] = R.num(r[f"{o.name}_plain_mean"])
+        d[f"{o.label} dropout"] = R.num(r[f"{o.name}_dropout_mean"])
         d["mean delta [95% CI]"] = R.ci(r["delta_mean"], r["delta_ci_low"], r["delta_ci_high"], 4)
-        d["change"] = R.percent(-r["delta_mean"] / r["test_mse_plain_mean"]) if r["delta_n"] else "-"
+        d["change"] = R.percent(-r["delta_mean"] / r[f"{o.name}_plain_mean"]) if r["delta_n"] else "-"
         d["p Holm"] = R.pvalue(r["p_holm"]) + ("*" if r["sig_holm"] else "")
         d["p BH"] = R.pvalue(r["p_bh"]) + ("*" if r["sig_bh"] else "")
         d["p equiv."] = R.pvalue(r["p_tost_holm"])
@@ -199,8 +200,9 @@ def page_blocks(rep: Report) -> list[R.Block]:
     if lead:
         blocks.append((TITLES[lead], "", ("figure", *figures[lead])))
     if len(rep.cells):
-        blocks.append(("Decision per cell", "delta = test MSE(plain) - test MSE(dropout) on the same seed (> 0: "
-                       "dropout helped); change = dropout's test MSE against plain's; * adjusted p < 0.05; "
+        o = rep.outcome.label
+        blocks.append(("Decision per cell", f"delta = {o}(plain) - {o}(dropout) on the same seed (> 0: "
+                       f"dropout helped); change = dropout's {o} against plain's; * adjusted p < 0.05; "
                        f"p equiv. = TOST within +-the smallest effect, Holm-adjusted. Rule: {RULE}",
                        decisions_display(rep)))
     blocks += [("Details", "", ("list", rep.findings)), ("Design", "", ("defs", rep.design))]

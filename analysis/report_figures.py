@@ -28,30 +28,7 @@ def make_figures(rep: Estimates, records: Sequence[Mapping[str, Any]], *,
     c, axes, fidx = rep.cells, rep.axes, rep.focus
     ok = rep.trials[rep.trials["status"] == "ok"]
     sigma2 = float(c.loc[fidx, "noise_std"]) ** 2
-    out = []
-    if axes:
-        for x in [a for a in TREND_AXES if a in axes] or axes[:1]:
-            others = [a for a in axes if a != x]
-            hue = next((a for a in others if c[a].nunique() <= MAX_LINES), None)
-            col = next((a for a in others if a != hue and c[a].nunique() <= MAX_PANELS), None)
-            shown = [x] + [a for a in (hue, col) if a]
-            cs, held = _hold(c, axes, fidx, shown)
-            n = _seeds_text(cs)
-            out.append((f"delta_vs_{x}", f"Paired delta against {F.LABELS.get(x, x)}: each dot one seed ({n}); "
-                                         f"line and band: the cell's mean and its 95% t-interval{held}.",
-                        F.plot_delta_trend(_trials_in(ok, cs, axes), cs, shown, x)[0]))
-    else:
-        t1, c1 = ok.assign(cell="all trials"), c.assign(cell="all trials")
-        out.append(("delta", f"Paired delta per seed ({_seeds_text(c)}) with the mean and its 95% t-interval.",
-                    F.plot_delta_trend(t1, c1, ["cell"], "cell")[0]))
-    if len(axes) >= 2:
-        facet = axes[2] if len(axes) > 2 and c[axes[2]].nunique() <= MAX_PANELS else None
-        cs, held = _hold(c, axes, fidx, [a for a in (axes[0], axes[1], facet) if a])
-        out.append(("delta_heatmap", f"Mean paired delta over {F.LABELS.get(axes[0], axes[0])} and "
-                    f"{F.LABELS.get(axes[1], axes[1])} ({_seeds_text(cs)})"
-                    + (f", one panel per {facet}" if facet else "") + held
-                    + "; each cell's verdict by the report's decision rule (blank: not detected).",
-                    F.plot_delta_heatmap(cs, axes[0], axes[1], facet)[0]))
+    out = _delta_figures(rep, ok)
     vary = axes[0] if axes else None
     sl_cells = slice_through(c, axes, fidx, vary) if vary else c
     if vary and len(sl_cells) > MAX_PANELS:  # evenly spaced values, the focus among them
@@ -81,6 +58,38 @@ def make_figures(rep: Estimates, records: Sequence[Mapping[str, Any]], *,
     if "width" in axes and ok["step_seconds_median_plain"].notna().any():  # cost depends on width
         out.append(("step_time", "Median wall time of one training step against width, by engine and arm.",
                     F.plot_step_time(ok)[0]))
+    return out
+
+
+def _delta_figures(rep: Estimates, ok: pd.DataFrame) -> list[tuple[str, str, Any]]:
+    """The paired delta against each swept axis (or per seed, with none), and the heatmap over two axes."""
+    c, axes, fidx = rep.cells, rep.axes, rep.focus
+    o = rep.outcome.label
+    trend = {"column": f"delta_{rep.outcome.name}", "label": o}
+    out = []
+    if axes:
+        for x in [a for a in TREND_AXES if a in axes] or axes[:1]:
+            others = [a for a in axes if a != x]
+            hue = next((a for a in others if c[a].nunique() <= MAX_LINES), None)
+            col = next((a for a in others if a != hue and c[a].nunique() <= MAX_PANELS), None)
+            shown = [x] + [a for a in (hue, col) if a]
+            cs, held = _hold(c, axes, fidx, shown)
+            out.append((f"delta_vs_{x}", f"Paired delta of {o} against {F.LABELS.get(x, x)}: each dot one seed "
+                                         f"({_seeds_text(cs)}); line and band: the cell's mean and its 95% "
+                                         f"t-interval{held}.",
+                        F.plot_delta_trend(_trials_in(ok, cs, axes), cs, shown, x, **trend)[0]))
+    else:
+        t1, c1 = ok.assign(cell="all trials"), c.assign(cell="all trials")
+        out.append(("delta", f"Paired delta of {o} per seed ({_seeds_text(c)}) with the mean and its 95% t-interval.",
+                    F.plot_delta_trend(t1, c1, ["cell"], "cell", **trend)[0]))
+    if len(axes) >= 2:
+        facet = axes[2] if len(axes) > 2 and c[axes[2]].nunique() <= MAX_PANELS else None
+        cs, held = _hold(c, axes, fidx, [a for a in (axes[0], axes[1], facet) if a])
+        out.append(("delta_heatmap", f"Mean paired delta of {o} over {F.LABELS.get(axes[0], axes[0])} and "
+                    f"{F.LABELS.get(axes[1], axes[1])} ({_seeds_text(cs)})"
+                    + (f", one panel per {facet}" if facet else "") + held
+                    + "; each cell's verdict by the report's decision rule (blank: not detected).",
+                    F.plot_delta_heatmap(cs, axes[0], axes[1], facet, label=o)[0]))
     return out
 
 

@@ -26,7 +26,7 @@ import torch
 
 from . import rng
 from .results import Arm, ArmResult
-from .task import fit_grid, init_params, layer_dims, make_data
+from .task import fit_grid, init_params, layer_dims, make_data, truth
 
 WARMUP_STEPS = 5  # steps excluded from the step-time statistics
 
@@ -281,6 +281,8 @@ class _Group:
         self.X = torch.stack([d.x for d in datas]).to(device)            # (A, n, 1)
         self.Y = torch.stack([d.y for d in datas]).to(device)            # (A, n, 1)
         self.Y_test = torch.stack([d.y_test for d in datas]).to(device)  # (A, n, 1)
+        self.X_new = torch.stack([d.x_new for d in datas]).to(device)    # (A, NEW_POINTS, 1)
+        self.Y_new = torch.stack([d.y_new for d in datas]).to(device)    # (A, NEW_POINTS, 1)
         self.stack = _Stack(self.arms, device)
         self.opt = _Adam(self.stack.flat, self.stack.grad, cfg.lr)
         self.masks = (DropoutMasks(self.arms[:self.k], cfg.n_train, cfg.width, cfg.depth, cfg.steps, device)
@@ -332,15 +334,15 @@ def train_group(arms: Sequence[Arm], *, record_fits: bool = False, engine: str =
             if step + 1 == evals[next_eval]:
                 evaluate(next_eval)
                 next_eval += 1
+        final = _final_errors(grp)                                 # (3, A)
         bad = ~torch.isfinite(grp.losses)                           # (steps, A)
         # first non-finite step per arm, -1 if none (argmax returns the first maximum)
         first_bad = torch.where(bad.any(dim=0), bad.to(torch.uint8).argmax(dim=0), -1)
         last_loss = grp.losses[-1]
 
     med, iqr = _median_iqr(_intervals(starts, ends, cuda))
-    curves_cpu = curves.cpu().double()
-    first_bad_cpu = first_bad.cpu().tolist()
-    last_cpu = last_loss.cpu().tolist()
+    curves_cpu, final_cpu = curves.cpu().double(), final.cpu().double()
+    first_bad_cpu, last_cpu = first_bad.cpu().tolist(), last_loss.cpu().tolist()
     fits_cpu = fits.cpu() if fits is not None else None
     results: list[ArmResult] = [None] * A  # type: ignore[list-item]
     for pos, arm in enumerate(arms):
@@ -355,8 +357,18 @@ def train_group(arms: Sequence[Arm], *, record_fits: bool = False, engine: str =
             step_seconds_median=med, step_seconds_iqr=iqr, group_size=A, engine=engine,
             fit=fits_cpu[-1, pos].tolist() if fits_cpu is not None else None,
             fit_history=fits_cpu[:, pos].tolist() if fits_cpu is not None else None,
-        )
+            **dict(zip(("excess_risk", "new_mse", "new_excess_risk"), final_cpu[:, pos].tolist())))
     return results
+
+
+def _final_errors(grp: "_Group") -> torch.Tensor:
+    """(3, A): excess risk at the training x, MSE and excess risk at the fresh inputs (eval mode)."""
+    P = grp.stack.params
+    out = _forward_eval(P, grp.X)
+    new = _forward_eval(P, grp.X_new)
+    return torch.stack([((out - truth(grp.X)) ** 2).mean(dim=(1, 2)),
+                        ((new - grp.Y_new) ** 2).mean(dim=(1, 2)),
+                        ((new - truth(grp.X_new)) ** 2).mean(dim=(1, 2))])
 
 
 def _mark(cuda: bool):

@@ -22,7 +22,7 @@ from .config import TrialConfig
 from .engine import curve_steps
 from .results import ArmResult, TrialResult, dropout_arm, environment, pair
 from .rng import derive_seed
-from .task import init_params, make_data
+from .task import init_params, make_data, truth
 
 
 class _EngineDropout(nn.Module):
@@ -128,6 +128,13 @@ def run_reference_trial(cfg: TrialConfig, *, masks: str = "torch") -> TrialResul
                 evaluate()
 
     arms = _results(cfg, curves, last, times, evals)
+    with torch.no_grad():
+        for arm, net in zip(arms, nets):
+            net.eval()
+            new = net(data.x_new.to(device))
+            arm.excess_risk = loss_func(net(x), truth(x)).item()
+            arm.new_mse = loss_func(new, data.y_new.to(device)).item()
+            arm.new_excess_risk = loss_func(new, truth(data.x_new.to(device))).item()
     return pair(cfg, arms[0], arms[1], environment(cfg.device))
 
 

@@ -5,7 +5,13 @@ Definitions (all MSE, eval mode unless stated):
 - ``train_loss_last``: the train-mode loss of the last step (inflated by dropout noise).
 - ``test_mse``: eval-mode MSE on the test targets (same x, fresh noise).
 - ``gap`` = test_mse - train_mse.
+- ``excess_risk``: mean((prediction - f(x))^2) at the training x against the known truth f:
+  the test MSE without its test noise (E[test_mse] = sigma^2 + E[excess_risk]).
+- ``new_mse`` / ``new_excess_risk``: the same at 200 fresh inputs, uniform in the task's
+  range (``bench.task.NEW_POINTS``): error at new inputs, with noisy targets / against f.
 - ``delta_test_mse`` = test_mse(plain) - test_mse(dropout): > 0 means dropout helped.
+
+Schema 2 added excess_risk, new_mse and new_excess_risk; schema-1 records load with them None.
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ from typing import Any, Optional
 
 from .config import TrialConfig
 
-RESULT_SCHEMA_VERSION = 1
+RESULT_SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,9 @@ class ArmResult:
     engine: str
     fit: Optional[list[float]] = None          # final prediction on bench.task.fit_grid()
     fit_history: Optional[list[list[float]]] = None  # prediction at each curve step
+    excess_risk: Optional[float] = None        # final, at the training x, against the truth f
+    new_mse: Optional[float] = None            # final, at fresh inputs, noisy targets
+    new_excess_risk: Optional[float] = None    # final, at fresh inputs, against f
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

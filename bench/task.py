@@ -13,22 +13,36 @@ from .config import TrialConfig
 from .rng import generator
 
 FIT_GRID_POINTS = 101  # x values in [-1, 1] where fitted curves are recorded
+NEW_POINTS = 200       # fresh inputs, uniform in [-1, 1], where error at new inputs is measured
+
+
+def truth(x: torch.Tensor) -> torch.Tensor:
+    """The toy task's noise-free target f(x) = x."""
+    return x
 
 
 @dataclass(frozen=True)
 class Data:
     x: torch.Tensor       # (n, 1) train inputs = linspace(-1, 1, n)
-    y: torch.Tensor       # (n, 1) train targets: x + sigma * noise
+    y: torch.Tensor       # (n, 1) train targets: f(x) + sigma * noise
     y_test: torch.Tensor  # (n, 1) test targets: the same x, fresh noise
+    x_new: torch.Tensor   # (NEW_POINTS, 1) fresh inputs, uniform in [-1, 1] (stream "new-x")
+    y_new: torch.Tensor   # (NEW_POINTS, 1) their targets: f(x_new) + sigma * noise (stream "new-noise")
 
 
 def make_data(cfg: TrialConfig) -> Data:
-    """Depends on (seed, n_train, noise_std) only; never on the network or the dropout rate."""
+    """Depends on (seed, n_train, noise_std) only; never on the network or the dropout rate.
+
+    Each draw has its own stream, so adding the fresh inputs changed none of the others.
+    """
     n = cfg.n_train
     x = torch.linspace(-1.0, 1.0, n).unsqueeze(1)
     noise = torch.randn(n, 1, generator=generator(cfg.seed, "train-noise"))
     noise_test = torch.randn(n, 1, generator=generator(cfg.seed, "test-noise"))
-    return Data(x=x, y=x + cfg.noise_std * noise, y_test=x + cfg.noise_std * noise_test)
+    x_new = torch.rand(NEW_POINTS, 1, generator=generator(cfg.seed, "new-x")) * 2 - 1
+    noise_new = torch.randn(NEW_POINTS, 1, generator=generator(cfg.seed, "new-noise"))
+    return Data(x=x, y=truth(x) + cfg.noise_std * noise, y_test=truth(x) + cfg.noise_std * noise_test,
+                x_new=x_new, y_new=truth(x_new) + cfg.noise_std * noise_new)
 
 
 def layer_dims(cfg: TrialConfig) -> list[int]:

@@ -13,6 +13,7 @@
     engine = "auto"
     [report]                # how the report judges the results
     smallest_effect = 0.009 # the smallest change in test MSE worth finding (default 10% of sigma^2)
+    outcome = "test_mse"    # or "excess_risk" (noise-free), "new_mse", "new_excess_risk" (fresh inputs)
 
 Every problem is one line naming the file, the key and what is wrong.
 """
@@ -29,7 +30,8 @@ from bench import ENGINES, ConfigError, TrialConfig
 from bench.config import field_names
 
 TOP_KEYS = ("name", "description", "seeds", "base", "grid", "execution", "report")
-REPORT_KEYS = ("smallest_effect",)
+REPORT_KEYS = ("smallest_effect", "outcome")
+OUTCOMES = ("test_mse", "excess_risk", "new_mse", "new_excess_risk")   # analysis.outcomes
 EXECUTION_KEYS = ("workers", "n_jobs", "device", "engine", "group_size")   # n_jobs: the older name of workers
 RESERVED = {"seed": "use the top-level 'seeds'", "device": "set it under [execution]"}
 
@@ -155,7 +157,7 @@ def spec_from_dict(data: Mapping[str, Any], source: str = "<spec>") -> SweepSpec
 
 
 def check_report(report: Mapping[str, Any], fail) -> dict[str, Any]:
-    """The [report] table: ``smallest_effect``, a positive change in test MSE."""
+    """The [report] table: ``smallest_effect`` (a positive change in the outcome), ``outcome``."""
     for key in report:
         if key not in REPORT_KEYS:
             raise fail(f"report.{key}", f"unknown key; valid keys: {', '.join(REPORT_KEYS)}")
@@ -164,6 +166,8 @@ def check_report(report: Mapping[str, Any], fail) -> dict[str, Any]:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
             raise fail("report.smallest_effect", f"{value!r} must be a positive number (a change in test MSE, "
                                                  "e.g. 0.009 for 10% of sigma^2 = 0.09)")
+    if "outcome" in report and report["outcome"] not in OUTCOMES:
+        raise fail("report.outcome", f"{report['outcome']!r} must be one of {', '.join(OUTCOMES)}")
     return dict(report)
 
 

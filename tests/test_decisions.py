@@ -136,7 +136,7 @@ def test_seed_planning_uses_the_stated_smallest_effect_and_the_family():
     assert p.detect_typical == np.ceil(np.ceil(n_t) / (3 / np.pi))
     seeds = next(s for s in rep.summary if s.startswith("Seeds:"))
     assert f"about {int(p.detect_typical)} seeds" in seeds and "Holm over 4 cells" in seeds
-    assert "set by the spec's [report] smallest_effect" in seeds
+    assert "0.01, as set for this report" in seeds
     assert "'not detected' does not mean 'no effect'" in seeds
 
 

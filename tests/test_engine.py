@@ -69,7 +69,8 @@ def test_dropout_before_relu_equals_after_relu():
 
 
 def _final(results):
-    return [(r.train_mse, r.test_mse, r.train_loss_last, tuple(r.curve_test_mse)) for r in results]
+    return [(r.train_mse, r.test_mse, r.train_loss_last, tuple(r.curve_test_mse), r.excess_risk, r.new_mse,
+             r.new_excess_risk) for r in results]
 
 
 def test_results_do_not_depend_on_grouping():

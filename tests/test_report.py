@@ -174,3 +174,31 @@ def test_cli_writes_the_report(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().err
     cells = (tmp_path / "r" / "tables" / "cells.csv").read_text().splitlines()
     assert len(cells) == 2  # header + one cell
+
+
+def test_the_outcome_can_be_the_noise_free_excess_risk():
+    from analysis.estimates import StatsOptions
+
+    records, manifest = sweep_records(), sweep_manifest()
+    rep = build_report(records, manifest, options=StatsOptions(outcome="excess_risk"), figures=False)
+    ok = records_frame(records).query("status == 'ok'")
+    d = ok[(ok.n_train == 20) & (ok.dropout == 0.5)].sort_values("seed")
+    excess = (d["excess_risk_plain"] - d["excess_risk_dropout"]).to_numpy()
+    focus = rep.cells.loc[rep.focus]
+    assert focus["delta_mean"] == pytest.approx(excess.mean())
+    assert (focus["delta_ci_low"], focus["delta_ci_high"]) == pytest.approx(sps.ttest_1samp(excess, 0).confidence_interval())
+    assert rep.summary[0].startswith("Does dropout lower excess risk?")
+    # the test noise is gone: excess risk = test MSE - the test noise's share, so the deltas are less spread
+    noisy = build_report(records, manifest, figures=False)
+    assert rep.noise_free_ratio == noisy.noise_free_ratio and 0 < rep.noise_free_ratio < 1
+    assert any(s.startswith("Noise-free outcome:") and f"{rep.noise_free_ratio:.2f}x" in s for s in noisy.findings)
+    # a store written before the outcome existed says so in one line
+    old = copy.deepcopy(records)
+    for r in old:
+        for arm in ("plain", "dropout"):
+            if r["result"]:
+                for m in ("excess_risk", "new_mse", "new_excess_risk"):
+                    r["result"][arm].pop(m, None)
+    with pytest.raises(ValueError, match="do not hold it"):
+        build_report(old, manifest, options=StatsOptions(outcome="excess_risk"), figures=False)
+    assert build_report(old, manifest, figures=False).noise_free_ratio is None

@@ -48,7 +48,8 @@ BAD = [
     (GOOD + "[execution]\nengine = 'fast'\n", "execution.engine: 'fast' must be one of auto, single, batched"),
     (GOOD + "[report]\nsmallest_effect = 0\n", "report.smallest_effect: 0 must be a positive number"),
     (GOOD + "[report]\nsmallest_effect = 'big'\n", "report.smallest_effect: 'big' must be a positive number"),
-    (GOOD + "[report]\nalpha = 0.1\n", "report.alpha: unknown key; valid keys: smallest_effect"),
+    (GOOD + "[report]\nalpha = 0.1\n", "report.alpha: unknown key; valid keys: smallest_effect, outcome"),
+    (GOOD + "[report]\noutcome = 'ood'\n", "report.outcome: 'ood' must be one of test_mse, excess_risk"),
     ("name = ", "not valid TOML"),
 ]
 

@@ -26,6 +26,9 @@ def add_report_command(sub) -> None:
     p.add_argument("--smallest-effect", type=float, metavar="MSE",
                    help="smallest change in test MSE worth finding (default: the spec's [report] "
                         "smallest_effect, else 10%% of sigma^2)")
+    p.add_argument("--outcome", choices=("test_mse", "excess_risk", "new_mse", "new_excess_risk"),
+                   help="compare the arms on this outcome (default: the spec's [report] outcome, else "
+                        "test_mse); excess_risk is test MSE without its test noise")
     p.add_argument("--resamples", type=int, default=9_999, metavar="N",
                    help="bootstrap resamples per interval, with a bootstrap --interval (default 9999)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap's random stream (default 0)")
@@ -52,9 +55,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     records = load_records(src)       # a folder without a store raises StoreError (exit 2)
     manifest = load_manifest(src)
     options = StatsOptions(method=args.interval, seed=args.seed, n_resamples=args.resamples,
-                           smallest_effect=args.smallest_effect)
-    path = write_report(args.out or src, records=records, manifest=manifest, options=options,
-                        seed_picture=not args.no_seed_picture)
+                           smallest_effect=args.smallest_effect, outcome=args.outcome)
+    try:
+        path = write_report(args.out or src, records=records, manifest=manifest, options=options,
+                            seed_picture=not args.no_seed_picture)
+    except ValueError as exc:          # an outcome these records do not hold, and the like
+        raise ConfigError(str(exc)) from None
     print(f"wrote {path}", file=sys.stderr)
     if manifest.get("kind") == "search":
         from analysis.search_report import write_search_report
