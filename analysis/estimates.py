@@ -17,6 +17,7 @@ from .answers import Cost, Plan, cost, noise_free_ratio, plan, versus_line
 from .cells import cell_axes, cell_table, focus_cell
 from .decisions import Best, best_cell
 from .outcomes import DEFAULT, OUTCOMES, Outcome, outcome as find_outcome
+from .trend import Trend, fit_trend
 from .frame import records_frame
 from .known_answers import known_answer_table, known_answer_trials, textbook
 from .stats import DEFAULT_METHOD, DEFAULT_RESAMPLES, effective_df, interval
@@ -57,6 +58,7 @@ class Estimates:
     smallest_effect: str = ""        # where the margin came from, in words
     outcome: Outcome = OUTCOMES[DEFAULT]   # what the arms are compared on
     noise_free_ratio: Optional[float] = None  # median over cells: SD of delta, excess risk / test MSE
+    trend: Optional[Trend] = None    # analysis.trend.fit_trend over the grid
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage
 
 
@@ -93,7 +95,8 @@ def estimate(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[st
                      cost=cost(ok), plan=plan(cells) if len(cells) else None,
                      smallest_effect=(f"{float(smallest_effect):g}, as set for this report"
                                       if smallest_effect is not None else "by default 10% of sigma^2"),
-                     outcome=out, noise_free_ratio=noise_free_ratio(ok, axes))
+                     outcome=out, noise_free_ratio=noise_free_ratio(ok, axes),
+                     trend=fit_trend(ok, axes, f"delta_{out.name}") if len(ok) else None)
 
 
 def _beside(ok: pd.DataFrame, cells: pd.DataFrame, axes: list[str], fidx: Optional[int], **boot) -> pd.DataFrame:

@@ -209,3 +209,31 @@ def plot_step_time(trials: pd.DataFrame):
         ax.set_title(f"median step time, {title}", fontsize=10)
     fig.tight_layout()
     return fig, axs
+
+
+def plot_trend(cell_fit: pd.DataFrame, curves: pd.DataFrame, hue: Optional[str], *, label: str = "test MSE"):
+    """The trend model over the cell means: observed mean delta per cell (dots, 95% bars) and the
+    fitted delta against the dropout rate (line, 95% band), one colour per value of ``hue``.
+
+    cell_fit: columns dropout, [hue], mean, se; curves: dropout, [hue], fitted, low, high
+    (``analysis.trend.Trend``). Returns (fig, ax).
+    """
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 4.2))
+    values = sorted(cell_fit[hue].unique()) if hue else [None]
+    for i, v in enumerate(values):
+        colour = PALETTE[i % len(PALETTE)]
+        cf = cell_fit if hue is None else cell_fit[cell_fit[hue] == v]
+        cv = curves if hue is None else curves[curves[hue] == v]
+        name = f"{_label(hue)} = {_fmt(v)}" if hue else "fit"
+        ax.plot(cv["dropout"], cv["fitted"], color=colour, lw=2, label=name)
+        ax.fill_between(cv["dropout"], cv["low"], cv["high"], color=colour, alpha=0.15)
+        dodge = (i - (len(values) - 1) / 2) * 0.006 * float(np.ptp(curves["dropout"]) or 1)  # bars side by side
+        ax.errorbar(cf["dropout"] + dodge, cf["mean"], yerr=1.96 * cf["se"], fmt="o", color=colour, ms=5, capsize=3)
+    ax.axhline(0, color="0.3", lw=1, ls=":")
+    ax.set_xlabel(_label("dropout"))
+    ax.set_ylabel(f"delta {label} (plain - dropout)\n> 0: dropout helped")
+    ax.legend(fontsize=9, loc="upper right")
+    ax.set_title("One model across the grid: fitted delta (lines, 95% band) over the cell means (dots, 95% bars)",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig, ax

@@ -45,8 +45,33 @@ def summary(rep: Estimates) -> list[str]:
     if rep.focus is None or not (c["delta_n"] > 0).any():
         return ["No cell has a finished trial yet, so there is nothing to compare."]
     out = [_headline(rep), *_where(rep), _how_much(rep)]
-    out += [s for s in (_cost(rep), _line(rep), _seeds(rep)) if s]
+    out += [s for s in (_trend(rep), _cost(rep), _line(rep), _seeds(rep)) if s]
     return out
+
+
+def _trend(rep: Estimates) -> str:
+    """The trend model's answer in one sentence: the best rate, where the benefit peaks in N, the fit."""
+    tr = rep.trend
+    if tr is None:
+        return ""
+    parts = []
+    best = tr.best_rate
+    if len(best):
+        by = [a for a in best.columns if a in ("n_train", "width")]
+        where = [(", ".join(f"{_axis(a)} = {_v(r[a])}" for a in by) or "overall",
+                  f"{r['p_star']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]" + (f" ({r['note']})" if r["note"] else ""))
+                 for _, r in best.iterrows()]
+        parts.append("the rate with the largest benefit is " + "; ".join(f"{v} at {k}" for k, v in where))
+    if tr.peak_n:
+        pk = tr.peak_n
+        parts.append(f"at p = {pk['p']:.2g} the benefit peaks near N = {pk['n']:.0f} [{pk['ci_low']:.0f}, "
+                     f"{pk['ci_high']:.0f}] (a quadratic in log N)")
+    fit = (f"it fits the cell means badly (lack of fit chi^2 = {tr.lack_of_fit_chi2:.1f} on {tr.lack_of_fit_df} df, "
+           f"p = {R.pvalue(tr.lack_of_fit_p)}), so read the cells, not the curve" if tr.fits_badly else
+           f"it fits the cell means (lack of fit p = {R.pvalue(tr.lack_of_fit_p)})")
+    if not parts:
+        return f"Trend across the grid ({tr.method}): {fit}."
+    return f"Trend across the grid ({tr.method}, {tr.formula}): " + "; ".join(parts) + f"; {fit}."
 
 
 def _headline(rep: Estimates) -> str:

@@ -113,6 +113,18 @@ def cells_display(rep: Estimates) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def trend_display(rep: Estimates) -> pd.DataFrame:
+    """The trend model's coefficients, then its best rate per setting, each with its interval."""
+    tr = rep.trend
+    rows = [{"term": r["term"], "estimate [95% CI]": R.ci(r["estimate"], r["ci_low"], r["ci_high"], 4),
+             "p": R.pvalue(r["p"])} for _, r in tr.coefficients.iterrows()]
+    for _, r in tr.best_rate.iterrows():
+        at = ", ".join(f"{a}={r[a]:g}" for a in ("n_train", "width") if a in r)
+        rows.append({"term": f"best rate p* ({at or 'overall'})",
+                     "estimate [95% CI]": R.ci(r["p_star"], r["ci_low"], r["ci_high"], 3), "p": r["note"]})
+    return pd.DataFrame(rows)
+
+
 def arms_display(rep: Estimates) -> pd.DataFrame:
     rows = []
     for _, r in rep.cells.iterrows():
@@ -189,7 +201,7 @@ TITLES = {"delta_heatmap": "Where dropout helps", "delta_vs_n_train": "Benefit a
           "delta_vs_dropout": "Benefit against the dropout rate", "delta_vs_width": "Benefit against width",
           "delta": "Benefit per seed", "arms_test_mse": "Both nets' test error per seed",
           "learning_curves": "Learning curves", "seed_picture": "One seed, as the tutorial drew it",
-          "step_time": "What a step costs"}
+          "step_time": "What a step costs", "trend": "One model across the grid"}
 
 
 def page_blocks(rep: Report) -> list[R.Block]:
@@ -209,6 +221,10 @@ def page_blocks(rep: Report) -> list[R.Block]:
     if len(rep.cells):
         blocks.append(("More statistics per cell", "Unadjusted; median interval: order statistics, from 6 seeds. "
                        "Full numbers: tables/cells.csv.", cells_display(rep)))
+    if rep.trend is not None:
+        blocks.append(("Trend model: coefficients", f"{rep.trend.method}, {rep.trend.n} seeds x cells: "
+                       f"{rep.trend.formula} (p = dropout rate, logN = log n_train, logw = log width); 95% "
+                       "intervals. " + " ".join(rep.trend.notes), trend_display(rep)))
     if len(rep.beside):
         blocks.append(("Nets beside the known answers", "The focus cell "
                        f"({cell_label(rep.cells.loc[rep.focus], rep.axes)}) on its own seeds: mean [95% CI].",

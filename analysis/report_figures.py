@@ -29,6 +29,12 @@ def make_figures(rep: Estimates, records: Sequence[Mapping[str, Any]], *,
     ok = rep.trials[rep.trials["status"] == "ok"]
     sigma2 = float(c.loc[fidx, "noise_std"]) ** 2
     out = _delta_figures(rep, ok)
+    if rep.trend is not None and len(rep.trend.curves):
+        hue = next((a for a in ("n_train", "width") if a in rep.trend.curves), None)
+        out.append(("trend", f"The trend model ({rep.trend.method}: {rep.trend.formula}) over the cell means of "
+                             f"{rep.outcome.label}; bars and bands are 95% intervals"
+                             + (f"; one colour per {F.LABELS.get(hue, hue)}" if hue else "") + ".",
+                    F.plot_trend(rep.trend.cell_fit, rep.trend.curves, hue, label=rep.outcome.label)[0]))
     vary = axes[0] if axes else None
     sl_cells = slice_through(c, axes, fidx, vary) if vary else c
     if vary and len(sl_cells) > MAX_PANELS:  # evenly spaced values, the focus among them

@@ -58,7 +58,7 @@ def load_in_chromium(html_path, tmp_path, extra: str = "", window: str = "1280,8
 def test_report_renders_with_every_image(report, tmp_path):
     dom, counts = load_in_chromium(report, tmp_path)
     figures = sorted(report.parent.joinpath("figures").glob("*.png"))
-    assert len(figures) == 6
+    assert len(figures) == 7
     assert counts == {"images": len(figures), "broken": 0, "errors": 0, "messages": ""}
     assert "<h2>Summary</h2>" in dom and "<h2>Design</h2>" in dom and "<table>" in dom
 

@@ -27,8 +27,9 @@ def test_report_files_and_self_contained_html(report_dir):
     html = (report_dir / "report.html").read_text()
     pngs = sorted(p.stem for p in (report_dir / "figures").glob("*.png"))
     # no step-time figure: the sweep does not vary width, what a step's cost depends on
+    # the trend model needs three rates for its p^2 term: two rates here give a line, still drawn
     assert pngs == ["arms_test_mse", "delta_heatmap", "delta_vs_dropout", "delta_vs_n_train",
-                    "learning_curves", "seed_picture"]
+                    "learning_curves", "seed_picture", "trend"]
     assert html.count("src='data:image/png;base64,") == len(pngs)
     assert not re.search(r"(src|href)=['\"](?!data:)", html)  # nothing to fetch: opens from disk
     assert {p.name for p in (report_dir / "tables").glob("*.csv")} == {"cells.csv", "known_answers.csv", "trials.csv"}
