@@ -60,7 +60,8 @@ def versus_line(ok: pd.DataFrame, known: pd.DataFrame, cells: pd.DataFrame, axes
     the line's value is lower), line_beats_both_means (the line's mean is below both nets').
     """
     line = known[known["predictor"] == "least_squares"][["seed", "n_train", "noise_std", outcome]]
-    merged = ok.merge(line.rename(columns={outcome: "line_value"}), on=["seed", "n_train", "noise_std"])
+    line = line.rename(columns={outcome: "line_value", "seed": "data_stream"})   # keyed by the data's seed
+    merged = ok.merge(line, on=["data_stream", "n_train", "noise_std"])
     merged = merged.dropna(subset=["line_value", f"{outcome}_plain", f"{outcome}_dropout"])
     rows = []
     keys = list(axes)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from bench import TrialConfig
-from bench.config import field_names
+from bench.config import STREAM_SEEDS, field_names
 
 from . import stats
 
@@ -28,9 +28,10 @@ def cell_axes(frame: pd.DataFrame, manifest: Optional[Mapping[str, Any]] = None)
     Fields that vary but are not declared (a search, or merged sweeps) are added so that a cell
     never pools different configs; ``seed`` is never an axis.
     """
-    declared = [a for a in (manifest or {}).get("grid_axes") or [] if a != "seed" and a in frame]
+    not_axes = {"seed", *STREAM_SEEDS.values()}   # the seeds a cell pools over, never its settings
+    declared = [a for a in (manifest or {}).get("grid_axes") or [] if a not in not_axes and a in frame]
     varying = [f for f in field_names()
-               if f != "seed" and f not in declared and f in frame and frame[f].nunique(dropna=False) > 1]
+               if f not in not_axes and f not in declared and f in frame and frame[f].nunique(dropna=False) > 1]
     return declared + varying
 
 

@@ -18,6 +18,7 @@ from .cells import cell_axes, cell_table, focus_cell
 from .decisions import Best, best_cell
 from .outcomes import DEFAULT, OUTCOMES, Outcome, outcome as find_outcome
 from .trend import Trend, fit_trend
+from .variance import variance_table
 from .frame import records_frame
 from .known_answers import known_answer_table, known_answer_trials, textbook
 from .stats import DEFAULT_METHOD, DEFAULT_RESAMPLES, effective_df, interval
@@ -59,6 +60,7 @@ class Estimates:
     outcome: Outcome = OUTCOMES[DEFAULT]   # what the arms are compared on
     noise_free_ratio: Optional[float] = None  # median over cells: SD of delta, excess risk / test MSE
     trend: Optional[Trend] = None    # analysis.trend.fit_trend over the grid
+    variance: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.variance.variance_table (crossed designs)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage
 
 
@@ -85,7 +87,8 @@ def estimate(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[st
                        method=method, smallest_effect=smallest_effect, outcome=out.name)
     lap("cells")
     fidx = focus_cell(cells, axes, focus) if len(cells) else None
-    ka = known_answer_trials(zip(ok["seed"], ok["n_train"], ok["noise_std"])) if len(ok) else pd.DataFrame()
+    ka = (known_answer_trials(zip(ok["data_stream"], ok["n_train"], ok["noise_std"])) if len(ok)
+          else pd.DataFrame())
     known = known_answer_table(ka, seed=seed, n_resamples=n_resamples, method=method) if len(ok) else pd.DataFrame()
     beside = _beside(ok, cells, axes, fidx, seed=seed, n_resamples=n_resamples, method=method)
     lap("known answers")
@@ -96,7 +99,8 @@ def estimate(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[st
                      smallest_effect=(f"{float(smallest_effect):g}, as set for this report"
                                       if smallest_effect is not None else "by default 10% of sigma^2"),
                      outcome=out, noise_free_ratio=noise_free_ratio(ok, axes),
-                     trend=fit_trend(ok, axes, f"delta_{out.name}") if len(ok) else None)
+                     trend=fit_trend(ok, axes, f"delta_{out.name}") if len(ok) else None,
+                     variance=variance_table(ok, axes, out.name))
 
 
 def _beside(ok: pd.DataFrame, cells: pd.DataFrame, axes: list[str], fidx: Optional[int], **boot) -> pd.DataFrame:
@@ -108,7 +112,7 @@ def _beside(ok: pd.DataFrame, cells: pd.DataFrame, axes: list[str], fidx: Option
     for a in axes:
         sel = sel[sel[a] == row[a]]
     n, sd = int(row["n_train"]), float(row["noise_std"])
-    ka = known_answer_trials((s, n, sd) for s in sel["seed"])
+    ka = known_answer_trials((s, n, sd) for s in sel["data_stream"])
     values = {"plain net": {m: sel[f"{m}_plain"].to_numpy(float) for m in METRICS},
               f"dropout net (p={row.get('dropout', sel['dropout'].iloc[0]):g})":
                   {m: sel[f"{m}_dropout"].to_numpy(float) for m in METRICS}}

@@ -1,7 +1,9 @@
 """Flatten trial results into one pandas row per trial: the data contract of analysis/.
 
 Columns: ``trial_id``, ``status`` ("ok", "diverged", "failed"), ``error``, every
-TrialConfig field (``seed``, ``dropout``, ``width``, ``n_train``, ...), then per arm
+TrialConfig field (``seed``, ``dropout``, ``width``, ``n_train``, ...; the stream seeds
+``data_seed``, ``init_seed``, ``mask_seed`` are NaN where not set), ``data_stream`` (the seed
+the data were drawn from: ``data_seed`` if set, else ``seed``), then per arm
 (suffix ``_plain`` / ``_dropout``): ``test_mse``, ``train_mse`` (eval mode),
 ``train_loss_last`` (train mode), ``gap``, ``excess_risk``, ``new_mse``,
 ``new_excess_risk`` (NaN in records of result schema 1), ``diverged_at_step``,
@@ -38,6 +40,8 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
         data = (result or {}).get(arm) or {}
         for metric in ARM_METRICS:
             row[f"{metric}_{arm}"] = data.get(metric)
+    own = row.get("data_seed")
+    row["data_stream"] = own if own is not None and own >= 0 else row["seed"]   # the seed of the data's draws
     row["delta_test_mse"] = (result or {}).get("delta_test_mse")
     for o in OUTCOMES[1:]:
         a, b = row[f"{o}_plain"], row[f"{o}_dropout"]
@@ -47,7 +51,7 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def records_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     rows = [flatten_record(r) for r in records]
-    columns = ["trial_id", "status", "error", *CONFIG_FIELDS,
+    columns = ["trial_id", "status", "error", *CONFIG_FIELDS, "data_stream",
                *[f"{m}_{a}" for a in ARMS for m in ARM_METRICS], *[f"delta_{o}" for o in OUTCOMES]]
     frame = pd.DataFrame(rows, columns=columns)
     for col in frame.columns:

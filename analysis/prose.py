@@ -197,6 +197,8 @@ def findings(rep: Estimates, *, method: str) -> list[str]:
     out.append(_focus(rep, method))
     if len(rep.known):
         out.append(_known(rep))
+    if len(rep.variance):
+        out.append(_variance(rep))
     if rep.noise_free_ratio is not None:
         out.append(f"Noise-free outcome: against the known truth (excess risk) the per-seed delta's SD, and so its "
                    f"interval's width, is {rep.noise_free_ratio:.2f}x that of test MSE (median over cells): the test "
@@ -223,6 +225,18 @@ def _focus(rep: Estimates, method: str) -> str:
             f"Hodges-Lehmann {R.num(f['delta_hl'], 4)}; it helped on {k} of {n} seeds (P(delta > 0) = "
             f"{R.ci(f['delta_p_improve'], f['delta_p_improve_low'], f['delta_p_improve_high'], 2)}), "
             f"d_z = {R.num(f['delta_dz'], 2)}, Wilcoxon p = {R.pvalue(f['delta_p_wilcoxon'])}.")
+
+
+def _variance(rep: Estimates) -> str:
+    """Which source of randomness moves the delta most, at the focus cell (or the first split cell)."""
+    v = rep.variance[rep.variance["quantity"] == "delta"]
+    f = rep.cells.loc[rep.focus]
+    here = v
+    for a in rep.axes:
+        here = here[here[a] == f[a]]
+    here = here if len(here) else v.head(len(v["component"].unique()))
+    parts = ", ".join(f"{r['component']} {_pct(r['share'])}" for _, r in here.iterrows())
+    return f"Where the variance of delta comes from (crossed seeds, {cell_label(f, rep.axes)}): {parts}."
 
 
 def _known(rep: Estimates) -> str:

@@ -125,6 +125,18 @@ def trend_display(rep: Estimates) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def variance_display(rep: Estimates) -> pd.DataFrame:
+    """Per cell and quantity: each source's variance with its interval, and its share."""
+    rows = []
+    for _, r in rep.variance.iterrows():
+        d = {a: r[a] for a in rep.axes}
+        d.update({"quantity": r["quantity"], "source": r["component"],
+                  "variance [95% CI]": R.ci(r["variance"], r["var_low"], r["var_high"], 6),
+                  "share": R.percent(r["share"]).lstrip("+")})
+        rows.append(d)
+    return pd.DataFrame(rows)
+
+
 def arms_display(rep: Estimates) -> pd.DataFrame:
     rows = []
     for _, r in rep.cells.iterrows():
@@ -225,6 +237,12 @@ def page_blocks(rep: Report) -> list[R.Block]:
         blocks.append(("Trend model: coefficients", f"{rep.trend.method}, {rep.trend.n} seeds x cells: "
                        f"{rep.trend.formula} (p = dropout rate, logN = log n_train, logw = log width); 95% "
                        "intervals. " + " ".join(rep.trend.notes), trend_display(rep)))
+    if len(rep.variance):
+        blocks.append(("Where the variance comes from", "A crossed design: every combination of data, init and "
+                       "mask seeds in each cell. Random-effects ANOVA of the balanced design (method of "
+                       "moments); 95% Satterthwaite intervals, none for a source with fewer than 4 seeds "
+                       "(docs/statistics.md). The plain arm has no masks: its masks share is 0 by design.",
+                       variance_display(rep)))
     if len(rep.beside):
         blocks.append(("Nets beside the known answers", "The focus cell "
                        f"({cell_label(rep.cells.loc[rep.focus], rep.axes)}) on its own seeds: mean [95% CI].",

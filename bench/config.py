@@ -16,6 +16,7 @@ from typing import Any, Mapping
 TASKS = ("toy1d",)
 INIT_MODES = ("shared", "separate")
 ENGINES = ("auto", "single", "batched")   # how arms are trained: bench.trial.run_trials
+STREAM_SEEDS = {"data": "data_seed", "init": "init_seed", "masks": "mask_seed"}  # source -> field
 
 
 class ConfigError(ValueError):
@@ -40,6 +41,10 @@ class TrialConfig:
     seed: int = 0
     init: str = "shared"        # "shared": both arms start from the same weights (common random numbers)
     device: str = "cpu"         # "cpu", "cuda" or "cuda:N"
+    # crossed designs only: the seed of one source of randomness; -1 (the default): ``seed``
+    data_seed: int = -1         # the data draws (train, test and new-input noise)
+    init_seed: int = -1         # the initial weights
+    mask_seed: int = -1         # the dropout masks
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -68,7 +73,17 @@ class TrialConfig:
             raise
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every field; the stream seeds only where set, so a trial without them keeps its identity."""
+        d = dataclasses.asdict(self)
+        for name in STREAM_SEEDS.values():
+            if d[name] < 0:
+                del d[name]
+        return d
+
+    def stream_seed(self, source: str) -> int:
+        """The seed of one source of randomness ("data", "init" or "masks"): its own, else ``seed``."""
+        own = getattr(self, STREAM_SEEDS[source])
+        return own if own >= 0 else self.seed
 
     def canonical_json(self) -> str:
         """Sorted keys, no whitespace: the same config always gives the same bytes."""
@@ -120,6 +135,9 @@ def _check_ranges(c: TrialConfig) -> None:
         raise bad("lr", "must be > 0")
     if c.seed < 0:
         raise bad("seed", "must be >= 0")
+    for name in STREAM_SEEDS.values():
+        if getattr(c, name) < -1:
+            raise bad(name, "must be >= 0, or -1 for the trial seed")
     if c.init not in INIT_MODES:
         raise bad("init", f"must be one of {', '.join(INIT_MODES)}")
     if not (c.device == "cpu" or c.device == "cuda" or

@@ -163,7 +163,7 @@ class DropoutMasks:
     def __init__(self, arms: Sequence[Arm], n: int, w: int, layers: int, steps: int,
                  device: torch.device) -> None:
         self.k, self.n, self.w, self.layers, self.steps = len(arms), n, w, layers, steps
-        keys = torch.tensor([rng.mask_key(a.cfg.seed) for a in arms], dtype=torch.int32, device=device)
+        keys = torch.tensor([rng.mask_key(a.cfg.stream_seed("masks")) for a in arms], dtype=torch.int32, device=device)
         self.keys = rng.step_keys(keys, steps, layers).view(steps, layers * self.k)   # (steps, L*k)
         thresholds = torch.tensor([rng.threshold(a.rate) for a in arms], dtype=torch.int16, device=device)
         self.thresholds = thresholds.repeat(layers)                                   # (L*k,)

@@ -107,7 +107,7 @@ def run_reference_trial(cfg: TrialConfig, *, masks: str = "torch") -> TrialResul
 
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(derive_seed(cfg.seed, "reference-dropout"))
+        torch.manual_seed(derive_seed(cfg.stream_seed("masks"), "reference-dropout"))
         evaluate()
         for step in range(cfg.steps):
             clock[0] = step

@@ -31,16 +31,16 @@ class Data:
 
 
 def make_data(cfg: TrialConfig) -> Data:
-    """Depends on (seed, n_train, noise_std) only; never on the network or the dropout rate.
+    """Depends on (data seed, n_train, noise_std) only; never on the network or the dropout rate.
 
     Each draw has its own stream, so adding the fresh inputs changed none of the others.
     """
-    n = cfg.n_train
+    n, data_seed = cfg.n_train, cfg.stream_seed("data")
     x = torch.linspace(-1.0, 1.0, n).unsqueeze(1)
-    noise = torch.randn(n, 1, generator=generator(cfg.seed, "train-noise"))
-    noise_test = torch.randn(n, 1, generator=generator(cfg.seed, "test-noise"))
-    x_new = torch.rand(NEW_POINTS, 1, generator=generator(cfg.seed, "new-x")) * 2 - 1
-    noise_new = torch.randn(NEW_POINTS, 1, generator=generator(cfg.seed, "new-noise"))
+    noise = torch.randn(n, 1, generator=generator(data_seed, "train-noise"))
+    noise_test = torch.randn(n, 1, generator=generator(data_seed, "test-noise"))
+    x_new = torch.rand(NEW_POINTS, 1, generator=generator(data_seed, "new-x")) * 2 - 1
+    noise_new = torch.randn(NEW_POINTS, 1, generator=generator(data_seed, "new-noise"))
     return Data(x=x, y=truth(x) + cfg.noise_std * noise, y_test=truth(x) + cfg.noise_std * noise_test,
                 x_new=x_new, y_new=truth(x_new) + cfg.noise_std * noise_new)
 
@@ -54,9 +54,9 @@ def init_params(cfg: TrialConfig, stream: str = "init") -> list[tuple[torch.Tens
     """PyTorch's nn.Linear default init, drawn from one named stream.
 
     Returns [(W (in, out), b (out,))] per linear map; W is stored input-major so the
-    forward pass is x @ W + b. Depends on (seed, stream, width, depth) only.
+    forward pass is x @ W + b. Depends on (init seed, stream, width, depth) only.
     """
-    g = generator(cfg.seed, stream)
+    g = generator(cfg.stream_seed("init"), stream)
     params = []
     dims = layer_dims(cfg)
     for fan_in, fan_out in zip(dims[:-1], dims[1:]):

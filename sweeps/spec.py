@@ -1,7 +1,8 @@
 """Sweep specs: a TOML file naming a base config, grid axes and seeds, validated on load.
 
     name = "quick"
-    seeds = 10              # a count (seeds 0..9) or an explicit list: [0, 1, 2]
+    seeds = 10              # a count (seeds 0..9) or an explicit list: [0, 1, 2]; or crossed sources:
+                            # { data = 10, init = 5, masks = 2 } = every combination (100 trials per cell)
     [base]                  # any TrialConfig field except seed and device
     width = 300
     [grid]                  # the Cartesian product of these axes
@@ -33,7 +34,11 @@ TOP_KEYS = ("name", "description", "seeds", "base", "grid", "execution", "report
 REPORT_KEYS = ("smallest_effect", "outcome")
 OUTCOMES = ("test_mse", "excess_risk", "new_mse", "new_excess_risk")   # analysis.outcomes
 EXECUTION_KEYS = ("workers", "n_jobs", "device", "engine", "group_size")   # n_jobs: the older name of workers
-RESERVED = {"seed": "use the top-level 'seeds'", "device": "set it under [execution]"}
+RESERVED = {"seed": "use the top-level 'seeds'", "device": "set it under [execution]",
+            "data_seed": "use the top-level 'seeds = { data = ..., init = ..., masks = ... }'",
+            "init_seed": "use the top-level 'seeds = { data = ..., init = ..., masks = ... }'",
+            "mask_seed": "use the top-level 'seeds = { data = ..., init = ..., masks = ... }'"}
+CROSSED = ("data", "init", "masks")   # the sources a crossed design varies, outer to inner
 
 
 class SpecError(ConfigError):
@@ -45,6 +50,7 @@ class SweepSpec:
     name: str
     seeds: tuple[int, ...]
     base: dict[str, Any] = field(default_factory=dict)
+    crossed: dict[str, int] = field(default_factory=dict)      # {"data": D, "init": I, "masks": M}, or {}
     grid: dict[str, list[Any]] = field(default_factory=dict)    # axis -> values, in file order
     execution: dict[str, Any] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)        # [report]: how the report judges results
@@ -61,12 +67,24 @@ class SweepSpec:
         return [dict(zip(names, combo)) for combo in itertools.product(*(self.grid[a] for a in names))]
 
     def configs(self, device: str = "cpu") -> list[TrialConfig]:
-        """All (cell x seed) trial configs, cells in grid order, seeds inner."""
-        return [TrialConfig(**self.base, **cell, seed=s, device=device)
+        """All (cell x seed) trial configs, cells in grid order, seeds inner.
+
+        In a crossed design seed k is the k-th combination of (data, init, masks) seeds, masks
+        varying fastest: every cell has the same combinations under the same k (paired).
+        """
+        return [TrialConfig(**self.base, **cell, seed=s, device=device, **self.streams(s))
                 for cell in self.cells() for s in self.seeds]
+
+    def streams(self, k: int) -> dict[str, int]:
+        """The stream seeds of seed k in a crossed design ({} otherwise)."""
+        if not self.crossed:
+            return {}
+        d, i, m = (self.crossed[c] for c in CROSSED)
+        return {"data_seed": k // (i * m), "init_seed": (k // m) % i, "mask_seed": k % m}
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "seeds": list(self.seeds),
+                **({"crossed": dict(self.crossed)} if self.crossed else {}),
                 "base": self.base, "grid": self.grid, "execution": self.execution, "report": self.report}
 
     def shared_settings(self) -> str:
@@ -76,7 +94,8 @@ class SweepSpec:
             resolved.pop(axis)
         resolved.pop("seed")
         resolved.pop("device")
-        return json.dumps({"base": resolved, "axes": sorted(self.axes)}, sort_keys=True)
+        return json.dumps({"base": resolved, "axes": sorted(self.axes),
+                           **({"crossed": self.crossed} if self.crossed else {})}, sort_keys=True)
 
 
 def load_spec(path: str | Path) -> SweepSpec:
@@ -121,7 +140,7 @@ def spec_from_dict(data: Mapping[str, Any], source: str = "<spec>") -> SweepSpec
     if unknown:
         raise fail(unknown[0], f"unknown key; valid keys: {', '.join(TOP_KEYS)}")
     name, description = name_and_description(data, fail)
-    seeds = parse_seeds(data.get("seeds"), fail)
+    seeds, crossed = parse_seeds(data.get("seeds"), fail)
     base = _table(data, "base", fail)
     grid_in = _table(data, "grid", fail)
     execution = _table(data, "execution", fail)
@@ -152,7 +171,7 @@ def spec_from_dict(data: Mapping[str, Any], source: str = "<spec>") -> SweepSpec
             raise fail(f"execution.{key}", f"unknown key; valid keys: {', '.join(EXECUTION_KEYS)}")
     _check_execution(execution, fail)
     report = check_report(_table(data, "report", fail), fail)
-    return SweepSpec(name=name, seeds=seeds, base=dict(base), grid=grid, execution=dict(execution),
+    return SweepSpec(name=name, seeds=seeds, base=dict(base), grid=grid, crossed=crossed, execution=dict(execution),
                      report=report, description=description, source=source)
 
 
@@ -210,8 +229,14 @@ def check_base(base: Mapping[str, Any], fail) -> None:
         raise fail("base", str(exc)) from None
 
 
-def parse_seeds(value: Any, fail) -> tuple[int, ...]:
-    """``seeds`` as a count (0..n-1) or an explicit list of distinct non-negative integers."""
+def parse_seeds(value: Any, fail) -> tuple[tuple[int, ...], dict[str, int]]:
+    """``seeds`` as a count (0..n-1), an explicit list of distinct non-negative integers, or a
+    crossed design ``{data = D, init = I, masks = M}`` (seeds 0..D*I*M-1, see ``SweepSpec.streams``).
+
+    Returns (seeds, crossed); crossed is {} unless the design is crossed.
+    """
+    if isinstance(value, dict):
+        return _crossed(value, fail)
     if value is None:
         raise fail("seeds", "required: a count (e.g. 10) or a list of seeds (e.g. [0, 1, 2])")
     if isinstance(value, bool) or not isinstance(value, (int, list)):
@@ -219,7 +244,7 @@ def parse_seeds(value: Any, fail) -> tuple[int, ...]:
     if isinstance(value, int):
         if value < 1:
             raise fail("seeds", f"count must be >= 1, got {value}")
-        return tuple(range(value))
+        return tuple(range(value)), {}
     if not value:
         raise fail("seeds", "empty list; give at least one seed")
     for s in value:
@@ -228,7 +253,20 @@ def parse_seeds(value: Any, fail) -> tuple[int, ...]:
     if len(set(value)) != len(value):
         dup = next(s for s in value if value.count(s) > 1)
         raise fail("seeds", f"duplicate seed {dup}")
-    return tuple(value)
+    return tuple(value), {}
+
+
+def _crossed(value: dict, fail) -> tuple[tuple[int, ...], dict[str, int]]:
+    unknown = sorted(set(value) - set(CROSSED))
+    if unknown:
+        raise fail(f"seeds.{unknown[0]}", f"unknown source; a crossed design names {', '.join(CROSSED)}")
+    crossed = {}
+    for source in CROSSED:
+        n = value.get(source, 1)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise fail(f"seeds.{source}", f"{n!r} must be a count >= 1")
+        crossed[source] = n
+    return tuple(range(crossed["data"] * crossed["init"] * crossed["masks"])), crossed
 
 
 def _table(data: Mapping[str, Any], key: str, fail) -> dict[str, Any]:

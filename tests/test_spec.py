@@ -25,6 +25,13 @@ def test_good_spec_expands_to_cells_times_seeds():
     assert {c.width for c in cfgs} == {16} and {c.seed for c in cfgs} == {0, 1, 2}
     assert parse_spec(GOOD.replace("seeds = 3", "seeds = [4, 9]")).seeds == (4, 9)
     assert spec.report == {} and spec.to_dict()["report"] == {}
+    crossed = parse_spec(GOOD.replace("seeds = 3", "seeds = { data = 3, init = 2, masks = 2 }"))
+    cfgs = crossed.configs()
+    assert len(cfgs) == 4 * 12 and crossed.seeds == tuple(range(12))
+    streams = [(c.data_seed, c.init_seed, c.mask_seed) for c in cfgs[:12]]
+    assert len(set(streams)) == 12 and streams[:3] == [(0, 0, 0), (0, 0, 1), (0, 1, 0)]
+    assert crossed.to_dict()["crossed"] == {"data": 3, "init": 2, "masks": 2}
+    assert "crossed" not in spec.to_dict()             # a plain spec, and its identity, are unchanged
     judged = parse_spec(GOOD + "[report]\nsmallest_effect = 0.01\n")
     assert judged.to_dict()["report"] == {"smallest_effect": 0.01}
 
@@ -50,6 +57,9 @@ BAD = [
     (GOOD + "[report]\nsmallest_effect = 'big'\n", "report.smallest_effect: 'big' must be a positive number"),
     (GOOD + "[report]\nalpha = 0.1\n", "report.alpha: unknown key; valid keys: smallest_effect, outcome"),
     (GOOD + "[report]\noutcome = 'ood'\n", "report.outcome: 'ood' must be one of test_mse, excess_risk"),
+    (GOOD.replace("seeds = 3", "seeds = { data = 2, weights = 2 }"), "seeds.weights: unknown source"),
+    (GOOD.replace("seeds = 3", "seeds = { data = 0 }"), "seeds.data: 0 must be a count >= 1"),
+    (GOOD.replace("width = 16", "width = 16\nmask_seed = 2"), "base.mask_seed: not allowed here"),
     ("name = ", "not valid TOML"),
 ]
 

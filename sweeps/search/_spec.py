@@ -133,7 +133,9 @@ def search_spec_from_dict(data: Mapping[str, Any], source: str = "<spec>") -> Se
     objective = data.get("objective")
     if objective not in OBJECTIVES:
         raise fail("objective", f"{objective!r} is not an objective; choose one of {', '.join(OBJECTIVES)}")
-    seeds = parse_seeds(data.get("seeds"), fail)
+    seeds, crossed = parse_seeds(data.get("seeds"), fail)
+    if crossed:
+        raise fail("seeds", "a search takes a count or a list of seeds; crossed designs are for sweeps")
     n_trials, timeout = _budget(data, fail)
     sampler = data.get("sampler", "tpe")
     if sampler not in SAMPLERS:
@@ -262,7 +264,9 @@ def _confirm(table: Mapping[str, Any], seeds: tuple[int, ...], fail) -> tuple[in
             raise fail("confirm.seeds", f"count must be >= 2 to give an interval, got {value}")
         start = max(seeds) + 1             # fresh: never used by the search
         return top, tuple(range(start, start + value))
-    fresh = parse_seeds(value, lambda k, p: fail(f"confirm.{k}", p))
+    fresh, crossed = parse_seeds(value, lambda k, p: fail(f"confirm.{k}", p))
+    if crossed:
+        raise fail("confirm.seeds", "a count or a list of seeds")
     reused = sorted(set(fresh) & set(seeds))
     if reused:
         raise fail("confirm.seeds", f"seed {reused[0]} is also a search seed; confirmation needs fresh seeds")
