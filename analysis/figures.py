@@ -71,7 +71,9 @@ def plot_delta_trend(trials: pd.DataFrame, cells: pd.DataFrame, axes: Sequence[s
             ax.plot(cx, sel["delta_mean"], "-o", color=colour, lw=2, ms=4, label=name)
             ax.fill_between(cx, sel["delta_ci_low"], sel["delta_ci_high"], color=colour, alpha=0.2)
         ax.axhline(0, color="0.3", lw=1, ls=":")
-        ax.set_xticks(range(len(xs)), [_fmt(v) for v in xs])
+        crowded = len(xs) * len(cols) > 16      # many ticks in narrow panels: tilt them
+        ax.set_xticks(range(len(xs)), [_fmt(v) for v in xs], rotation=60 if crowded else 0,
+                      fontsize=8 if crowded else None)
         ax.set_xlabel(_label(x))
         ax.set_title(f"{_label(col)} = {_fmt(cv)}" if col else "")
         ax.legend(fontsize=9, loc="upper right")  # "best" scans every dot: slow with 10,000 seeds

@@ -61,14 +61,20 @@ def _trend(rep: Estimates) -> str:
         where = [(", ".join(f"{_axis(a)} = {_v(r[a])}" for a in by) or "overall",
                   f"{r['p_star']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]" + (f" ({r['note']})" if r["note"] else ""))
                  for _, r in best.iterrows()]
-        parts.append("the rate with the largest benefit is " + "; ".join(f"{v} at {k}" for k, v in where))
+        if len(where) > 4:   # a long list: its two ends, and the table for the rest
+            lo, hi = best["p_star"].idxmin(), best["p_star"].idxmax()
+            where = [where[lo], where[hi]]
+            parts.append(f"the rate with the largest benefit runs from {where[0][1]} at {where[0][0]} to "
+                         f"{where[1][1]} at {where[1][0]} (every setting: the trend table)")
+        else:
+            parts.append("the rate with the largest benefit is " + "; ".join(f"{v} at {k}" for k, v in where))
     if tr.peak_n:
         pk = tr.peak_n
         parts.append(f"at p = {pk['p']:.2g} the benefit peaks near N = {pk['n']:.0f} [{pk['ci_low']:.0f}, "
                      f"{pk['ci_high']:.0f}] (a quadratic in log N)")
-    fit = (f"it fits the cell means badly (lack of fit chi^2 = {tr.lack_of_fit_chi2:.1f} on {tr.lack_of_fit_df} df, "
-           f"p = {R.pvalue(tr.lack_of_fit_p)}), so read the cells, not the curve" if tr.fits_badly else
-           f"it fits the cell means (lack of fit p = {R.pvalue(tr.lack_of_fit_p)})")
+    fit = (f"it fits the cell means badly (lack of fit F = {tr.lack_of_fit_f:.2f} on {tr.lack_of_fit_df[0]} and "
+           f"{tr.lack_of_fit_df[1]} df, p = {R.pvalue(tr.lack_of_fit_p)}), so read the cells, not the curve"
+           if tr.fits_badly else f"it fits the cell means (lack of fit p = {R.pvalue(tr.lack_of_fit_p)})")
     if not parts:
         return f"Trend across the grid ({tr.method}): {fit}."
     return f"Trend across the grid ({tr.method}, {tr.formula}): " + "; ".join(parts) + f"; {fit}."

@@ -30,11 +30,7 @@ def make_figures(rep: Estimates, records: Sequence[Mapping[str, Any]], *,
     sigma2 = float(c.loc[fidx, "noise_std"]) ** 2
     out = _delta_figures(rep, ok)
     if rep.trend is not None and len(rep.trend.curves):
-        hue = next((a for a in ("n_train", "width") if a in rep.trend.curves), None)
-        out.append(("trend", f"The trend model ({rep.trend.method}: {rep.trend.formula}) over the cell means of "
-                             f"{rep.outcome.label}; bars and bands are 95% intervals"
-                             + (f"; one colour per {F.LABELS.get(hue, hue)}" if hue else "") + ".",
-                    F.plot_trend(rep.trend.cell_fit, rep.trend.curves, hue, label=rep.outcome.label)[0]))
+        out.append(_trend_figure(rep))
     vary = axes[0] if axes else None
     sl_cells = slice_through(c, axes, fidx, vary) if vary else c
     if vary and len(sl_cells) > MAX_PANELS:  # evenly spaced values, the focus among them
@@ -97,6 +93,22 @@ def _delta_figures(rep: Estimates, ok: pd.DataFrame) -> list[tuple[str, str, Any
                     + "; each cell's verdict by the report's decision rule (blank: not detected).",
                     F.plot_delta_heatmap(cs, axes[0], axes[1], facet, label=o)[0]))
     return out
+
+
+def _trend_figure(rep: Estimates) -> tuple[str, str, Any]:
+    """The trend model's curves over the cell means, one colour per N; any other axis held at the focus cell's value."""
+    tr, f = rep.trend, rep.cells.loc[rep.focus]
+    hue = next((a for a in ("n_train", "width") if a in tr.curves), None)
+    held = [a for a in ("n_train", "width") if a in tr.curves and a != hue]
+    cell_fit, curves = tr.cell_fit, tr.curves
+    for a in held:   # the value of the focus cell, or the nearest one the model was fitted at
+        v = min(curves[a].unique(), key=lambda u: abs(float(u) - float(f[a])))
+        cell_fit, curves = cell_fit[cell_fit[a] == v], curves[curves[a] == v]
+    where = ", ".join(f"{F.LABELS.get(a, a)} = {curves[a].iloc[0]:g}" for a in held)
+    caption = (f"The trend model ({tr.method}: {tr.formula}) over the cell means of {rep.outcome.label}; bars "
+               f"and bands are 95% intervals" + (f"; one colour per {F.LABELS.get(hue, hue)}" if hue else "")
+               + (f"; at {where}" if where else "") + ".")
+    return ("trend", caption, F.plot_trend(cell_fit, curves, hue, label=rep.outcome.label)[0])
 
 
 def _seeds_text(cells: pd.DataFrame) -> str:

@@ -10,8 +10,8 @@ clustered by seed takes its place, and the table says so.
 From the fit: a coefficient table with 95% intervals; the rate with the largest predicted
 benefit at each N (and width), p* = -(b_p + b_pN log N + b_pw log w) / (2 b_p2), with an
 interval from 4,000 draws of the coefficients' normal approximation; and a lack-of-fit
-check of the fitted cell means against the observed ones (chi^2 of their standardised
-differences), which says when the model misses the pattern.
+F-test of the trend against one mean per cell (both with a fixed effect per seed, OLS),
+which says when the model misses the pattern.
 """
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ class Trend:
     coefficients: pd.DataFrame           # term, estimate, ci_low, ci_high, p
     best_rate: pd.DataFrame              # per N (and width): p_star, ci_low, ci_high, note
     cell_fit: pd.DataFrame               # per cell: the axes, observed mean, its SE, fitted mean
-    lack_of_fit_chi2: float
-    lack_of_fit_df: int
+    lack_of_fit_f: float                 # the trend against one mean per cell (seed effects in both)
+    lack_of_fit_df: tuple[int, int]
     lack_of_fit_p: float
     n: int
     curves: pd.DataFrame = field(default_factory=pd.DataFrame)  # fitted delta over a fine grid of rates, band
@@ -100,10 +100,10 @@ def fit_trend(ok: pd.DataFrame, axes: Sequence[str], column: str) -> Optional[Tr
             notes.append("the mixed model did not converge; OLS with seed-clustered errors instead")
     coef = _coefficients(params, cov)
     draws = np.random.default_rng(0).multivariate_normal(params.to_numpy(), cov.to_numpy(), size=DRAWS)
-    cell_fit, chi2, df = _lack_of_fit(data, axes, params, terms)
+    cell_fit, f, df1, df2, p = _lack_of_fit(data, axes, params, formula)
     return Trend(formula=formula, method=method, coefficients=coef,
-                 best_rate=_best_rate(data, axes, params, draws), cell_fit=cell_fit, lack_of_fit_chi2=chi2,
-                 lack_of_fit_df=df, lack_of_fit_p=float(sps.chi2.sf(chi2, df)) if df > 0 else np.nan,
+                 best_rate=_best_rate(data, axes, params, draws), cell_fit=cell_fit, lack_of_fit_f=f,
+                 lack_of_fit_df=(df1, df2), lack_of_fit_p=p,
                  n=len(data), curves=_curves(data, axes, params, draws), peak_n=_peak_n(data, params, draws),
                  notes=notes)
 
@@ -201,13 +201,20 @@ def _best_rate(data: pd.DataFrame, axes: list[str], params: pd.Series, draws: np
 
 
 def _lack_of_fit(data: pd.DataFrame, axes: list[str], params: pd.Series,
-                 terms: list[str]) -> tuple[pd.DataFrame, float, int]:
-    """Observed cell means and their SEs beside the fitted means; chi^2 of the standardised gaps."""
+                 formula: str) -> tuple[pd.DataFrame, float, int, int, float]:
+    """Observed cell means and their SEs beside the fitted means, and the classical lack-of-fit F-test:
+    the trend's terms against one mean per cell, both with a fixed effect per seed (OLS)."""
+    import statsmodels.formula.api as smf
+
     g = data.groupby(axes, sort=True)
     cells = g["delta"].agg(["mean", "std", "count"]).reset_index()
     cells["se"] = cells["std"] / np.sqrt(cells["count"])
     x, _ = _design(cells, axes)
     cells["fitted"] = _predict(params, {c: x[c].to_numpy() for c in x})
-    live = cells[(cells["count"] >= 3) & (cells["se"] > 0)]
-    chi2 = float((((live["mean"] - live["fitted"]) / live["se"]) ** 2).sum())
-    return cells.drop(columns=["std"]), chi2, int(len(live) - len(terms) - 1)
+    frame = data.assign(cell=g.ngroup())
+    full = smf.ols("delta ~ C(cell) + C(seed)", frame).fit()
+    reduced = smf.ols(formula + " + C(seed)", frame).fit()
+    if full.df_resid <= 0 or reduced.df_resid <= full.df_resid:
+        return cells.drop(columns=["std"]), np.nan, 0, int(full.df_resid), np.nan
+    f, p, df_diff = full.compare_f_test(reduced)
+    return cells.drop(columns=["std"]), float(f), int(df_diff), int(full.df_resid), float(p)
