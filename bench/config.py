@@ -13,7 +13,11 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
-TASKS = ("toy1d",)
+TASKS = ("toy1d", "sine1d", "friedman1", "diabetes")   # bench/task.py
+ARM_KINDS = ("plain", "dropout", "early_stop", "weight_decay")   # every arm a trial can carry, in report order
+DEFAULT_ARMS = ("plain", "dropout")
+DIABETES_ROWS = 442          # scikit-learn's diabetes data: 442 patients x 10 inputs
+DIABETES_TEST_SIZE = 142     # held-out rows when test_size is 0
 INIT_MODES = ("shared", "separate")
 ENGINES = ("auto", "single", "batched")   # how arms are trained: bench.trial.run_trials
 STREAM_SEEDS = {"data": "data_seed", "init": "init_seed", "masks": "mask_seed"}  # source -> field
@@ -45,6 +49,15 @@ class TrialConfig:
     data_seed: int = -1         # the data draws (train, test and new-input noise)
     init_seed: int = -1         # the initial weights
     mask_seed: int = -1         # the dropout masks
+    # comparators (bench/results.py): arms beyond the plain net and the dropout net, same seed
+    arms: tuple = DEFAULT_ARMS  # which arms a trial trains: "plain" and "dropout", plus any of
+                                # "early_stop" and "weight_decay"
+    weight_decay: float = 1e-2  # the weight_decay arm's L2 coefficient (Adam's coupled weight_decay)
+    patience: int = 5           # early_stop: validation checks (every eval_every steps) without improvement
+    val_fraction: float = 0.25  # early_stop: share of the n_train points held out for validation
+    # task settings; 0 means the task's own
+    n_features: int = 0         # inputs: friedman1 >= 5 (default 10), diabetes 1-10 (its first k; default 10)
+    test_size: int = 0          # diabetes: held-out test rows (default 142)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -52,6 +65,8 @@ class TrialConfig:
             _check_type(f.name, value, f.type)
             if f.type == "float":  # ints are accepted for float fields; store them as float
                 object.__setattr__(self, f.name, float(value))
+            if f.type == "tuple":  # lists (JSON, TOML) are accepted; arms are kept in report order
+                object.__setattr__(self, f.name, _arms(value))
         _check_ranges(self)
 
     # ---- construction from plain data -------------------------------------------------
@@ -73,12 +88,24 @@ class TrialConfig:
             raise
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field; the stream seeds only where set, so a trial without them keeps its identity."""
+        """Every field; the stream seeds and later fields only where set, so older trials keep their identity."""
         d = dataclasses.asdict(self)
-        for name in STREAM_SEEDS.values():
-            if d[name] < 0:
+        for name in OMITTED_AT_DEFAULT:
+            if d[name] == _DEFAULTS[name]:
                 del d[name]
+        if "arms" in d:
+            d["arms"] = list(d["arms"])
         return d
+
+    @property
+    def input_dim(self) -> int:
+        """Inputs of the task: 1 for toy1d and sine1d, else n_features (0: 10)."""
+        return 1 if self.task in ("toy1d", "sine1d") else (self.n_features or 10)
+
+    @property
+    def n_val(self) -> int:
+        """Training points the early_stop arm holds out for validation: round(val_fraction * n_train), in [1, n_train - 1]."""
+        return min(self.n_train - 1, max(1, round(self.val_fraction * self.n_train)))
 
     def stream_seed(self, source: str) -> int:
         """The seed of one source of randomness ("data", "init" or "masks"): its own, else ``seed``."""
@@ -96,6 +123,12 @@ class TrialConfig:
         return dataclasses.replace(self, **changes)
 
 
+# fields added after the first stores: left out of a config's dict (and hash) at their defaults
+OMITTED_AT_DEFAULT = (*STREAM_SEEDS.values(), "arms", "weight_decay", "patience", "val_fraction",
+                      "n_features", "test_size")
+_DEFAULTS = {f.name: f.default for f in fields(TrialConfig)}
+
+
 def field_names() -> list[str]:
     return [f.name for f in fields(TrialConfig)]
 
@@ -109,6 +142,7 @@ def _check_type(name: str, value: Any, typ: str) -> None:
         "int": isinstance(value, int) and not isinstance(value, bool),
         "float": isinstance(value, (int, float)) and not isinstance(value, bool),
         "str": isinstance(value, str),
+        "tuple": isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value),
     }[typ]
     if not ok:
         raise ConfigError(f"{name}={value!r}: expected {typ}, got {type(value).__name__}")
@@ -122,6 +156,8 @@ def _check_ranges(c: TrialConfig) -> None:
 
     if c.task not in TASKS:
         raise bad("task", f"must be one of {', '.join(TASKS)}")
+    _check_task(c, bad)
+    _check_comparators(c, bad)
     if c.n_train < 2:
         raise bad("n_train", "must be >= 2")
     if c.noise_std < 0:
@@ -143,3 +179,44 @@ def _check_ranges(c: TrialConfig) -> None:
     if not (c.device == "cpu" or c.device == "cuda" or
             (c.device.startswith("cuda:") and c.device[5:].isdigit())):
         raise bad("device", "must be 'cpu', 'cuda' or 'cuda:N'")
+
+
+def _arms(value: Any) -> tuple:
+    unknown = [a for a in value if a not in ARM_KINDS]
+    if unknown:
+        raise ConfigError(f"arms: unknown arm {unknown[0]!r}; arms are {', '.join(ARM_KINDS)}")
+    if len(set(value)) != len(value):
+        raise ConfigError(f"arms: {list(value)!r} names an arm twice")
+    if not set(DEFAULT_ARMS) <= set(value):
+        raise ConfigError(f"arms: {list(value)!r} must include 'plain' and 'dropout' (the pair every "
+                          "report compares); add 'early_stop' and/or 'weight_decay' beside them")
+    return tuple(a for a in ARM_KINDS if a in value)
+
+
+def _check_task(c: TrialConfig, bad) -> None:
+    """The task settings: n_features and test_size, each valid for its task only."""
+    if c.task in ("toy1d", "sine1d") and c.n_features not in (0, 1):
+        raise bad("n_features", f"the {c.task} task has one input: leave it 0 (or 1)")
+    if c.task == "friedman1" and c.n_features != 0 and not 5 <= c.n_features <= 100:
+        raise bad("n_features", "friedman1 needs 5 to 100 inputs (5 informative; 0: 10)")
+    if c.task == "diabetes" and not 0 <= c.n_features <= 10:
+        raise bad("n_features", "diabetes has 10 inputs: use 1-10 (its first k), or 0 for all")
+    if c.n_features < 0:
+        raise bad("n_features", "must be >= 0 (0: the task's own)")
+    if c.task != "diabetes":
+        if c.test_size != 0:
+            raise bad("test_size", f"only the diabetes task has held-out rows; leave it 0 for {c.task}")
+        return
+    test = c.test_size or DIABETES_TEST_SIZE
+    if c.test_size < 0 or c.n_train + test > DIABETES_ROWS:
+        raise bad("test_size", f"n_train ({c.n_train}) + test rows ({test}) must be at most the "
+                               f"{DIABETES_ROWS} rows of the diabetes data")
+
+
+def _check_comparators(c: TrialConfig, bad) -> None:
+    if c.weight_decay < 0:
+        raise bad("weight_decay", "must be >= 0")
+    if c.patience < 1:
+        raise bad("patience", "must be >= 1 (validation checks without improvement before stopping)")
+    if not 0.0 < c.val_fraction < 1.0:
+        raise bad("val_fraction", "must be in (0, 1): the share of the training points held out")

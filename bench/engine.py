@@ -14,7 +14,15 @@ and losses stay on the device until the loop ends (no host sync per step).
 
 A group of one arm is the single engine; results do not depend on the grouping
 because data, initial weights and dropout masks of an arm are functions of its own
-config only (bench/rng.py).
+config only (bench/rng.py), and every operation is either elementwise or reduces
+within one arm.
+
+Comparator arms (bench/results.py) share a group with the plain and dropout arms of
+the same shapes: a weight_decay arm adds lambda * theta to its gradient before Adam (the
+coupled L2 of ``torch.optim.Adam(weight_decay=lambda)``); an early_stop arm weights its
+loss to its fit rows only (``bench.results.EARLY_STOP_RULE``). Inputs may have any dimension d: the first
+layer is an outer product where d = 1 (the fast path of the 1-input tasks) and a
+batched matmul otherwise.
 """
 from __future__ import annotations
 
@@ -26,7 +34,7 @@ import torch
 
 from . import rng
 from .results import Arm, ArmResult
-from .task import fit_grid, init_params, layer_dims, make_data, truth
+from .task import fit_grid, init_params, layer_dims, make_data, validation_rows
 
 WARMUP_STEPS = 5  # steps excluded from the step-time statistics
 
@@ -34,7 +42,23 @@ WARMUP_STEPS = 5  # steps excluded from the step-time statistics
 def group_key(arm: Arm) -> tuple:
     """Arms with equal keys can share one stacked computation."""
     c = arm.cfg
-    return (c.task, c.n_train, c.width, c.depth, c.steps, c.lr, c.eval_every, c.device)
+    return (c.task, c.n_train, c.input_dim, c.test_size, c.width, c.depth, c.steps, c.lr, c.eval_every,
+            c.device)
+
+
+def early_stop_point(val_curve: Sequence[float], patience: int) -> tuple[int, int]:
+    """(best, stop): indices into the validation curve of ``bench.results.EARLY_STOP_RULE``, in plain Python.
+
+    best: the check whose weights are kept (-1 if no check had a finite MSE); stop: the check
+    at which training stopped (the last one if it never did).
+    """
+    best_val, best = math.inf, -1
+    for j, v in enumerate(val_curve):
+        if v < best_val:
+            best_val, best = v, j
+        if j - best >= patience:
+            return best, j
+    return best, len(val_curve) - 1
 
 
 def curve_steps(steps: int, eval_every: int) -> list[int]:
@@ -215,6 +239,10 @@ class _Workspace:
         self.g = [buf(A, n, w), buf(A, n, w)]           # dLoss/dh, ping-pong between layers
         self.tmp = buf(A, n, w)                         # products reduced over one axis
         self.out = buf(A, n, 1)                         # network output, then residual
+        # early_stop arms (positions fit_from, fit_from + 1, ...): per-row loss weights, n / n_fit
+        # on the rows they fit and 0 on their validation rows; None when the group has none
+        self.fit_from: int = 0
+        self.fit_weights: torch.Tensor | None = None
 
 
 def forward_backward(P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tensor, Y: torch.Tensor,
@@ -222,7 +250,7 @@ def forward_backward(P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tens
                      loss_out: torch.Tensor | None = None) -> torch.Tensor:
     """One train-mode pass: writes dLoss/dparam into G, returns the per-arm loss (A,).
 
-    P, G: [W0 (A, 1, w), b0 (A, 1, w), ..., W_L (A, w, 1), b_L (A, 1, 1)]; X, Y: (A, n, 1).
+    P, G: [W0 (A, d, w), b0 (A, 1, w), ..., W_L (A, w, 1), b_L (A, 1, 1)]; X: (A, n, d), Y: (A, n, 1).
     Loss is the MSE of each arm; masks (if any) apply to the first masks.k arms.
     ``work`` holds the activations (allocated here if None); ``loss_out`` (A,) receives the loss.
     """
@@ -243,6 +271,10 @@ def forward_backward(P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tens
     loss = torch.mean(rr, dim=(1, 2), out=loss_out) if loss_out is not None else rr.mean(dim=(1, 2))
     # backward by hand: g is dLoss/d(layer output), (A, n, out)
     g = r.mul_(2.0 / n)
+    if work.fit_weights is not None:   # early_stop arms: the loss of their fit rows only
+        s, weights = work.fit_from, work.fit_weights
+        loss[s:s + len(weights)] = (rr[s:s + len(weights)] * weights).mean(dim=(1, 2))
+        g[s:s + len(weights)].mul_(weights)
     torch.sum(torch.mul(h, g, out=work.tmp), dim=1, out=G[2 * L].squeeze(2))   # (A, w), see _output_layer
     torch.sum(g, dim=1, keepdim=True, out=G[2 * L + 1])
     # through the last hidden layer: a one-column weight, so an outer product, elementwise
@@ -251,8 +283,10 @@ def forward_backward(P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tens
     for layer in range(L - 1, -1, -1):
         if layer > 0:
             torch.bmm(work.h[layer - 1].transpose(1, 2), g, out=G[2 * layer])        # (A, w, w)
-        else:  # input is (A, n, 1): a row reduction, as in _output_layer
+        elif X.shape[2] == 1:  # input is (A, n, 1): a row reduction, as in _output_layer
             torch.sum(torch.mul(X, g, out=work.tmp), dim=1, out=G[0].squeeze(1))     # (A, w)
+        else:                  # d inputs: (A, d, n) @ (A, n, w)
+            torch.bmm(X.transpose(1, 2), g, out=G[0])                                # (A, d, w)
         torch.sum(g, dim=1, keepdim=True, out=G[2 * layer + 1])
         if layer > 0:
             cur = 1 - cur
@@ -260,43 +294,128 @@ def forward_backward(P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tens
     return loss
 
 
+_POSITION = {"weight_decay": 1, "early_stop": 2}   # after the dropout arms, before the plain ones
+
+
 class _Group:
     """Everything one group trains with: data, stacked parameters, optimizer, masks, buffers.
 
-    Arms are reordered with dropout arms first (``order[pos]`` is the caller's index of
-    the arm at position pos), so mask work runs on the first ``k`` arms only.
+    Arms are reordered (``order[pos]`` is the caller's index of the arm at position pos):
+    dropout arms first, so mask work runs on the first ``k`` arms only, then weight_decay
+    arms, then early_stop arms, then plain ones; each kind's extra work touches its slice.
     """
 
     def __init__(self, arms: Sequence[Arm]) -> None:
         if len({group_key(a) for a in arms}) != 1:
-            raise ValueError("arms of one group must share task, n_train, width, depth, steps, lr, "
-                             "eval_every and device")
+            raise ValueError("arms of one group must share task, n_train, inputs, test_size, width, depth, "
+                             "steps, lr, eval_every and device")
         cfg = arms[0].cfg
         self.device = device = torch.device(cfg.device)
-        self.order = sorted(range(len(arms)), key=lambda i: arms[i].rate == 0.0)
+        self.order = sorted(range(len(arms)), key=lambda i: 0 if arms[i].rate > 0 else
+                            _POSITION.get(arms[i].kind, 3))
         self.arms = [arms[i] for i in self.order]
         self.k = sum(a.rate > 0 for a in self.arms)
         A = len(arms)
-        datas = [make_data(a.cfg) for a in self.arms]
-        self.X = torch.stack([d.x for d in datas]).to(device)            # (A, n, 1)
-        self.Y = torch.stack([d.y for d in datas]).to(device)            # (A, n, 1)
-        self.Y_test = torch.stack([d.y_test for d in datas]).to(device)  # (A, n, 1)
-        self.X_new = torch.stack([d.x_new for d in datas]).to(device)    # (A, NEW_POINTS, 1)
-        self.Y_new = torch.stack([d.y_new for d in datas]).to(device)    # (A, NEW_POINTS, 1)
+        self.data = _StackedData([make_data(a.cfg) for a in self.arms], device)
+        self.X, self.Y = self.data.x, self.data.y
         self.stack = _Stack(self.arms, device)
         self.opt = _Adam(self.stack.flat, self.stack.grad, cfg.lr)
         self.masks = (DropoutMasks(self.arms[:self.k], cfg.n_train, cfg.width, cfg.depth, cfg.steps, device)
                       if self.k else None)
         self.work = _Workspace(A, cfg.n_train, cfg.width, cfg.depth, device)
+        wd = [(i, a.weight_decay) for i, a in enumerate(self.arms) if a.kind == "weight_decay"]
+        self.wd_from = wd[0][0] if wd else 0
+        self.wd = torch.tensor([c for _, c in wd], device=device).view(-1, 1, 1) if wd else None
+        es = [i for i, a in enumerate(self.arms) if a.early_stop]
+        self.early = _EarlyStop([self.arms[i] for i in es], es[0] if es else 0, device) if es else None
+        if self.early is not None:
+            self.work.fit_from, self.work.fit_weights = self.early.start, self.early.fit_weights
         # every step's train-mode loss stays on the device: divergence is found after the
         # loop, with no host sync and no per-step bookkeeping inside it
         self.losses = torch.empty(cfg.steps, A, device=device)          # (steps, A)
 
     def step(self, step: int) -> None:
         """One training step (0-based; < cfg.steps) of every arm: forward, backward, Adam."""
-        forward_backward(self.stack.params, self.stack.grads, self.X, self.Y, self.masks, step,
-                         self.work, self.losses[step])
+        P, G = self.stack.params, self.stack.grads
+        forward_backward(P, G, self.X, self.Y, self.masks, step, self.work, self.losses[step])
+        if self.wd is not None:   # coupled L2: the gradient gains lambda * theta, as in torch.optim.Adam
+            s, e = self.wd_from, self.wd_from + len(self.wd)
+            for p, g in zip(P, G):
+                g[s:e].addcmul_(p[s:e], self.wd)
         self.opt.step()
+
+
+class _StackedData:
+    """The group's data stacked over arms, on the device: train, test, and (known f) truth and fresh inputs."""
+
+    def __init__(self, datas: list, device: torch.device) -> None:
+        def stack(name: str) -> torch.Tensor | None:
+            values = [getattr(d, name) for d in datas]
+            return None if values[0] is None else torch.stack(values).to(device)
+        self.x, self.y, self.y_test = stack("x"), stack("y"), stack("y_test")   # (A, n, d), (A, n, 1), (A, t, 1)
+        self.same_x = datas[0].same_x
+        self.x_test = self.x if self.same_x else stack("x_test")                 # (A, t, d)
+        self.f_x, self.x_new, self.y_new, self.f_new = (stack(n) for n in ("f_x", "x_new", "y_new", "f_new"))
+
+
+class _EarlyStop:
+    """``bench.results.EARLY_STOP_RULE`` for the early_stop arms of a group (positions start, start + 1, ...), on the device.
+
+    ``check(slot, out, Y)`` runs at every curve step; ``restore(P)`` puts the kept weights back.
+    """
+
+    def __init__(self, arms: Sequence[Arm], start: int, device: torch.device) -> None:
+        self.start, self.m = start, len(arms)
+        held = torch.stack([validation_rows(a.cfg) for a in arms]).unsqueeze(2).to(device)   # (m, n, 1)
+        n = held.shape[1]
+        n_val = held.sum(dim=(1, 2), keepdim=True).float()
+        self.fit_weights = torch.where(held, 0.0, n / (n - n_val))     # (m, n, 1): n / n_fit on fit rows
+        self.val_weights = torch.where(held, 1.0 / n_val, 0.0)          # (m, n, 1): 1 / n_val on held rows
+        self.patience = torch.tensor([a.cfg.patience for a in arms], device=device)
+        self.best_val = torch.full((self.m,), math.inf, device=device)
+        self.best = torch.full((self.m,), -1, dtype=torch.long, device=device)
+        self.stop = torch.full((self.m,), -1, dtype=torch.long, device=device)
+        self.active = torch.ones(self.m, dtype=torch.bool, device=device)
+        self.kept: list[torch.Tensor] = []
+        self.val_curve: list[torch.Tensor] = []
+
+    def rows(self, t: torch.Tensor) -> torch.Tensor:
+        return t[self.start:self.start + self.m]
+
+    def check(self, slot: int, out: torch.Tensor, Y: torch.Tensor, P: list[torch.Tensor]) -> torch.Tensor:
+        """Validation MSE at curve step ``slot`` (m,); updates the kept weights and the stop flags."""
+        sq = (self.rows(out) - self.rows(Y)) ** 2
+        val = (sq * self.val_weights).sum(dim=(1, 2))
+        self.val_curve.append(val)
+        improved = (val < self.best_val) & self.active
+        self.best_val = torch.where(improved, val, self.best_val)
+        self.best = torch.where(improved, slot, self.best)
+        if not self.kept:
+            self.kept = [self.rows(p).clone() for p in P]
+        for kept, p in zip(self.kept, P):
+            kept.copy_(torch.where(improved.view(-1, 1, 1), self.rows(p), kept))
+        stopped = self.active & (slot - self.best >= self.patience)
+        self.stop = torch.where(stopped, slot, self.stop)
+        self.active &= ~stopped
+        return (sq * self.fit_weights).mean(dim=(1, 2))      # train MSE over the fit rows
+
+    def restore(self, P: list[torch.Tensor]) -> None:
+        for kept, p in zip(self.kept, P):
+            self.rows(p).copy_(kept)
+
+
+def _evaluate(grp: _Group, out_curves: torch.Tensor, slot: int | None = None) -> torch.Tensor:
+    """Eval-mode train and test MSE of every arm, (2, A); at a curve step also the early-stopping check."""
+    P, d = grp.stack.params, grp.data
+    out = _forward_eval(P, d.x)
+    train = ((out - d.y) ** 2).mean(dim=(1, 2))
+    out_test = out if d.same_x else _forward_eval(P, d.x_test)
+    out_curves[0], out_curves[1] = train, ((out_test - d.y_test) ** 2).mean(dim=(1, 2))
+    if grp.early is not None:
+        fit = grp.early.check(slot, out, d.y, P) if slot is not None else (
+            (grp.early.rows(out) - grp.early.rows(d.y)) ** 2 * grp.early.fit_weights).mean(dim=(1, 2))
+        grp.early.rows(out_curves[0])[:] = fit
+    return out_curves
 
 
 def train_group(arms: Sequence[Arm], *, record_fits: bool = False, engine: str = "batched") -> list[ArmResult]:
@@ -305,19 +424,17 @@ def train_group(arms: Sequence[Arm], *, record_fits: bool = False, engine: str =
         return []
     grp = _Group(arms)
     cfg0, device, A, steps = arms[0].cfg, grp.device, len(arms), arms[0].cfg.steps
-    arms, order, P, X, Y, Y_test = grp.arms, grp.order, grp.stack.params, grp.X, grp.Y, grp.Y_test
-    grid = fit_grid().to(device).expand(A, -1, -1)               # (A, G, 1)
-
+    P = grp.stack.params
+    record_fits = record_fits and cfg0.input_dim == 1      # fitted curves are drawn for one input only
+    grid = fit_grid().to(device).expand(A, -1, -1)          # (A, G, 1)
     evals = curve_steps(steps, cfg0.eval_every)
-    curves = torch.empty(len(evals), 2, A, device=device)        # (evals, [train, test], A)
+    curves = torch.empty(len(evals), 2, A, device=device)   # (evals, [train, test], A)
     fits = torch.empty(len(evals), A, grid.shape[1], device=device) if record_fits else None
     cuda = device.type == "cuda"
     starts, ends = [], []  # per-step wall clock (CPU) or CUDA events, warm-up excluded
 
     def evaluate(slot: int) -> None:
-        out = _forward_eval(P, X)
-        curves[slot, 0] = ((out - Y) ** 2).mean(dim=(1, 2))
-        curves[slot, 1] = ((out - Y_test) ** 2).mean(dim=(1, 2))
+        _evaluate(grp, curves[slot], slot)
         if fits is not None:
             fits[slot] = _forward_eval(P, grid).squeeze(-1)
 
@@ -334,41 +451,68 @@ def train_group(arms: Sequence[Arm], *, record_fits: bool = False, engine: str =
             if step + 1 == evals[next_eval]:
                 evaluate(next_eval)
                 next_eval += 1
-        final = _final_errors(grp)                                 # (3, A)
+        if grp.early is not None:
+            grp.early.restore(P)
+        final = torch.cat([_evaluate(grp, torch.empty(2, A, device=device)), _final_errors(grp)])   # (5, A)
         bad = ~torch.isfinite(grp.losses)                           # (steps, A)
         # first non-finite step per arm, -1 if none (argmax returns the first maximum)
         first_bad = torch.where(bad.any(dim=0), bad.to(torch.uint8).argmax(dim=0), -1)
-        last_loss = grp.losses[-1]
+    timing = _median_iqr(_intervals(starts, ends, cuda))
+    host = {"curves": curves.cpu().double(), "final": final.cpu().double(), "first_bad": first_bad.cpu().tolist(),
+            "losses": grp.losses.cpu(), "fits": fits.cpu() if fits is not None else None}
+    return _results(grp, evals, host, timing, engine)
 
-    med, iqr = _median_iqr(_intervals(starts, ends, cuda))
-    curves_cpu, final_cpu = curves.cpu().double(), final.cpu().double()
-    first_bad_cpu, last_cpu = first_bad.cpu().tolist(), last_loss.cpu().tolist()
-    fits_cpu = fits.cpu() if fits is not None else None
-    results: list[ArmResult] = [None] * A  # type: ignore[list-item]
-    for pos, arm in enumerate(arms):
-        train, test = float(curves_cpu[-1, 0, pos]), float(curves_cpu[-1, 1, pos])
-        bad = first_bad_cpu[pos]
-        results[order[pos]] = ArmResult(
+
+def _results(grp: _Group, evals: list[int], host: dict, timing: tuple[float, float], engine: str) -> list[ArmResult]:
+    """One ArmResult per arm, in the caller's order, from the group's host copies."""
+    curves, final, fits = host["curves"], host["final"], host["fits"]
+    early = _early_host(grp, evals)
+    results: list[ArmResult] = [None] * len(grp.arms)  # type: ignore[list-item]
+    for pos, arm in enumerate(grp.arms):
+        train, test = float(final[0, pos]), float(final[1, pos])
+        stop = early.get(pos, {}).get("stopped_step", evals[-1])
+        upto = evals.index(stop) + 1                      # an early_stop arm's curves end where it stopped
+        bad = host["first_bad"][pos]
+        bad = bad if bad < stop else -1                   # steps after an early stop were never taken
+        results[grp.order[pos]] = ArmResult(
             rate=arm.rate, status="diverged" if bad >= 0 or not math.isfinite(test) else "ok",
             diverged_at_step=bad if bad >= 0 else None,
-            train_mse=train, train_loss_last=float(last_cpu[pos]), test_mse=test, gap=test - train,
-            curve_steps=evals, curve_train_mse=curves_cpu[:, 0, pos].tolist(),
-            curve_test_mse=curves_cpu[:, 1, pos].tolist(),
-            step_seconds_median=med, step_seconds_iqr=iqr, group_size=A, engine=engine,
-            fit=fits_cpu[-1, pos].tolist() if fits_cpu is not None else None,
-            fit_history=fits_cpu[:, pos].tolist() if fits_cpu is not None else None,
-            **dict(zip(("excess_risk", "new_mse", "new_excess_risk"), final_cpu[:, pos].tolist())))
+            train_mse=train, train_loss_last=float(host["losses"][max(stop, 1) - 1, pos]), test_mse=test, gap=test - train,
+            curve_steps=evals[:upto], curve_train_mse=curves[:upto, 0, pos].tolist(),
+            curve_test_mse=curves[:upto, 1, pos].tolist(),
+            step_seconds_median=timing[0], step_seconds_iqr=timing[1], group_size=len(grp.arms), engine=engine,
+            fit=fits[-1, pos].tolist() if fits is not None else None,
+            fit_history=fits[:, pos].tolist() if fits is not None else None,
+            **dict(zip(("excess_risk", "new_mse", "new_excess_risk"), final[2:, pos].tolist())),
+            **early.get(pos, {}))
     return results
 
 
+def _early_host(grp: _Group, evals: list[int]) -> dict[int, dict]:
+    """Per early_stop arm position: best_step, stopped_step and its validation curve up to the stop."""
+    e = grp.early
+    if e is None:
+        return {}
+    best, stop = e.best.cpu().tolist(), e.stop.cpu().tolist()
+    vals = torch.stack(e.val_curve).cpu().double()             # (evals, m)
+    out = {}
+    for j in range(e.m):
+        last = stop[j] if stop[j] >= 0 else len(evals) - 1
+        out[e.start + j] = {"best_step": evals[best[j]] if best[j] >= 0 else None, "stopped_step": evals[last],
+                            "curve_val_mse": vals[:last + 1, j].tolist()}
+    return out
+
+
 def _final_errors(grp: "_Group") -> torch.Tensor:
-    """(3, A): excess risk at the training x, MSE and excess risk at the fresh inputs (eval mode)."""
-    P = grp.stack.params
-    out = _forward_eval(P, grp.X)
-    new = _forward_eval(P, grp.X_new)
-    return torch.stack([((out - truth(grp.X)) ** 2).mean(dim=(1, 2)),
-                        ((new - grp.Y_new) ** 2).mean(dim=(1, 2)),
-                        ((new - truth(grp.X_new)) ** 2).mean(dim=(1, 2))])
+    """(3, A): excess risk at the training x, MSE and excess risk at the fresh inputs (eval mode); NaN without a known f."""
+    P, d = grp.stack.params, grp.data
+    if d.f_x is None:
+        return torch.full((3, len(grp.arms)), math.nan, device=grp.device)
+    out = _forward_eval(P, d.x)
+    new = _forward_eval(P, d.x_new)
+    return torch.stack([((out - d.f_x) ** 2).mean(dim=(1, 2)),
+                        ((new - d.y_new) ** 2).mean(dim=(1, 2)),
+                        ((new - d.f_new) ** 2).mean(dim=(1, 2))])
 
 
 def _mark(cuda: bool):

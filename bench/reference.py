@@ -22,7 +22,7 @@ from .config import TrialConfig
 from .engine import curve_steps
 from .results import ArmResult, TrialResult, dropout_arm, environment, pair
 from .rng import derive_seed
-from .task import init_params, make_data, truth
+from .task import init_params, make_data
 
 
 class _EngineDropout(nn.Module):
@@ -81,13 +81,15 @@ def _nets(cfg: TrialConfig, masks: str, clock: list[int], device: torch.device) 
 def run_reference_trial(cfg: TrialConfig, *, masks: str = "torch") -> TrialResult:
     """Train plain and dropout nets exactly as the seed's loop does. CPU or CUDA.
 
+    Any task; comparator arms are not part of the seed's loop and are not trained here.
+
     masks: "torch" (nn.Dropout, the seed's) or "engine" (the engine's hash masks).
     """
     if masks not in ("torch", "engine"):
         raise ValueError(f"masks={masks!r}: must be 'torch' or 'engine'")
     device = torch.device(cfg.device)
     data = make_data(cfg)
-    x, y, y_test = data.x.to(device), data.y.to(device), data.y_test.to(device)
+    x, y, x_test, y_test = data.x.to(device), data.y.to(device), data.x_test.to(device), data.y_test.to(device)
     clock = [0]                       # the step, for the engine's masks
     nets = _nets(cfg, masks, clock, device)
     opts = [torch.optim.Adam(net.parameters(), lr=cfg.lr) for net in nets]
@@ -102,7 +104,7 @@ def run_reference_trial(cfg: TrialConfig, *, masks: str = "torch") -> TrialResul
             for net, curve in zip(nets, curves):
                 net.eval()
                 pred = net(x)
-                curve.append((loss_func(pred, y).item(), loss_func(pred, y_test).item()))
+                curve.append((loss_func(pred, y).item(), loss_func(net(x_test), y_test).item()))
                 net.train()
 
     devices = [device] if device.type == "cuda" else []
@@ -128,14 +130,22 @@ def run_reference_trial(cfg: TrialConfig, *, masks: str = "torch") -> TrialResul
                 evaluate()
 
     arms = _results(cfg, curves, last, times, evals)
-    with torch.no_grad():
-        for arm, net in zip(arms, nets):
-            net.eval()
-            new = net(data.x_new.to(device))
-            arm.excess_risk = loss_func(net(x), truth(x)).item()
-            arm.new_mse = loss_func(new, data.y_new.to(device)).item()
-            arm.new_excess_risk = loss_func(new, truth(data.x_new.to(device))).item()
+    for arm, net in zip(arms, nets):
+        _noise_free(arm, net.eval(), data, device)
     return pair(cfg, arms[0], arms[1], environment(cfg.device))
+
+
+def _noise_free(arm: ArmResult, net: nn.Module, data: Any, device: torch.device) -> None:
+    """An arm's excess risk and fresh-input errors, against the task's truth; NaN without one."""
+    if data.f_x is None:
+        arm.excess_risk = arm.new_mse = arm.new_excess_risk = float("nan")
+        return
+    mse = nn.MSELoss()
+    with torch.no_grad():
+        new = net(data.x_new.to(device))
+        arm.excess_risk = mse(net(data.x.to(device)), data.f_x.to(device)).item()
+        arm.new_mse = mse(new, data.y_new.to(device)).item()
+        arm.new_excess_risk = mse(new, data.f_new.to(device)).item()
 
 
 def _results(cfg: TrialConfig, curves: list, last: list[float], times: list[float], evals: list[int]) -> list[ArmResult]:

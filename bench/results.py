@@ -10,8 +10,15 @@ Definitions (all MSE, eval mode unless stated):
 - ``new_mse`` / ``new_excess_risk``: the same at 200 fresh inputs, uniform in the task's
   range (``bench.task.NEW_POINTS``): error at new inputs, with noisy targets / against f.
 - ``delta_test_mse`` = test_mse(plain) - test_mse(dropout): > 0 means dropout helped.
+- ``comparators``: the trial's other arms by name (``early_stop``, ``weight_decay``), on the
+  same seed: same data, same initial weights as the plain arm. The early_stop arm trains on
+  the training points minus its validation points and its metrics are those of its restored
+  best weights (``best_step``); its ``train_mse`` is over the points it trained on.
+  On a task without a known f (diabetes) the excess risks and fresh-input errors are NaN, and
+  ``test_mse`` is the MSE on the held-out rows.
 
 Schema 2 added excess_risk, new_mse and new_excess_risk; schema-1 records load with them None.
+Schema 3 added ``comparators`` and the early-stopping fields; older records load with none.
 """
 from __future__ import annotations
 
@@ -21,9 +28,17 @@ import platform
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .config import TrialConfig
+from .config import DEFAULT_ARMS, TrialConfig
 
-RESULT_SCHEMA_VERSION = 2
+COMPARATOR_FIELDS = ("arms", "weight_decay", "patience", "val_fraction")   # settings of the other arms
+EARLY_STOP_RULE = (
+    "The early_stop arm holds out round(val_fraction x n_train) of the training points (its own "
+    "random draw per data seed) and trains on the rest. At every curve step (0, eval_every, "
+    "2 x eval_every, ...) it measures its validation MSE and keeps a copy of its weights whenever "
+    "the MSE is strictly below the best so far; it stops at the first check that is `patience` "
+    "checks after the best one, or at `steps`, and its results are those of the kept weights.")
+
+RESULT_SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -35,19 +50,51 @@ class Arm:
     """
     cfg: TrialConfig
     init_stream: str = "init"   # named RNG stream of the initial weights
+    kind: str = ""              # "plain", "dropout", "early_stop" or "weight_decay"; "" from rate
 
     @property
     def rate(self) -> float:
         return self.cfg.dropout
 
+    @property
+    def weight_decay(self) -> float:
+        return self.cfg.weight_decay if self.kind == "weight_decay" else 0.0
+
+    @property
+    def early_stop(self) -> bool:
+        return self.kind == "early_stop"
+
+
+def _only(cfg: TrialConfig, *keep: str, **changes) -> TrialConfig:
+    """cfg with the other arms' settings at their defaults, except ``keep``: arms that do not use a
+    setting are the same value whatever it is, so they are trained once."""
+    reset = {f: getattr(TrialConfig, f) for f in COMPARATOR_FIELDS if f not in keep}
+    reset["arms"] = DEFAULT_ARMS
+    return cfg.replace(init="shared", **reset, **changes)
+
 
 def plain_arm(cfg: TrialConfig) -> Arm:
-    return Arm(cfg.replace(dropout=0.0, init="shared"), "init")
+    return Arm(_only(cfg, dropout=0.0), "init", "plain")
 
 
 def dropout_arm(cfg: TrialConfig) -> Arm:
     stream = "init" if cfg.init == "shared" else "init-dropout"
-    return Arm(cfg.replace(init="shared"), stream)
+    return Arm(_only(cfg), stream, "dropout")
+
+
+def comparator_arm(cfg: TrialConfig, kind: str) -> Arm:
+    """The early_stop or weight_decay arm of a trial: the plain net's data and initial weights."""
+    keep = {"early_stop": ("patience", "val_fraction"), "weight_decay": ("weight_decay",)}[kind]
+    return Arm(_only(cfg, *keep, dropout=0.0), "init", kind)
+
+
+def trial_arms(cfg: TrialConfig) -> dict[str, Arm]:
+    """Every arm a trial trains, by name, in ``cfg.arms`` order (plain and dropout first)."""
+    arms = {"plain": plain_arm(cfg), "dropout": dropout_arm(cfg)}
+    for kind in cfg.arms:
+        if kind not in arms:
+            arms[kind] = comparator_arm(cfg, kind)
+    return arms
 
 
 @dataclass
@@ -71,6 +118,9 @@ class ArmResult:
     excess_risk: Optional[float] = None        # final, at the training x, against the truth f
     new_mse: Optional[float] = None            # final, at fresh inputs, noisy targets
     new_excess_risk: Optional[float] = None    # final, at fresh inputs, against f
+    best_step: Optional[int] = None            # early_stop: the step of the restored weights
+    stopped_step: Optional[int] = None         # early_stop: the step at which it stopped
+    curve_val_mse: Optional[list[float]] = None  # early_stop: validation MSE at curve_steps (until it stopped)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -88,10 +138,12 @@ class TrialResult:
     delta_test_mse: float
     env: dict[str, Any] = field(default_factory=dict)
     schema_version: int = RESULT_SCHEMA_VERSION
+    comparators: dict[str, ArmResult] = field(default_factory=dict)   # early_stop, weight_decay
 
     @property
     def status(self) -> str:
-        return "diverged" if "diverged" in (self.plain.status, self.dropout.status) else "ok"
+        arms = (self.plain, self.dropout, *self.comparators.values())
+        return "diverged" if any(a.status == "diverged" for a in arms) else "ok"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -101,13 +153,15 @@ class TrialResult:
         d = dict(d)
         d["plain"] = ArmResult.from_dict(d["plain"])
         d["dropout"] = ArmResult.from_dict(d["dropout"])
+        d["comparators"] = {k: ArmResult.from_dict(v) for k, v in (d.get("comparators") or {}).items()}
         return cls(**d)
 
 
-def pair(cfg: TrialConfig, plain: ArmResult, drop: ArmResult, env: dict[str, Any]) -> TrialResult:
+def pair(cfg: TrialConfig, plain: ArmResult, drop: ArmResult, env: dict[str, Any],
+         comparators: Optional[dict[str, ArmResult]] = None) -> TrialResult:
     return TrialResult(
         config=cfg.to_dict(), plain=plain, dropout=drop,
-        delta_test_mse=plain.test_mse - drop.test_mse, env=env,
+        delta_test_mse=plain.test_mse - drop.test_mse, env=env, comparators=dict(comparators or {}),
     )
 
 

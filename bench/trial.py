@@ -1,4 +1,4 @@
-"""Trials: the plain arm and the dropout arm of one config, paired on the same seed."""
+"""Trials: the plain arm, the dropout arm and any comparator arms of one config, paired on the same seed."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -8,7 +8,7 @@ import torch
 
 from .config import ENGINES, ConfigError, TrialConfig
 from .engine import group_key, train_group
-from .results import Arm, ArmResult, TrialResult, dropout_arm, environment, pair, plain_arm
+from .results import Arm, ArmResult, TrialResult, environment, pair, trial_arms
 
 Engine = Literal["auto", "single", "batched"]
 # Bytes of parameters + gradients + Adam's two moments that one group may hold. On CPU
@@ -46,13 +46,14 @@ def run_trials(
         cfgs = [c.replace(device=device) for c in cfgs]
     for c in cfgs:
         check_device(c.device)
-    arms_of = [(plain_arm(c), dropout_arm(c)) for c in cfgs]
-    unique = list(dict.fromkeys(a for pair_ in arms_of for a in pair_))
+    arms_of = [trial_arms(c) for c in cfgs]
+    unique = list(dict.fromkeys(a for arms in arms_of for a in arms.values()))
     trained = dict(zip(unique, train_arms(unique, engine=engine, group_size=group_size,
                                           record_fits=record_fits)))
     results = []
-    for c, (p, d) in zip(cfgs, arms_of):
-        results.append(pair(c, trained[p], trained[d], environment(c.device)))
+    for c, arms in zip(cfgs, arms_of):
+        others = {k: trained[a] for k, a in arms.items() if k not in ("plain", "dropout")}
+        results.append(pair(c, trained[arms["plain"]], trained[arms["dropout"]], environment(c.device), others))
     return results
 
 
