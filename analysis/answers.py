@@ -59,9 +59,10 @@ def versus_line(ok: pd.DataFrame, known: pd.DataFrame, cells: pd.DataFrame, axes
     n, line_mean, plain_mean, dropout_mean, line_beats_plain, line_beats_dropout (seeds where
     the line's value is lower), line_beats_both_means (the line's mean is below both nets').
     """
-    line = known[known["predictor"] == "least_squares"][["seed", "n_train", "noise_std", outcome]]
+    data_keys = ["n_train", "noise_std", "task", "n_features", "test_size"]
+    line = known[known["predictor"] == "least_squares"][["seed", *data_keys, outcome]]
     line = line.rename(columns={outcome: "line_value", "seed": "data_stream"})   # keyed by the data's seed
-    merged = ok.merge(line, on=["data_stream", "n_train", "noise_std"])
+    merged = ok.merge(line, on=["data_stream", *data_keys])
     merged = merged.dropna(subset=["line_value", f"{outcome}_plain", f"{outcome}_dropout"])
     rows = []
     keys = list(axes)

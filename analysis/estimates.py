@@ -15,6 +15,7 @@ import pandas as pd
 from . import _render as R
 from .answers import Cost, Plan, cost, noise_free_ratio, plan, versus_line
 from .cells import cell_axes, cell_table, focus_cell
+from .comparisons import comparison_tables
 from .decisions import Best, best_cell
 from .outcomes import DEFAULT, OUTCOMES, Outcome, outcome as find_outcome
 from .trend import Trend, fit_trend
@@ -61,6 +62,7 @@ class Estimates:
     noise_free_ratio: Optional[float] = None  # median over cells: SD of delta, excess risk / test MSE
     trend: Optional[Trend] = None    # analysis.trend.fit_trend over the grid
     variance: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.variance.variance_table (crossed designs)
+    comparisons: dict[str, pd.DataFrame] = field(default_factory=dict)  # analysis.comparisons, per comparator arm
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage
 
 
@@ -85,10 +87,11 @@ def estimate(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[st
     expected = len(manifest.get("seeds") or []) or None
     cells = cell_table(trials, axes, expected_seeds=expected, seed=seed, n_resamples=n_resamples,
                        method=method, smallest_effect=smallest_effect, outcome=out.name)
+    comparisons = comparison_tables(trials, axes, outcome=out.name, expected_seeds=expected,
+                                    smallest_effect=smallest_effect, seed=seed, n_resamples=n_resamples, method=method)
     lap("cells")
     fidx = focus_cell(cells, axes, focus) if len(cells) else None
-    ka = (known_answer_trials(zip(ok["data_stream"], ok["n_train"], ok["noise_std"])) if len(ok)
-          else pd.DataFrame())
+    ka = known_answer_trials(_data_keys(ok)) if len(ok) else pd.DataFrame()
     known = known_answer_table(ka, seed=seed, n_resamples=n_resamples, method=method) if len(ok) else pd.DataFrame()
     beside = _beside(ok, cells, axes, fidx, seed=seed, n_resamples=n_resamples, method=method)
     lap("known answers")
@@ -100,7 +103,19 @@ def estimate(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[st
                                       if smallest_effect is not None else "by default 10% of sigma^2"),
                      outcome=out, noise_free_ratio=noise_free_ratio(ok, axes),
                      trend=fit_trend(ok, axes, f"delta_{out.name}") if len(ok) else None,
-                     variance=variance_table(ok, axes, out.name))
+                     variance=variance_table(ok, axes, out.name), comparisons=comparisons)
+
+
+PREDICTOR_NAMES = {"toy1d": {"oracle": "oracle y = x", "least_squares": "least-squares line"},
+                   "sine1d": {"oracle": "oracle sin(pi x)", "least_squares": "least-squares line"},
+                   "friedman1": {"oracle": "oracle f", "least_squares": "least-squares linear fit"},
+                   "diabetes": {"least_squares": "least-squares linear fit", "ridge": "ridge (RidgeCV)"}}
+
+
+def _data_keys(trials: pd.DataFrame):
+    """(data seed, n_train, noise_std, task, n_features, test_size) per trial: what its data depend on."""
+    return zip(trials["data_stream"], trials["n_train"], trials["noise_std"], trials["task"],
+               trials["n_features"], trials["test_size"])
 
 
 def _beside(ok: pd.DataFrame, cells: pd.DataFrame, axes: list[str], fidx: Optional[int], **boot) -> pd.DataFrame:
@@ -111,17 +126,18 @@ def _beside(ok: pd.DataFrame, cells: pd.DataFrame, axes: list[str], fidx: Option
     sel = ok
     for a in axes:
         sel = sel[sel[a] == row[a]]
-    n, sd = int(row["n_train"]), float(row["noise_std"])
-    ka = known_answer_trials((s, n, sd) for s in sel["data_stream"])
+    n, sd, task = int(row["n_train"]), float(row["noise_std"]), str(sel["task"].iloc[0])
+    ka = known_answer_trials(_data_keys(sel))
     values = {"plain net": {m: sel[f"{m}_plain"].to_numpy(float) for m in METRICS},
               f"dropout net (p={row.get('dropout', sel['dropout'].iloc[0]):g})":
                   {m: sel[f"{m}_dropout"].to_numpy(float) for m in METRICS}}
-    for pred in ("oracle", "least_squares"):
+    book = textbook(sd, n, task)
+    expected: list = [None, None]
+    for pred in ("oracle", "least_squares", "ridge"):
         g = ka[ka["predictor"] == pred]
-        values[pred.replace("_", "-") + (" line" if pred == "least_squares" else " y = x")] = {
-            m: g[m].to_numpy(float) for m in METRICS}
-    book = textbook(sd, n)
-    expected = [None, None, book.loc["oracle"], book.loc["least_squares"]]
+        if len(g):
+            values[PREDICTOR_NAMES[task].get(pred, pred)] = {m: g[m].to_numpy(float) for m in METRICS}
+            expected.append(book.loc[pred] if pred in book.index and book.loc[pred].notna().any() else None)
     out = []
     for (name, v), exp in zip(values.items(), expected):
         r: dict[str, Any] = {"predictor": name, "seeds": len(v["test_mse"])}

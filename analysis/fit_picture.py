@@ -42,9 +42,11 @@ def plot_trial_fit(result: TrialResult, *, frame: Optional[int] = None, ax=None)
     ``frame`` picks an evaluation point of ``result.*.fit_history`` (default: the end).
     The result must come from ``run_trial(..., record_fits=True)``.
     """
+    cfg = TrialConfig.from_dict(result.config)
+    if cfg.input_dim != 1:
+        raise ValueError(f"the fitted-curve picture needs a 1-input task; {cfg.task} has {cfg.input_dim} inputs")
     if result.plain.fit is None or result.dropout.fit is None:
         raise ValueError("this result has no fitted curves; run it with record_fits=True")
-    cfg = TrialConfig.from_dict(result.config)
     data = make_data(cfg)
     grid = fit_grid().squeeze(1).numpy()
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 5))

@@ -9,7 +9,11 @@ the data were drawn from: ``data_seed`` if set, else ``seed``), then per arm
 ``new_excess_risk`` (NaN in records of result schema 1), ``diverged_at_step``,
 ``step_seconds_median``, ``step_seconds_iqr``, ``group_size``, ``engine``; and per
 outcome o in ``OUTCOMES`` the paired ``delta_{o}`` = o_plain - o_dropout (> 0: dropout
-helped).
+helped). Comparator arms (``COMPARATORS``: early_stop, weight_decay; NaN where a trial
+did not train them) get the same per-arm columns, plus ``best_step`` and ``stopped_step``,
+and per outcome ``delta_{o}_vs_{c}`` = o_c - o_dropout (> 0: dropout did better than c).
+``arms`` is a comma-joined string ("plain,dropout,early_stop"); config fields a record
+leaves out (those added after its schema) take their defaults.
 Learning curves stay in the records (``curve_*`` lists), reached through
 ``curves_frame``.
 """
@@ -19,13 +23,27 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
-from bench.config import field_names
+from bench.config import STREAM_SEEDS, TrialConfig, field_names
 
 ARM_METRICS = ("test_mse", "train_mse", "train_loss_last", "gap", "excess_risk", "new_mse", "new_excess_risk",
                "diverged_at_step", "step_seconds_median", "step_seconds_iqr", "group_size", "engine")
 OUTCOMES = ("test_mse", "excess_risk", "new_mse", "new_excess_risk")  # what a report can compare the arms on
 ARMS = ("plain", "dropout")
+COMPARATORS = ("early_stop", "weight_decay")
+COMPARATOR_METRICS = (*ARM_METRICS, "best_step", "stopped_step")
 CONFIG_FIELDS = tuple(field_names())
+_DEFAULTS = {k: (",".join(v) if isinstance(v, tuple) else v) for k, v in vars(TrialConfig()).items()
+             if k not in STREAM_SEEDS.values()}   # for fields a record leaves out
+
+
+def arm_names(frame: pd.DataFrame) -> list[str]:
+    """The arms these trials trained: plain, dropout, then the comparators any trial carries."""
+    return [*ARMS, *(c for c in COMPARATORS if f"test_mse_{c}" in frame and frame[f"test_mse_{c}"].notna().any())]
+
+
+def paired_delta(frame: pd.DataFrame, a: str, b: str, outcome: str = "test_mse") -> pd.Series:
+    """Per trial, outcome(a) - outcome(b): > 0 means arm b did better. Any two arms of ``arm_names``."""
+    return frame[f"{outcome}_{a}"] - frame[f"{outcome}_{b}"]
 
 
 def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -35,10 +53,17 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
     result = record.get("result")
     config = record.get("config") or (result or {}).get("config") or {}
     for name in CONFIG_FIELDS:
-        row[name] = config.get(name)
+        row[name] = config.get(name, _DEFAULTS.get(name))
+    if isinstance(row["arms"], (list, tuple)):
+        row["arms"] = ",".join(row["arms"])
     for arm in ARMS:
         data = (result or {}).get(arm) or {}
         for metric in ARM_METRICS:
+            row[f"{metric}_{arm}"] = data.get(metric)
+    others = (result or {}).get("comparators") or {}
+    for arm in COMPARATORS:
+        data = others.get(arm) or {}
+        for metric in COMPARATOR_METRICS:
             row[f"{metric}_{arm}"] = data.get(metric)
     own = row.get("data_seed")
     row["data_stream"] = own if own is not None and own >= 0 else row["seed"]   # the seed of the data's draws
@@ -46,17 +71,23 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
     for o in OUTCOMES[1:]:
         a, b = row[f"{o}_plain"], row[f"{o}_dropout"]
         row[f"delta_{o}"] = a - b if a is not None and b is not None else None
+    for c in COMPARATORS:
+        for o in OUTCOMES:
+            a, b = row[f"{o}_{c}"], row[f"{o}_dropout"]
+            row[f"delta_{o}_vs_{c}"] = a - b if a is not None and b is not None else None
     return row
 
 
 def records_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     rows = [flatten_record(r) for r in records]
     columns = ["trial_id", "status", "error", *CONFIG_FIELDS, "data_stream",
-               *[f"{m}_{a}" for a in ARMS for m in ARM_METRICS], *[f"delta_{o}" for o in OUTCOMES]]
+               *[f"{m}_{a}" for a in ARMS for m in ARM_METRICS], *[f"delta_{o}" for o in OUTCOMES],
+               *[f"{m}_{c}" for c in COMPARATORS for m in COMPARATOR_METRICS],
+               *[f"delta_{o}_vs_{c}" for c in COMPARATORS for o in OUTCOMES]]
     frame = pd.DataFrame(rows, columns=columns)
     for col in frame.columns:
         if col.startswith(("test_mse", "train_mse", "train_loss", "gap", "step_seconds", "delta", "excess_risk",
-                           "new_")):
+                           "new_", "best_step", "stopped_step")):
             frame[col] = pd.to_numeric(frame[col], errors="coerce")
     return frame
 
@@ -68,8 +99,10 @@ def curves_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         result = r.get("result")
         if not result:
             continue
-        for arm in ARMS:
-            a = result[arm]
+        for arm in (*ARMS, *COMPARATORS):
+            a = result[arm] if arm in ARMS else (result.get("comparators") or {}).get(arm)
+            if not a:
+                continue
             for step, tr, te in zip(a["curve_steps"], a["curve_train_mse"], a["curve_test_mse"]):
                 rows.append({"trial_id": r["trial_id"], "arm": arm, "step": step,
                              "train_mse": tr, "test_mse": te, **result["config"]})

@@ -44,8 +44,26 @@ def summary(rep: Estimates) -> list[str]:
     c = rep.cells
     if rep.focus is None or not (c["delta_n"] > 0).any():
         return ["No cell has a finished trial yet, so there is nothing to compare."]
-    out = [_headline(rep), *_where(rep), _how_much(rep)]
+    out = [_headline(rep), *_where(rep), *_against(rep), _how_much(rep)]
     out += [s for s in (_trend(rep), _cost(rep), _line(rep), _seeds(rep)) if s]
+    return out
+
+
+def _against(rep: Estimates) -> list[str]:
+    """Per comparator arm: does dropout beat it, in how many cells, and where (analysis.comparisons)."""
+    from .comparisons import NAMES, VERDICT_WORDS
+
+    out = []
+    for arm, c in rep.comparisons.items():
+        if c.empty or not (c["delta_n"] > 0).any():
+            continue
+        counts = c["verdict"].value_counts()
+        rest = [f"{counts.get(v, 0)} {VERDICT_WORDS[v]}" for v in ("mixed", "no effect", "not detected", "too few seeds")
+                if counts.get(v, 0)]
+        out.append(f"Does dropout beat {NAMES[arm]} (same data and initial weights)? On {rep.outcome.label} it does "
+                   f"better in {counts.get('helps', 0)} of {len(c)} cells and worse in {counts.get('hurts', 0)}"
+                   + (f"; {', '.join(rest)}" if rest else "") + ".")
+        out += [f"Against {NAMES[arm]}, {line[0].lower()}{line[1:]}" for line in _where_lines(c, rep.axes, VERDICT_WORDS)]
     return out
 
 
@@ -94,14 +112,19 @@ def _headline(rep: Estimates) -> str:
 
 def _where(rep: Estimates) -> list[str]:
     """Per value of the axis with the fewest values: the verdict at each value of the others."""
-    c, axes = rep.cells, rep.axes
+    return _where_lines(rep.cells, rep.axes)
+
+
+def _where_lines(c: pd.DataFrame, axes: Sequence[str], words: Mapping[str, str] | None = None) -> list[str]:
+    """'Where N = 20: helps at p = 0.3, 0.5; ...', verdicts named by ``words`` (default: themselves)."""
+    words = words or {v: v for v in VERDICTS}
     if not axes:
         return []
     if len(axes) == 1:
         a = axes[0]
-        by = {v: [_v(x) for x in c.loc[c["verdict"] == v, a]] for v in VERDICTS}
+        by = {words[v]: [_v(x) for x in c.loc[c["verdict"] == v, a]] for v in VERDICTS}
         return ["Where: " + "; ".join(f"{v} at {_axis(a)} = {', '.join(xs)}" for v, xs in by.items() if xs) + "."]
-    group = min(axes, key=lambda a: (c[a].nunique(), axes.index(a)))
+    group = "task" if "task" in axes else min(axes, key=lambda a: (c[a].nunique(), axes.index(a)))
     rest = [a for a in axes if a != group]
     lines = []
     for g, sub in c.groupby(group, sort=True):
@@ -111,7 +134,7 @@ def _where(rep: Estimates) -> list[str]:
             if len(hit):
                 where = (f"{_axis(rest[0])} = " + ", ".join(_v(x) for x in hit[rest[0]]) if len(rest) == 1
                          else "; ".join(_label(r, rest) for _, r in hit.iterrows()))
-                said.append(f"{v} at {where}")
+                said.append(f"{words[v]} at {where}")
         lines.append(f"Where {_axis(group)} = {_v(g)}: {'; '.join(said)}.")
     return lines
 
@@ -169,10 +192,11 @@ def _line(rep: Estimates) -> str:
               f"and {r['dropout_mean']:.3f} (dropout), lower than the plain net on {r['line_beats_plain']} of "
               f"{r['n']} seeds and the dropout net on {r['line_beats_dropout']} of {r['n']}")
     if k == 0:
-        return (f"Beside a simple predictor: both nets' mean {rep.outcome.label} is below a 2-parameter least-squares line's "
+        return (f"Beside a simple predictor: both nets' mean {rep.outcome.label} is below a least-squares linear fit's "
                 f"in at least one arm of every cell{at}.")
     lead = "A simpler model wins here" if k == m else "A simpler model often wins here"
-    return (f"{lead}: a 2-parameter least-squares line on the same data has a lower mean {rep.outcome.label} than both nets "
+    return (f"{lead}: a least-squares linear fit (on one input, a 2-parameter line) on the same data has a lower "
+            f"mean {rep.outcome.label} than both nets "
             f"in {k} of {m} cells{at}.")
 
 

@@ -143,6 +143,8 @@ def _fit_picture(ok: pd.DataFrame, c: pd.DataFrame, axes: list[str], fidx: int,
         return None
     row = sel.iloc[(len(sel) - 1) // 2]
     config = next(r.get("config") or r["result"]["config"] for r in records if r["trial_id"] == row["trial_id"])
+    if row["task"] in ("friedman1", "diabetes"):   # fitted curves are drawn over one input only
+        return None
     engine = row["engine_plain"] if row["engine_plain"] in ("single", "batched") else "single"
     result = rerun_with_fits(config, engine)  # the engine that stored it
     caption = (f"The seed's own picture for the median-delta seed ({row['seed']}) of {cell_label(c.loc[fidx], axes)}, "

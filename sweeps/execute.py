@@ -2,7 +2,7 @@
 
 A work unit is a list of configs that suit one stacked computation (same network
 shape and training settings) and keeps every dropout rate of a (seed, settings) family
-together, so its plain arm is trained once and paired with each rate. Workers return
+together, so its plain arm (and any comparator arms) is trained once and paired with each rate. Workers return
 plain data; only the driver writes the store.
 
 - ``InProcessExecutor``: runs units in the driver (n_jobs = 1; the debugging path).
@@ -21,7 +21,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable, Iterator, Protocol, Sequence
 
-from bench import TrialConfig, TrialResult, dropout_arm, plain_arm
+from bench import TrialConfig, TrialResult, plain_arm
+from bench.results import trial_arms
 
 from .parent_watch import exit_with_parent
 
@@ -60,7 +61,7 @@ def make_units(cfgs: Sequence[TrialConfig], arms_per_unit: int) -> list[WorkUnit
     current_key, arms = None, 0
     for plain, members in ordered:
         key = group_key(plain)
-        size = 1 + len({dropout_arm(c) for c in members})
+        size = len({a for c in members for a in trial_arms(c).values()})
         if current and (arms + size > arms_per_unit or key != current_key):
             units.append(current)
             current, arms = [], 0
@@ -76,7 +77,7 @@ def make_units(cfgs: Sequence[TrialConfig], arms_per_unit: int) -> list[WorkUnit
 
 def _unit_cost(cfgs: Sequence[TrialConfig]) -> float:
     """Relative training cost: distinct arms x steps x the multiply-adds of one forward pass."""
-    arms = {plain_arm(c) for c in cfgs} | {dropout_arm(c) for c in cfgs}
+    arms = {a for c in cfgs for a in trial_arms(c).values()}
     return sum(a.cfg.steps * a.cfg.n_train * (a.cfg.width ** 2 * (a.cfg.depth - 1) + 2 * a.cfg.width)
                for a in arms)
 

@@ -3,6 +3,7 @@
     name = "quick"
     seeds = 10              # a count (seeds 0..9) or an explicit list: [0, 1, 2]; or crossed sources:
                             # { data = 10, init = 5, masks = 2 } = every combination (100 trials per cell)
+    arms = ["plain", "dropout", "early_stop", "weight_decay"]   # default: the first two
     [base]                  # any TrialConfig field except seed and device
     width = 300
     [grid]                  # the Cartesian product of these axes
@@ -30,7 +31,7 @@ from typing import Any, Mapping
 from bench import ENGINES, ConfigError, TrialConfig
 from bench.config import field_names
 
-TOP_KEYS = ("name", "description", "seeds", "base", "grid", "execution", "report")
+TOP_KEYS = ("name", "description", "seeds", "arms", "base", "grid", "execution", "report")
 REPORT_KEYS = ("smallest_effect", "outcome")
 OUTCOMES = ("test_mse", "excess_risk", "new_mse", "new_excess_risk")   # analysis.outcomes
 EXECUTION_KEYS = ("workers", "n_jobs", "device", "engine", "group_size")   # n_jobs: the older name of workers
@@ -142,6 +143,10 @@ def spec_from_dict(data: Mapping[str, Any], source: str = "<spec>") -> SweepSpec
     name, description = name_and_description(data, fail)
     seeds, crossed = parse_seeds(data.get("seeds"), fail)
     base = _table(data, "base", fail)
+    if "arms" in data:   # the arms every trial trains: a setting of the base config
+        if "arms" in base:
+            raise fail("arms", "also set in [base]; give it once")
+        base = {**base, "arms": data["arms"]}
     grid_in = _table(data, "grid", fail)
     execution = _table(data, "execution", fail)
 

@@ -35,7 +35,7 @@ FORMAT = "dropout-bench-store"
 FORMAT_VERSION = 1
 METRIC_COLUMNS = ("test_mse_plain", "test_mse_dropout", "train_mse_plain", "train_mse_dropout",
                   "gap_plain", "gap_dropout", "delta_test_mse")
-_SQL_TYPES = {"int": "INTEGER", "float": "REAL", "str": "TEXT"}
+_SQL_TYPES = {"int": "INTEGER", "float": "REAL", "str": "TEXT", "tuple": "TEXT"}   # a tuple: comma-joined
 
 
 @dataclass
@@ -127,7 +127,20 @@ class Store:
         finally:
             if not readonly:
                 probe.conn.close()
-        return probe if readonly else cls(out_dir, _connect(f"file:{path}"), readonly=False)
+        if readonly:
+            return probe
+        store = cls(out_dir, _connect(f"file:{path}"), readonly=False)
+        store._add_config_columns()
+        return store
+
+    def _add_config_columns(self) -> None:
+        """A store made before a config field existed gains its column (NULL in older rows)."""
+        have = {row[1] for row in self.conn.execute("PRAGMA table_info(trials)")}
+        missing = [(n, t) for n, t in field_types().items() if n not in have]
+        if missing:
+            with self.conn:
+                for name, typ in missing:
+                    self.conn.execute(f"ALTER TABLE trials ADD COLUMN {name} {_SQL_TYPES[typ]}")
 
     @classmethod
     def create(cls, out_dir: str | Path, *, kind: str, name: str, spec: dict[str, Any],
@@ -223,7 +236,7 @@ class Store:
             values.append([
                 row.trial_id, row.status, row.attempts, row.error, finished, run_id, row.seconds,
                 row.cfg.canonical_json(), json.dumps(row.result.to_dict()) if row.result else None,
-                *[getattr(row.cfg, f) for f in field_names()], *[metrics[m] for m in METRIC_COLUMNS],
+                *[_sql_value(getattr(row.cfg, f)) for f in field_names()], *[metrics[m] for m in METRIC_COLUMNS],
             ])
         with self.conn:
             self.conn.executemany(sql, values)
@@ -243,6 +256,10 @@ class Store:
 
     def finish_times(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT finished_at FROM trials ORDER BY finished_at")]
+
+
+def _sql_value(value: Any) -> Any:
+    return ",".join(value) if isinstance(value, tuple) else value
 
 
 def _connect(uri: str) -> sqlite3.Connection:

@@ -153,3 +153,18 @@ def test_export_writes_parquet_and_csv_matching_load_trials(tmp_path):
     assert back["delta_test_mse"].tolist() == frame["delta_test_mse"].tolist()
     assert {"trial_id", "status", "seed", "dropout", "test_mse_plain", "test_mse_dropout", "train_mse_plain",
             "train_mse_dropout", "gap_plain", "gap_dropout", "delta_test_mse"} <= set(back.columns)
+
+
+def test_a_store_from_before_the_comparator_fields_resumes(tmp_path):
+    """An older store has no column for a config field added since (arms, task settings): reopening it for
+    writing adds them, and its trials keep their ids."""
+    run(tiny_spec(tmp_path, seeds=2), tmp_path / "out")
+    conn = sqlite3.connect(tmp_path / "out" / "store.sqlite")
+    for name in ("arms", "weight_decay", "patience", "val_fraction", "n_features", "test_size"):
+        conn.execute(f"ALTER TABLE trials DROP COLUMN {name}")
+    conn.commit()
+    conn.close()
+    s = run(tiny_spec(tmp_path, seeds=4), tmp_path / "out")
+    assert s.skipped == 8 and s.ran == 8 and row_count(tmp_path / "out") == 16
+    arms = sqlite3.connect(tmp_path / "out" / "store.sqlite").execute("SELECT DISTINCT arms FROM trials").fetchall()
+    assert set(arms) == {(None,), ("plain,dropout",)}

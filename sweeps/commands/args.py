@@ -16,7 +16,8 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
     defaults = TrialConfig()
     group = p.add_argument_group("trial config (defaults reproduce the seed experiment)")
     for name, typ in field_types().items():
-        group.add_argument(f"--{name.replace('_', '-')}", dest=f"cfg_{name}", metavar=typ.upper(),
+        group.add_argument(f"--{name.replace('_', '-')}", dest=f"cfg_{name}",
+                           metavar="A,B,..." if typ == "tuple" else typ.upper(),
                            type=_PARSERS[typ], default=None,
                            help=f"default {getattr(defaults, name)!r}")
 
@@ -47,4 +48,9 @@ def _float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
-_PARSERS: dict[str, Callable[[str], Any]] = {"int": _strict_int, "float": _float, "str": str}
+def _names(text: str) -> tuple[str, ...]:
+    """'plain,dropout,early_stop' -> a tuple of names (the config checks them)."""
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {"int": _strict_int, "float": _float, "str": str, "tuple": _names}

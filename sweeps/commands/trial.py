@@ -40,6 +40,8 @@ def cmd_trial(args: argparse.Namespace) -> int:
         if path and not path.lower().endswith(suffix):
             raise UsageError(f"{path!r}: expected a {suffix} file name")
     want_fits = bool(args.plot or args.animate)
+    if want_fits and cfg.input_dim != 1:
+        raise UsageError(f"--plot/--animate draw fitted curves over one input; {cfg.task} has {cfg.input_dim}")
     if args.reference:
         if want_fits:
             raise UsageError("--plot/--animate need the engine's fitted curves; drop --reference")
@@ -72,17 +74,22 @@ def _draw(result, png: str | None, gif: str | None) -> None:
 def format_trial(result) -> str:
     c = result.config
     lines = [
-        f"seed {c['seed']}  n_train {c['n_train']}  width {c['width']}  depth {c['depth']}  "
+        f"{c['task']}  seed {c['seed']}  n_train {c['n_train']}  width {c['width']}  depth {c['depth']}  "
         f"dropout {c['dropout']:g}  steps {c['steps']}  lr {c['lr']:g}  device {c['device']}",
         f"{'arm':<14}{'train MSE':>11}{'train loss':>12}{'test MSE':>10}{'gap':>9}{'step ms':>9}  status",
     ]
-    for name, arm in (("plain", result.plain), (f"dropout {arm_rate(result):g}", result.dropout)):
+    arms = (("plain", result.plain), (f"dropout {arm_rate(result):g}", result.dropout), *result.comparators.items())
+    for name, arm in arms:
         lines.append(
             f"{name:<14}{arm.train_mse:>11.4f}{arm.train_loss_last:>12.4f}{arm.test_mse:>10.4f}"
             f"{arm.gap:>9.4f}{arm.step_seconds_median * 1e3:>9.3f}  {arm.status}"
         )
     verdict = "dropout helped" if result.delta_test_mse > 0 else "dropout did not help"
     lines.append(f"delta test MSE (plain - dropout) = {result.delta_test_mse:+.4f}  ({verdict}; one seed proves nothing)")
+    for name, arm in result.comparators.items():
+        lines.append(f"delta test MSE ({name} - dropout) = {arm.test_mse - result.dropout.test_mse:+.4f}"
+                     + (f"  (early stop kept step {arm.best_step}, stopped at {arm.stopped_step})"
+                        if arm.best_step is not None else ""))
     lines.append("train MSE: eval mode; train loss: last train-mode loss; gap = test MSE - train MSE")
     return "\n".join(lines)
 
