@@ -114,6 +114,49 @@ def plot_delta_heatmap(cells: pd.DataFrame, x: str, y: str, facet: Optional[str]
     return fig, axs
 
 
+AGAINST_MARKS = {"helps": "better", "hurts": "worse", "mixed": "mixed", "no effect": "no diff.",
+                 "not detected": "", "too few seeds": "n < 3"}
+
+
+def plot_against(tables: dict, x: str, rows: Sequence[str], *, names: dict, label: str = "test MSE"):
+    """Dropout against each comparator: one heatmap panel per comparator (``analysis.comparisons``).
+
+    ``tables``: comparator -> its cell table; columns of each panel are the values of ``x``,
+    rows the combinations of ``rows`` (the other swept axes). Colour: the mean paired delta
+    (comparator - dropout), centred at 0, blue where dropout did better; text: the mean and
+    the verdict ("better" / "worse" for dropout; blank: not detected).
+    """
+    names = dict(names)
+    lim = max(float(np.nanmax(np.abs(t["delta_mean"]))) for t in tables.values()) or 1.0
+    n_rows = max(len(t.groupby(list(rows))) if rows else 1 for t in tables.values())
+    fig, axs = plt.subplots(1, len(tables), figsize=(WIDTH_IN, 1.4 + 0.42 * n_rows), squeeze=False)
+    for ax, (arm, t) in zip(axs[0], tables.items()):
+        ylab = (t[list(rows)].apply(lambda r: ", ".join(f"{_short(a)}={_fmt(r[a])}" for a in rows), axis=1)
+                if rows else pd.Series("all", index=t.index))
+        t = t.assign(row=ylab, text=[("" if pd.isna(m) else f"{m:+.3f}") + (f"\n{AGAINST_MARKS.get(v, v)}"
+                                                                            if AGAINST_MARKS.get(v, v) else "")
+                                     for m, v in zip(t["delta_mean"], t["verdict"])])
+        order = list(dict.fromkeys(t.sort_values(list(rows) or [x])["row"]))
+        mean = t.pivot_table(index="row", columns=x, values="delta_mean", aggfunc="first").reindex(order)
+        text = t.pivot_table(index="row", columns=x, values="text", aggfunc="first").reindex(
+            index=mean.index, columns=mean.columns).fillna("")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            sns.heatmap(mean, ax=ax, cmap=DIVERGING, center=0, vmin=-lim, vmax=lim, annot=text.to_numpy(), fmt="",
+                        annot_kws={"fontsize": 8}, cbar=ax is axs[0, -1],
+                        cbar_kws={"label": f"mean delta {label}\n(> 0: dropout better)"})
+        ax.set_xlabel(_label(x))
+        ax.set_ylabel("")
+        ax.set_title(f"{names.get(arm, arm)} - dropout")
+    fig.suptitle("Dropout against the alternatives: mean paired delta per cell, with its verdict", fontsize=11)
+    fig.tight_layout()
+    return fig, axs
+
+
+def _short(axis: str) -> str:
+    return {"n_train": "N", "dropout": "p", "noise_std": "sigma"}.get(axis, axis)
+
+
 def plot_arms(trials: pd.DataFrame, x: Optional[str], *, metric: str = "test_mse",
               floor: Optional[float] = None):
     """Per-seed distribution of both arms (violin + strip) for each value of ``x``.

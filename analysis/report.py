@@ -237,7 +237,8 @@ TITLES = {"delta_heatmap": "Where dropout helps", "delta_vs_n_train": "Benefit a
           "delta_vs_dropout": "Benefit against the dropout rate", "delta_vs_width": "Benefit against width",
           "delta": "Benefit per seed", "arms_test_mse": "Both nets' test error per seed",
           "learning_curves": "Learning curves", "seed_picture": "One seed, as the tutorial drew it",
-          "step_time": "What a step costs", "trend": "One model across the grid"}
+          "step_time": "What a step costs", "trend": "One model across the grid",
+          "against": "Dropout against the alternatives, at a glance"}
 
 
 def page_blocks(rep: Report) -> list[R.Block]:
@@ -259,6 +260,8 @@ def page_blocks(rep: Report) -> list[R.Block]:
                        f"seed: same data, same initial weights (> 0: dropout did better). Holm across the cells "
                        f"of each comparison; verdicts by the same rule. {EARLY_STOP_RULE} The weight_decay arm "
                        f"is the plain net with Adam's coupled L2 penalty.", comparisons_display(rep)))
+        if "against" in figures:
+            blocks.append((TITLES["against"], "", ("figure", *figures["against"])))
     blocks += [("Details", "", ("list", rep.findings)), ("Design", "", ("defs", rep.design))]
     if len(rep.cells):
         blocks.append(("More statistics per cell", "Unadjusted; median interval: order statistics, from 6 seeds. "
@@ -285,5 +288,5 @@ def page_blocks(rep: Report) -> list[R.Block]:
                        "against ESL 7.4's in-sample table where it applies (toy1d; the oracle on every synthetic "
                        "task; sigma is unused on diabetes).", known_display(rep)))
     blocks += [(TITLES.get(name, name.replace("_", " ").capitalize()), "", ("figure", name, caption))
-               for name, caption, _ in rep.figures if name != lead]
+               for name, caption, _ in rep.figures if name not in (lead, "against")]
     return blocks

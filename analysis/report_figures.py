@@ -29,6 +29,8 @@ def make_figures(rep: Estimates, records: Sequence[Mapping[str, Any]], *,
     ok = rep.trials[rep.trials["status"] == "ok"]
     sigma2 = float(c.loc[fidx, "noise_std"]) ** 2
     out = _delta_figures(rep, ok)
+    if any(len(t) for t in rep.comparisons.values()):
+        out.append(_against_figure(rep))
     if rep.trend is not None and len(rep.trend.curves):
         out.append(_trend_figure(rep))
     vary = axes[0] if axes else None
@@ -93,6 +95,21 @@ def _delta_figures(rep: Estimates, ok: pd.DataFrame) -> list[tuple[str, str, Any
                     + "; each cell's verdict by the report's decision rule (blank: not detected).",
                     F.plot_delta_heatmap(cs, axes[0], axes[1], facet, label=o)[0]))
     return out
+
+
+def _against_figure(rep: Estimates) -> tuple[str, str, Any]:
+    """Dropout against each comparator arm, per cell: N across (or the first axis), the other axes down."""
+    from .comparisons import NAMES
+
+    axes = rep.axes
+    x = "n_train" if "n_train" in axes else (axes[0] if axes else "n_train")
+    rows = [a for a in axes if a != x]
+    tables = {arm: t for arm, t in rep.comparisons.items() if len(t)}
+    o = rep.outcome.label
+    caption = (f"Mean paired delta of {o}, alternative minus dropout on the same seed (blue: dropout better), "
+               f"per cell ({_seeds_text(next(iter(tables.values())))}); 'better' / 'worse': the decision rule "
+               "(Holm within each comparison); blank: not detected. Numbers: the table above.")
+    return ("against", caption, F.plot_against(tables, x, rows, names=NAMES, label=o)[0])
 
 
 def _trend_figure(rep: Estimates) -> tuple[str, str, Any]:

@@ -158,3 +158,16 @@ def test_report_says_where_dropout_beats_each_comparator():
     assert said[0].startswith("Does dropout beat early stopping") and "better in 1 of 3 cells and worse in 1" in said[0]
     assert "dropout better at task = toy1d" in said[1] and "dropout worse at task = sine1d" in said[1]
     assert "weight decay" not in " ".join(rep.summary)                # no arm, no sentence
+
+
+def test_report_page_shows_the_comparisons_table_and_figure(tmp_path):
+    from analysis import build_report
+    from analysis.report import page_blocks
+
+    rep = build_report(_records_with_comparators({"toy1d": 0.02, "sine1d": -0.02}), {"grid_axes": ["task"]},
+                       seed_picture=False)
+    titles = [b[0] for b in page_blocks(rep)]
+    at = titles.index("Dropout against the alternatives")
+    assert titles[at + 1] == "Dropout against the alternatives, at a glance"
+    table = dict(page_blocks(rep)[at][2].iloc[:, :2].itertuples(index=False))
+    assert set(table) == {"early stopping"}
