@@ -33,8 +33,10 @@ def comparison_tables(trials: pd.DataFrame, axes: Sequence[str], *, outcome: str
         column = f"delta_{outcome}_vs_{c}"
         if column not in trials or trials[column].isna().all():
             continue
-        sub = trials[trials[f"test_mse_{c}"].notna() | (trials["status"] != "ok")]
-        sub = sub.assign(**{f"delta_{outcome}": sub[column]})   # the paired delta cell_table judges
+        sub = trials[trials[f"status_{c}"].notna() | (trials["status"] != "ok")]   # the trials that trained c
+        own = sub[f"status_{c}"].fillna("ok").to_numpy()       # a diverged comparator: out of this comparison only
+        sub = sub.assign(**{f"delta_{outcome}": sub[column],   # the paired delta cell_table judges
+                            "status": sub["status"].where((own != "diverged") | (sub["status"] != "ok"), "diverged")})
         table = cell_table(sub, axes, expected_seeds=expected_seeds, smallest_effect=smallest_effect,
                            outcome=outcome, **boot)
         if not table.empty:   # the same finished seeds as the dropout mean: c's mean = dropout's + delta's

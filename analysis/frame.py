@@ -10,7 +10,8 @@ the data were drawn from: ``data_seed`` if set, else ``seed``), then per arm
 ``step_seconds_median``, ``step_seconds_iqr``, ``group_size``, ``engine``; and per
 outcome o in ``OUTCOMES`` the paired ``delta_{o}`` = o_plain - o_dropout (> 0: dropout
 helped). Comparator arms (``COMPARATORS``: early_stop, weight_decay; NaN where a trial
-did not train them) get the same per-arm columns, plus ``best_step`` and ``stopped_step``,
+did not train them) get the same per-arm columns, plus ``best_step``, ``stopped_step`` and
+``status_{c}`` (the arm's own "ok" or "diverged"; ``status`` is the plain-and-dropout pair's),
 and per outcome ``delta_{o}_vs_{c}`` = o_c - o_dropout (> 0: dropout did better than c).
 ``arms`` is a comma-joined string ("plain,dropout,early_stop"); config fields a record
 leaves out (those added after its schema) take their defaults.
@@ -30,7 +31,7 @@ ARM_METRICS = ("test_mse", "train_mse", "train_loss_last", "gap", "excess_risk",
 OUTCOMES = ("test_mse", "excess_risk", "new_mse", "new_excess_risk")  # what a report can compare the arms on
 ARMS = ("plain", "dropout")
 COMPARATORS = ("early_stop", "weight_decay")
-COMPARATOR_METRICS = (*ARM_METRICS, "best_step", "stopped_step")
+COMPARATOR_METRICS = (*ARM_METRICS, "best_step", "stopped_step", "status")
 CONFIG_FIELDS = tuple(field_names())
 _DEFAULTS = {k: (",".join(v) if isinstance(v, tuple) else v) for k, v in vars(TrialConfig()).items()
              if k not in STREAM_SEEDS.values()}   # for fields a record leaves out

@@ -175,8 +175,11 @@ def arms_display(rep: Estimates) -> pd.DataFrame:
 def known_display(rep: Estimates) -> pd.DataFrame:
     rows = []
     for _, r in rep.known.iterrows():
-        d = {"task": r["task"], "N": int(r["n_train"]), "sigma": r["noise_std"], "predictor": r["predictor"],
-             "seeds": int(r["n_seeds"])}
+        d = {"task": r["task"], "N": int(r["n_train"]), "sigma": r["noise_std"]}
+        for setting in ("n_features", "test_size"):   # shown only where some trial sets it
+            if (rep.known[setting] != 0).any():
+                d[setting] = int(r[setting])
+        d.update({"predictor": r["predictor"], "seeds": int(r["n_seeds"])})
         for m in ("train_mse", "test_mse", "gap"):
             d[m] = R.ci(r[m], r[f"{m}_ci_low"], r[f"{m}_ci_high"])
             within = r[f"{m}_within"]

@@ -67,6 +67,7 @@ class TrialConfig:
                 object.__setattr__(self, f.name, float(value))
             if f.type == "tuple":  # lists (JSON, TOML) are accepted; arms are kept in report order
                 object.__setattr__(self, f.name, _arms(value))
+        _normalise_task_settings(self)
         _check_ranges(self)
 
     # ---- construction from plain data -------------------------------------------------
@@ -145,7 +146,8 @@ def _check_type(name: str, value: Any, typ: str) -> None:
         "tuple": isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value),
     }[typ]
     if not ok:
-        raise ConfigError(f"{name}={value!r}: expected {typ}, got {type(value).__name__}")
+        expected = "a list of arm names, e.g. [\"plain\", \"dropout\", \"early_stop\"]" if typ == "tuple" else typ
+        raise ConfigError(f"{name}={value!r}: expected {expected}, got {type(value).__name__}")
     if typ == "float" and not math.isfinite(value):
         raise ConfigError(f"{name}={value!r}: must be a finite number")
 
@@ -208,9 +210,11 @@ def _check_task(c: TrialConfig, bad) -> None:
             raise bad("test_size", f"only the diabetes task has held-out rows; leave it 0 for {c.task}")
         return
     test = c.test_size or DIABETES_TEST_SIZE
-    if c.test_size < 0 or c.n_train + test > DIABETES_ROWS:
-        raise bad("test_size", f"n_train ({c.n_train}) + test rows ({test}) must be at most the "
-                               f"{DIABETES_ROWS} rows of the diabetes data")
+    if c.test_size < 0:
+        raise bad("test_size", "must be >= 0 (0: 142 held-out rows)")
+    if c.n_train + test > DIABETES_ROWS:
+        raise bad("n_train", f"n_train + test rows ({test}) must be at most the {DIABETES_ROWS} rows of the "
+                             f"diabetes data: lower n_train (at most {DIABETES_ROWS - test}) or test_size")
 
 
 def _check_comparators(c: TrialConfig, bad) -> None:
@@ -220,3 +224,16 @@ def _check_comparators(c: TrialConfig, bad) -> None:
         raise bad("patience", "must be >= 1 (validation checks without improvement before stopping)")
     if not 0.0 < c.val_fraction < 1.0:
         raise bad("val_fraction", "must be in (0, 1): the share of the training points held out")
+    uses = {"weight_decay": "weight_decay", "patience": "early_stop", "val_fraction": "early_stop"}
+    for name, arm in uses.items():   # a setting of an arm the trial does not train would change nothing
+        if getattr(c, name) != _DEFAULTS[name] and arm not in c.arms:
+            raise bad(name, f"changes only the {arm} arm, which this trial does not train: add {arm!r} to arms")
+
+
+def _normalise_task_settings(c: TrialConfig) -> None:
+    """A task setting given as the task's own default is stored as 0: one trial, one identity."""
+    if (c.n_features == 1 and c.task in ("toy1d", "sine1d")) or (
+            c.n_features == 10 and c.task in ("friedman1", "diabetes")):
+        object.__setattr__(c, "n_features", 0)
+    if c.task == "diabetes" and c.test_size == DIABETES_TEST_SIZE:
+        object.__setattr__(c, "test_size", 0)

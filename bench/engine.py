@@ -481,8 +481,9 @@ def _results(grp: _Group, evals: list[int], host: dict, timing: tuple[float, flo
             curve_steps=evals[:upto], curve_train_mse=curves[:upto, 0, pos].tolist(),
             curve_test_mse=curves[:upto, 1, pos].tolist(),
             step_seconds_median=timing[0], step_seconds_iqr=timing[1], group_size=len(grp.arms), engine=engine,
-            fit=fits[-1, pos].tolist() if fits is not None else None,
-            fit_history=fits[:, pos].tolist() if fits is not None else None,
+            fit=fits[evals.index(early[pos]["best_step"]) if pos in early and early[pos]["best_step"] is not None
+                     else upto - 1, pos].tolist() if fits is not None else None,   # early_stop: the kept weights'
+            fit_history=fits[:upto, pos].tolist() if fits is not None else None,
             **dict(zip(("excess_risk", "new_mse", "new_excess_risk"), final[2:, pos].tolist())),
             **early.get(pos, {}))
     return results

@@ -2,7 +2,8 @@
 
 Definitions (all MSE, eval mode unless stated):
 - ``train_mse``: eval-mode MSE on the training points after the last step.
-- ``train_loss_last``: the train-mode loss of the last step (inflated by dropout noise).
+- ``train_loss_last``: the train-mode loss of the last step taken (inflated by dropout noise; for
+  early_stop, the step it stopped at).
 - ``test_mse``: eval-mode MSE on the test targets (same x, fresh noise).
 - ``gap`` = test_mse - train_mse.
 - ``excess_risk``: mean((prediction - f(x))^2) at the training x against the known truth f:
@@ -39,6 +40,10 @@ EARLY_STOP_RULE = (
     "checks after the best one, or at `steps`, and its results are those of the kept weights.")
 
 RESULT_SCHEMA_VERSION = 3
+# The schema in a trial's id (sweeps.identity): the oldest whose records still hold everything this
+# code computes for a config that could be written then. Schema 3 only added comparator arms, which
+# a config asks for through fields older configs do not have, so ids keep 2 and older stores resume.
+IDENTITY_SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -65,11 +70,12 @@ class Arm:
         return self.kind == "early_stop"
 
 
-def _only(cfg: TrialConfig, *keep: str, **changes) -> TrialConfig:
+def _only(cfg: TrialConfig, *keep: str, arm: str = "", **changes) -> TrialConfig:
     """cfg with the other arms' settings at their defaults, except ``keep``: arms that do not use a
-    setting are the same value whatever it is, so they are trained once."""
+    setting are the same value whatever it is, so they are trained once. ``arm``: the comparator
+    whose settings are kept (it stays in ``arms``, where its settings require it)."""
     reset = {f: getattr(TrialConfig, f) for f in COMPARATOR_FIELDS if f not in keep}
-    reset["arms"] = DEFAULT_ARMS
+    reset["arms"] = (*DEFAULT_ARMS, arm) if arm else DEFAULT_ARMS
     return cfg.replace(init="shared", **reset, **changes)
 
 
@@ -85,7 +91,7 @@ def dropout_arm(cfg: TrialConfig) -> Arm:
 def comparator_arm(cfg: TrialConfig, kind: str) -> Arm:
     """The early_stop or weight_decay arm of a trial: the plain net's data and initial weights."""
     keep = {"early_stop": ("patience", "val_fraction"), "weight_decay": ("weight_decay",)}[kind]
-    return Arm(_only(cfg, *keep, dropout=0.0), "init", kind)
+    return Arm(_only(cfg, *keep, arm=kind, dropout=0.0), "init", kind)
 
 
 def trial_arms(cfg: TrialConfig) -> dict[str, Arm]:
@@ -142,8 +148,8 @@ class TrialResult:
 
     @property
     def status(self) -> str:
-        arms = (self.plain, self.dropout, *self.comparators.values())
-        return "diverged" if any(a.status == "diverged" for a in arms) else "ok"
+        """The plain-versus-dropout pair's: a comparator arm has its own status (analysis.comparisons)."""
+        return "diverged" if "diverged" in (self.plain.status, self.dropout.status) else "ok"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -92,7 +92,7 @@ class SweepSpec:
         """What must not change between a sweep and its resumption: the base config and the axes."""
         resolved = TrialConfig(**self.base).to_dict()
         for axis in self.axes:
-            resolved.pop(axis)
+            resolved.pop(axis, None)   # fields at their defaults are not in the dict at all
         resolved.pop("seed")
         resolved.pop("device")
         return json.dumps({"base": resolved, "axes": sorted(self.axes),
@@ -170,6 +170,7 @@ def spec_from_dict(data: Mapping[str, Any], source: str = "<spec>") -> SweepSpec
                 raise fail(key, f"duplicate value {value!r}")
             seen.append(checked)
         grid[axis] = seen
+    _check_cells(base, grid, fail)
 
     for key, value in execution.items():
         if key not in EXECUTION_KEYS:
@@ -178,6 +179,17 @@ def spec_from_dict(data: Mapping[str, Any], source: str = "<spec>") -> SweepSpec
     report = check_report(_table(data, "report", fail), fail)
     return SweepSpec(name=name, seeds=seeds, base=dict(base), grid=grid, crossed=crossed, execution=dict(execution),
                      report=report, description=description, source=source)
+
+
+def _check_cells(base: Mapping[str, Any], grid: Mapping[str, list], fail) -> None:
+    """Every combination of axis values is a valid config (task=diabetes with n_train=400 is not)."""
+    names = list(grid)
+    for combo in itertools.product(*(grid[a] for a in names)):
+        cell = dict(zip(names, combo))
+        try:
+            TrialConfig(**base, **cell)
+        except ConfigError as exc:
+            raise fail("grid", f"the cell {cell_label(cell)}: {exc}") from None
 
 
 def check_report(report: Mapping[str, Any], fail) -> dict[str, Any]:

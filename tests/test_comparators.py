@@ -27,7 +27,7 @@ def test_early_stop_rule_on_crafted_curves(curve, patience, expected):
 
 def test_the_engines_early_stop_follows_the_rule_on_a_crafted_curve():
     """Feed _EarlyStop validation MSEs by hand (Y = 0, outputs sqrt(v) on the held rows)."""
-    cfgs = [TrialConfig(seed=s, n_train=8, width=4, patience=p) for s, p in ((0, 3), (1, 1))]
+    cfgs = [TrialConfig(seed=s, n_train=8, width=4, patience=p, arms=ALL) for s, p in ((0, 3), (1, 1))]
     arms = [comparator_arm(c, "early_stop") for c in cfgs]
     early = _EarlyStop(arms, 0, torch.device("cpu"))
     held = torch.stack([validation_rows(c) for c in cfgs]).unsqueeze(2)       # (2, 8, 1)
@@ -62,7 +62,8 @@ def test_weight_decay_zero_is_the_plain_arm_bit_for_bit():
         wd, plain = r.comparators["weight_decay"], r.plain
         assert (wd.curve_train_mse, wd.curve_test_mse, wd.test_mse, wd.train_loss_last) == \
             (plain.curve_train_mse, plain.curve_test_mse, plain.test_mse, plain.train_loss_last)
-    assert run_trials([cfg.replace(weight_decay=0.05)])[0].comparators["weight_decay"].test_mse != r.plain.test_mse
+    decayed = run_trials([cfg.replace(weight_decay=0.05)])[0]
+    assert decayed.comparators["weight_decay"].test_mse != decayed.plain.test_mse
 
 
 def test_weight_decay_arm_matches_torch_adam_with_weight_decay():
@@ -171,3 +172,49 @@ def test_report_page_shows_the_comparisons_table_and_figure(tmp_path):
     assert titles[at + 1] == "Dropout against the alternatives, at a glance"
     table = dict(page_blocks(rep)[at][2].iloc[:, :2].itertuples(index=False))
     assert set(table) == {"early stopping"}
+
+
+def test_old_trials_keep_their_ids():
+    """Ids of configs that existed before the comparators: computed by the previous release, as literals."""
+    from sweeps import trial_id
+
+    assert trial_id(TrialConfig()) == "de7e4bdc00c8b16c0981"
+    assert trial_id(TrialConfig(seed=7, n_train=50, dropout=0.2)) == "34ff6b7e477cd5fbd967"
+    assert trial_id(TrialConfig(arms=ALL)) != trial_id(TrialConfig())
+
+
+def test_a_setting_without_its_arm_is_refused_and_task_defaults_share_an_identity():
+    with pytest.raises(ConfigError, match="add 'weight_decay' to arms"):
+        TrialConfig(weight_decay=0.1)
+    with pytest.raises(ConfigError, match="add 'early_stop' to arms"):
+        TrialConfig(val_fraction=0.5, arms=["plain", "dropout", "weight_decay"])
+    assert TrialConfig(task="friedman1", n_features=10) == TrialConfig(task="friedman1")
+    assert TrialConfig(task="diabetes", test_size=142).config_hash() == TrialConfig(task="diabetes").config_hash()
+    assert TrialConfig(n_features=1).config_hash() == TrialConfig().config_hash()
+
+
+def test_a_sweep_over_a_comparator_setting_loads_and_checks_every_cell():
+    from sweeps.spec import SpecError, parse_spec
+
+    spec = parse_spec('name = "wd"\nseeds = 2\narms = ["plain", "dropout", "weight_decay"]\n'
+                      '[grid]\nweight_decay = [0.001, 0.1]\ntask = ["toy1d", "diabetes"]\n')
+    import json
+    assert len(spec.configs()) == 8 and "weight_decay" not in json.loads(spec.shared_settings())["base"]
+    with pytest.raises(SpecError, match=r"grid: the cell task=diabetes, n_train=400: n_train="):
+        parse_spec('name = "x"\nseeds = 2\n[grid]\ntask = ["toy1d", "diabetes"]\nn_train = [20, 400]\n')
+    with pytest.raises(SpecError, match="expected a list of arm names"):
+        parse_spec('name = "x"\nseeds = 2\narms = "plain,dropout"\n')
+
+
+def test_a_diverged_comparator_leaves_the_main_comparison_alone():
+    from analysis.comparisons import comparison_tables
+    from analysis.cells import cell_table
+    from analysis.frame import records_frame
+
+    records = _records_with_comparators({"toy1d": 0.02})
+    records[0]["result"]["comparators"]["early_stop"].update(status="diverged", test_mse=float("nan"))
+    frame = records_frame(records)
+    assert (frame["status"] == "ok").all() and frame["status_early_stop"].tolist().count("diverged") == 1
+    main = cell_table(frame, ["task"])
+    versus = comparison_tables(frame, ["task"])["early_stop"]
+    assert main["n_ok"].tolist() == [12] and versus["n_ok"].tolist() == [11] and versus["n_diverged"].tolist() == [1]

@@ -43,6 +43,8 @@ def cmd_trial(args: argparse.Namespace) -> int:
     if want_fits and cfg.input_dim != 1:
         raise UsageError(f"--plot/--animate draw fitted curves over one input; {cfg.task} has {cfg.input_dim}")
     if args.reference:
+        if len(cfg.arms) > 2:
+            raise UsageError("--reference runs the tutorial's loop, plain and dropout only; drop --arms")
         if want_fits:
             raise UsageError("--plot/--animate need the engine's fitted curves; drop --reference")
         result = run_reference_trial(cfg)

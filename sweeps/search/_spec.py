@@ -111,7 +111,7 @@ class SearchSpec:
         """What must not change between a search and its resumption: it defines the study's objective."""
         base = TrialConfig(**self.base).to_dict()
         for name in (*self.param_names, "seed", "device"):
-            base.pop(name)
+            base.pop(name, None)   # fields at their defaults are not in the dict at all
         return json.dumps({"objective": self.objective, "seeds": list(self.seeds), "base": base,
                            "space": {p.name: p.to_dict() for p in self.space}}, sort_keys=True)
 
