@@ -5,17 +5,25 @@ tutorial's nn.Sequential training, bench/reference.py), the single engine (one a
 at a time) and the batched engine (groups of arms); with ``workers > 1`` also the
 batched engine in that many worker processes (one torch thread each). Every figure
 is reported with its ratio to the reference loop measured in the same run, since on
-a shared machine only same-run ratios are comparable. ``memory_report`` compares a
-group's measured peak memory with a count of its buffers.
+a shared machine only same-run ratios are comparable.
+
+The same run also measures training steps alone (``measure_steps``: no set-up, no
+evaluation), alternating the engines, the reference loop and, with ``peers``, what a
+user would write instead (bench/peers.py), with medians per arm-step; this machine's
+limit for the config (bench/roofline.py: the matrix products and Adam alone) and each
+engine's fraction of it; a profile of where the batched engine's step goes; and the
+group size used and where it came from (bench/tune.py).
 
 Units: seconds (wall clock), trials/s, arm-steps/s (one arm = one network, one step =
 one optimizer update; a trial is two arms).
 """
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import platform
+import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -23,10 +31,17 @@ from typing import Any
 import torch
 
 from .config import ConfigError, TrialConfig
+from .peers import PEERS, peer_stepper
 from .reference import run_reference_trial
-from .trial import check_device, default_group_size, run_trials
+from .roofline import measure_roofline, profile_step
+from .steppers import reference_stepper
+from .trial import check_device, run_trials
+from .tune import GroupSize, cpu_model, describe, group_size_choice, group_stepper, mixed_stepper
 
-SPEED_SCHEMA_VERSION = 1
+SPEED_SCHEMA_VERSION = 2   # 2: group_size_choice, steps (race, roofline, profile), roofline_fraction
+RACE_STEPS = 20            # steps per round of the step race
+RACE_ROUNDS = 5            # alternating rounds; medians are kept
+PEER_LABELS = {"stacked_autograd": "stacked autograd, fused Adam", "func_ensemble": "torch.func ensemble, vmap(grad)"}
 
 
 def measure_speed(
@@ -36,65 +51,125 @@ def measure_speed(
     reference_trials: int = 2,
     single_trials: int = 4,
     workers: int = 1,
-    group_size: int | None = None,
-    device: str | None = None,
+    group_size: GroupSize = "auto",
     threads: int = 1,
+    peers: bool = False,
 ) -> dict[str, Any]:
     """Time the reference loop, the single and the batched engine on ``cfg`` (seeds cfg.seed + i).
 
     trials: trials for the batched engine (and for the worker processes);
     reference_trials / single_trials: trials for the slower two; workers > 1 adds the
-    batched engine in that many processes. Returns a plain dict (JSON-ready).
+    batched engine in that many processes; group_size: a number, or "auto" (bench.tune);
+    peers: also time bench/peers.py's steppers in the step race. The device is cfg.device.
+    Returns a plain dict (JSON-ready).
     """
-    device = device or cfg.device
-    _check_counts(group_size, trials=trials, reference_trials=reference_trials, single_trials=single_trials,
+    _check_counts(trials=trials, reference_trials=reference_trials, single_trials=single_trials,
                   workers=workers, threads=threads)
-    cfg = cfg.replace(device=device)
-    check_device(device)
-    size = group_size or default_group_size(device, cfg.width, cfg.depth)
-    arm_steps = 2 * cfg.steps  # per trial
-
+    check_device(cfg.device)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
+        # tuned (if at all) before anything is timed, with the threads the timings use
+        choice = group_size_choice(cfg, dropout=cfg.dropout > 0, group_size=group_size)
+        size = choice["group_size"]
         _warm_up(cfg, size)
-        rows: dict[str, dict[str, Any]] = {}
         load_before = _load_average()
-        seconds, cpu, _ = _timed(lambda: [run_reference_trial(c) for c in _seeds(cfg, reference_trials)], device)
-        rows["reference"] = _row("reference loop (nn.Sequential, 2 nets)", reference_trials, seconds, cpu, arm_steps)
-        seconds, cpu, single = _timed(lambda: run_trials(_seeds(cfg, single_trials), engine="single"), device)
-        rows["single"] = _row("single engine", single_trials, seconds, cpu, arm_steps)
-        seconds, cpu, batched = _timed(lambda: run_trials(_seeds(cfg, trials), engine="batched",
-                                                          group_size=size), device)
-        rows["batched"] = _row(f"batched engine (group {size})", trials, seconds, cpu, arm_steps)
-        if workers > 1:
-            seconds, cpu = _time_workers(cfg, trials, workers, size)
-            rows["workers"] = _row(f"batched engine, {workers} processes", trials, seconds, cpu, arm_steps)
+        rows, same = _time_trials(cfg, size, trials, (reference_trials, single_trials), workers)
+        steps = measure_steps(cfg, size, peers=peers)
         load_after = _load_average()
     finally:
         torch.set_num_threads(previous_threads)
-    _add_ratios(rows)
-    same = _bit_identical(single, batched)
+    _add_ratios(rows, steps["roofline"]["limit_arm_steps_per_s"])
     return {
         "schema_version": SPEED_SCHEMA_VERSION,
         "config": cfg.to_dict(),
         "group_size": size,
+        "group_size_choice": choice,
         "workers": workers,
         "engines": rows,
+        "steps": steps,
         "batched_equals_single": same,
-        "machine": machine_info(device),
+        "machine": machine_info(cfg.device),
         "threads": threads,
         # 1-minute load average before and after: above the core count, other work shared the CPUs
         "load_average": [load_before, load_after],
     }
 
 
-def _check_counts(group_size: int | None, **counts: Any) -> None:
+def _time_trials(cfg: TrialConfig, size: int, trials: int, slow: tuple[int, int],
+                 workers: int) -> tuple[dict[str, dict[str, Any]], bool]:
+    """Whole trials (set-up and evaluations included): the rows by engine, and whether batched equals single."""
+    reference_trials, single_trials = slow
+    arm_steps, device, rows = 2 * cfg.steps, cfg.device, {}
+    seconds, cpu, _ = _timed(lambda: [run_reference_trial(c) for c in _seeds(cfg, reference_trials)], device)
+    rows["reference"] = _row("reference loop (nn.Sequential, 2 nets)", reference_trials, seconds, cpu, arm_steps)
+    seconds, cpu, single = _timed(lambda: run_trials(_seeds(cfg, single_trials), engine="single"), device)
+    rows["single"] = _row("single engine", single_trials, seconds, cpu, arm_steps)
+    seconds, cpu, batched = _timed(lambda: run_trials(_seeds(cfg, trials), engine="batched",
+                                                      group_size=size), device)
+    rows["batched"] = _row(f"batched engine (group {size})", trials, seconds, cpu, arm_steps)
+    if workers > 1:
+        seconds, cpu = _time_workers(cfg, trials, workers, size)
+        rows["workers"] = _row(f"batched engine, {workers} processes", trials, seconds, cpu, arm_steps)
+    return rows, _bit_identical(single, batched)
+
+
+def measure_steps(cfg: TrialConfig, group_size: int, *, peers: bool = False, steps: int = RACE_STEPS,
+                  rounds: int = RACE_ROUNDS) -> dict[str, Any]:
+    """Training steps alone, in alternating rounds: seconds per arm-step (medians), ratio to the
+    reference loop and fraction of this machine's limit; the limit itself (bench/roofline.py at
+    group sizes 1 and ``group_size``, the faster kept) and a profile of the batched engine's step.
+
+    Every racer trains arms mixed as trials mix them (half with dropout when cfg.dropout > 0;
+    one arm at a time: a plain and a dropout net in turn). Peers run at ``group_size`` arms.
+    """
+    dropout, g = cfg.dropout > 0, group_size
+    racers = {"reference": ("reference loop (nn.Sequential, 1 net at a time)",
+                            mixed_stepper(_reference, cfg, 1, dropout=dropout, steps=steps)),
+              "single": ("single engine", mixed_stepper(group_stepper, cfg, 1, dropout=dropout, steps=steps)),
+              "batched": (f"batched engine (group {g})", mixed_stepper(group_stepper, cfg, g, dropout=dropout,
+                                                                       steps=steps))}
+    for name in PEERS if peers else ():
+        make = functools.partial(peer_stepper, name)
+        racers[name] = (f"{PEER_LABELS[name]} (group {g})", mixed_stepper(make, cfg, g, dropout=dropout, steps=steps))
+    medians = race({k: stepper for k, (_, stepper) in racers.items()}, rounds, cfg.device)
+    roof = {str(n): measure_roofline(cfg, n) for n in sorted({1, g})}
+    best = min(roof.values(), key=lambda r: r["limit_s_per_arm_step"])
+    limit, ref = best["limit_s_per_arm_step"], medians["reference"]
+    rows = {k: {"label": label, "s_per_arm_step": medians[k], "arm_steps_per_s": 1.0 / medians[k],
+                "vs_reference": ref / medians[k], "roofline_fraction": limit / medians[k]}
+            for k, (label, _) in racers.items()}
+    run, _ = mixed_stepper(group_stepper, cfg, g, dropout=dropout, steps=steps)
+    return {"steps_per_round": steps, "rounds": rounds, "rows": rows,
+            "roofline": {"limit_s_per_arm_step": limit, "limit_arm_steps_per_s": 1.0 / limit,
+                         "at_group_size": best["group_size"], "by_group_size": roof},
+            "profile": {"group_size": g, **profile_step(run, steps, cfg.device)}}
+
+
+def _reference(cfg: TrialConfig, n_arms: int, *, n_dropout: int, steps: int):
+    """The seed loop's net as a mixed_stepper maker: one net, with dropout if n_dropout."""
+    assert n_arms == 1
+    return reference_stepper(cfg, dropout=n_dropout > 0, steps=steps)
+
+
+def race(racers: dict[str, tuple[Any, int]], rounds: int, device: str = "cpu") -> dict[str, float]:
+    """Median seconds per arm-step of each (stepper, arm-steps per call), in alternating rounds
+    after one untimed round, so every racer sees the same conditions (as same_run_ratio)."""
+    times: dict[str, list[float]] = {k: [] for k in racers}
+    for r in range(rounds + 1):
+        for name, (run, arm_steps) in racers.items():
+            _sync(device)
+            t0 = time.perf_counter()
+            run()
+            if r:
+                times[name].append((time.perf_counter() - t0) / arm_steps)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def _check_counts(**counts: Any) -> None:
     for name, value in counts.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"{name}={value!r}: must be an integer >= 1")
-    if group_size is not None and (not isinstance(group_size, int) or group_size < 1):
-        raise ConfigError(f"group_size={group_size!r}: must be an integer >= 1 (or omitted for the default)")
 
 
 def _bit_identical(single: list, batched: list) -> bool:
@@ -103,14 +178,16 @@ def _bit_identical(single: list, batched: list) -> bool:
                for a, b in zip(single, batched))
 
 
-def _add_ratios(rows: dict[str, dict[str, Any]]) -> None:
-    """Each engine against the reference loop of the same run: wall-clock and CPU-time ratios."""
+def _add_ratios(rows: dict[str, dict[str, Any]], limit_arm_steps_per_s: float) -> None:
+    """Each engine against the reference loop of the same run (wall-clock and CPU-time ratios),
+    and its fraction of this machine's limit (whole trials: set-up and evaluations count against it)."""
     ref = rows["reference"]
     ref_rate, ref_cpu = ref["trials_per_s"], ref["cpu_seconds"] / ref["trials"]
     for row in rows.values():
         row["vs_reference"] = row["trials_per_s"] / ref_rate
         # CPU seconds per trial, reference over engine: robust to time-sharing, not to cache contention
         row["cpu_vs_reference"] = ref_cpu / (row["cpu_seconds"] / row["trials"])
+        row["roofline_fraction"] = row["arm_steps_per_s"] / limit_arm_steps_per_s
 
 
 def _seeds(cfg: TrialConfig, n: int) -> list[TrialConfig]:
@@ -183,7 +260,7 @@ def _time_workers(cfg: TrialConfig, trials: int, workers: int, size: int) -> tup
 def machine_info(device: str = "cpu") -> dict[str, Any]:
     """CPU model and core count, torch and python versions, and the GPU if one is used."""
     info: dict[str, Any] = {
-        "cpu": _cpu_model(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+        "cpu": cpu_model(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
         "python": platform.python_version(), "platform": platform.platform(), "device": device,
     }
     if device.startswith("cuda") and torch.cuda.is_available():
@@ -192,32 +269,35 @@ def machine_info(device: str = "cpu") -> dict[str, Any]:
     return info
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def format_speed(report: dict[str, Any]) -> str:
     """A readable table of a ``measure_speed`` report."""
-    c, m = report["config"], report["machine"]
+    c, m, st = report["config"], report["machine"], report["steps"]
+    roof = st["roofline"]
     lines = [
         f"config: width {c['width']}, depth {c['depth']}, n_train {c['n_train']}, {c['steps']} steps, "
         f"dropout {c['dropout']}; device {m['device']}, {report['threads']} torch thread(s) per process",
         f"machine: {m['cpu']} ({m['cpu_count']} cores)" + (f", {m['gpu']}" if "gpu" in m else "")
         + f"; torch {m['torch']}, python {m['python']}",
+        f"group size: {describe(report['group_size_choice'])}",
+        _roofline_line(roof),
         "",
+        "whole trials (set-up and evaluations included):",
         f"{'engine':<40} {'trials':>6} {'seconds':>8} {'trials/s':>9} {'arm-steps/s':>12} "
-        f"{'vs reference':>13} {'CPU s vs ref':>13}",
+        f"{'vs reference':>13} {'CPU s vs ref':>13} {'of limit':>9}",
     ]
     for row in report["engines"].values():
         lines.append(f"{row['label']:<40} {row['trials']:>6} {row['seconds']:>8.2f} {row['trials_per_s']:>9.2f} "
-                     f"{row['arm_steps_per_s']:>12.0f} {row['vs_reference']:>12.2f}x {row['cpu_vs_reference']:>12.2f}x")
+                     f"{row['arm_steps_per_s']:>12.0f} {row['vs_reference']:>12.2f}x {row['cpu_vs_reference']:>12.2f}x"
+                     f" {100 * row['roofline_fraction']:>8.1f}%")
+    lines += ["", f"training steps only (medians of {st['rounds']} alternating rounds of {st['steps_per_round']} steps):",
+              f"{'engine':<52} {'ms/arm-step':>11} {'arm-steps/s':>12} {'vs reference':>13} {'of limit':>9}"]
+    for row in st["rows"].values():
+        lines.append(f"{row['label']:<52} {1e3 * row['s_per_arm_step']:>11.3f} {row['arm_steps_per_s']:>12.0f} "
+                     f"{row['vs_reference']:>12.2f}x {100 * row['roofline_fraction']:>8.1f}%")
+    prof = st["profile"]
+    lines += ["", f"where a step of the batched engine (group {prof['group_size']}) goes: torch.profiler, "
+                  f"{prof['steps']} steps, ops' own time (unprofiled step: {1e3 * prof['wall_s_per_step']:.3f} ms)"]
+    lines += [f"  {k:<10} {1e3 * v:>8.3f} ms {100 * prof['share'].get(k, 0):>4.0f}%" for k, v in prof["s_per_step"].items()]
     lines.append("")
     load = report.get("load_average") or [None, None]
     if load[0] is not None:
@@ -227,3 +307,12 @@ def format_speed(report: dict[str, Any]) -> str:
     lines.append("batched results equal the single engine's bit for bit: "
                  + ("yes" if report["batched_equals_single"] else "NO"))
     return "\n".join(lines)
+
+
+def _roofline_line(roof: dict[str, Any]) -> str:
+    at = roof["by_group_size"][str(roof["at_group_size"])]
+    rate = at["matmul_flop_per_s"]
+    products = f"products {rate / 1e9:.1f} GFLOP/s" if rate else "no products"
+    return (f"limit (matrix products and Adam alone, group {roof['at_group_size']}): "
+            f"{1e3 * roof['limit_s_per_arm_step']:.3g} ms per arm-step = {roof['limit_arm_steps_per_s']:.0f} "
+            f"arm-steps/s ({products}, fused Adam {at['adam']['bytes_per_s'] / 1e9:.1f} GB/s)")

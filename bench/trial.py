@@ -9,16 +9,9 @@ import torch
 from .config import ENGINES, ConfigError, TrialConfig
 from .engine import group_key, train_group
 from .results import Arm, ArmResult, TrialResult, environment, pair, trial_arms
+from .tune import GroupSize, budget_group_size, resolve_group_size
 
 Engine = Literal["auto", "single", "batched"]
-# Bytes of parameters + gradients + Adam's two moments that one group may hold. On CPU
-# the group's state should stay in a share of the last-level cache (32 MiB L3 here,
-# shared with whatever runs on the other core). Scans of ms per arm-step on one core
-# (bench/README.md) put the optimum at a few MB, and smaller groups lost least when the
-# other core was busy: 3 MB gives width 100: 18 arms, width 300: 2, width 1000: 1. On
-# CUDA the budget only bounds memory; more arms per launch is faster there.
-GROUP_STATE_BYTES = {"cpu": 3 * 2**20, "cuda": 4 * 2**30}
-MAX_GROUP_SIZE = {"cpu": 64, "cuda": 4096}  # arms per stacked computation
 
 
 def run_trial(cfg: TrialConfig, *, record_fits: bool = False) -> TrialResult:
@@ -31,7 +24,7 @@ def run_trials(
     *,
     engine: Engine = "auto",
     device: str | None = None,
-    group_size: int | None = None,
+    group_size: GroupSize = None,
     record_fits: bool = False,
 ) -> list[TrialResult]:
     """Run many trials; results in input order. Each distinct arm is trained once.
@@ -57,7 +50,7 @@ def run_trials(
     return results
 
 
-def train_arms(arms: Sequence[Arm], *, engine: Engine = "auto", group_size: int | None = None,
+def train_arms(arms: Sequence[Arm], *, engine: Engine = "auto", group_size: GroupSize = None,
                record_fits: bool = False) -> list[ArmResult]:
     """Train arms, grouped by compatibility; results in input order."""
     out: dict[int, ArmResult] = {}
@@ -69,8 +62,13 @@ def train_arms(arms: Sequence[Arm], *, engine: Engine = "auto", group_size: int 
     return [out[i] for i in range(len(arms))]
 
 
-def plan_groups(arms: Sequence[Arm], *, engine: Engine = "auto", group_size: int | None = None) -> Iterator[list[int]]:
-    """Indices of arms, split into stackable groups of at most ``group_size``."""
+def plan_groups(arms: Sequence[Arm], *, engine: Engine = "auto", group_size: GroupSize = "auto") -> Iterator[list[int]]:
+    """Indices of arms, split into stackable groups of at most ``group_size``.
+
+    ``group_size`` "auto" (or None): this machine's measured best for the arms' shape
+    (bench.tune: cached after the first measurement; DROPOUT_BENCH_TUNE=0 uses the budget
+    rule of ``default_group_size`` instead). A lone arm needs no size and is never tuned for.
+    """
     if engine == "single":
         yield from ([i] for i in range(len(arms)))
         return
@@ -79,21 +77,21 @@ def plan_groups(arms: Sequence[Arm], *, engine: Engine = "auto", group_size: int
         by_key[group_key(a)].append(i)
     for idxs in by_key.values():
         c = arms[idxs[0]].cfg
-        size = group_size or default_group_size(c.device, c.width, c.depth)
+        dropout = any(arms[i].rate > 0 for i in idxs)
+        size = 1 if len(idxs) == 1 and group_size in (None, "auto") else resolve_group_size(c, dropout, group_size)
         for start in range(0, len(idxs), size):
             yield idxs[start:start + size]
 
 
 def default_group_size(device: str, width: int = 300, depth: int = 2) -> int:
-    """Arms per stacked group: as many as keep the group's training state within budget.
+    """Arms per stacked group without measuring: as many as keep the group's training state within budget.
 
-    State per arm = 4 float32 buffers (parameters, gradients, Adam's m and v) of
-    width * (width + 1) * (depth - 1) + 3 * width + 1 parameters. The defaults are the
-    seed's architecture (width 300, depth 2): 2 arms on CPU, 2,943 on CUDA.
+    The fallback of ``group_size="auto"`` (bench.tune.budget_group_size). State per arm =
+    4 float32 buffers (parameters, gradients, Adam's m and v) of width * (width + 1) *
+    (depth - 1) + 3 * width + 1 parameters. The defaults are the seed's architecture
+    (width 300, depth 2): 2 arms on CPU, 2,943 on CUDA.
     """
-    kind = "cuda" if device.startswith("cuda") else "cpu"
-    n_params = width * (width + 1) * (depth - 1) + 3 * width + 1
-    return max(1, min(MAX_GROUP_SIZE[kind], GROUP_STATE_BYTES[kind] // (16 * n_params)))
+    return budget_group_size(device, width, depth)
 
 
 def check_device(device: str) -> None:

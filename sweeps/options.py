@@ -6,6 +6,7 @@ line, exit 2) for a bad value, before anything is written.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ class ExecutionOptions:
     workers: int | None = None        # worker processes, one torch thread each; -1: one per core
     device: str | None = None         # "cpu", "cuda" or "cuda:N"
     engine: str | None = None         # "auto", "single" or "batched" (bench.ENGINES)
-    group_size: int | None = None     # arms per stacked computation; None: sized per network shape
+    group_size: int | str | None = None  # arms per stacked computation; "auto" (or None): bench.tune measures it
     backend: str = "local"            # "local" processes, or "dask" (a sweep's units on a cluster)
     scheduler: str | None = None      # the Dask scheduler, tcp://HOST:PORT (with backend "dask")
     heartbeat: int = HEARTBEAT_SECONDS  # seconds between a search worker's heartbeats (RDB studies)
@@ -59,14 +60,27 @@ class ExecutionOptions:
                 raise SpecError(f"--device: {exc}") from None
         if self.engine is not None and self.engine not in ENGINES:
             raise SpecError(f"--engine {self.engine!r}: must be one of {', '.join(ENGINES)}")
-        if self.group_size is not None and (_not_int(self.group_size) or self.group_size < 1):
-            raise SpecError(f"--group-size {self.group_size!r}: must be an integer >= 1")
+        if self.group_size not in (None, "auto") and (_not_int(self.group_size) or self.group_size < 1):
+            raise SpecError(f"--group-size {self.group_size!r}: must be 'auto' or an integer >= 1")
         if self.backend not in BACKENDS:
             raise SpecError(f"--backend {self.backend!r}: must be one of {', '.join(BACKENDS)}")
         if (self.backend == "dask") != (self.scheduler is not None):
             raise SpecError("--backend dask and --scheduler tcp://HOST:PORT go together")
         if _not_int(self.heartbeat) or self.heartbeat < 1:
             raise SpecError(f"--heartbeat {self.heartbeat!r}: must be a whole number of seconds >= 1")
+
+
+def group_size_arg(text: str) -> int | str:
+    """argparse type of ``--group-size``: 'auto' (measured per network shape, bench.tune) or a number of arms."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or an integer >= 1, got {text!r}")
+    return value
 
 
 def check_workers(value: Any) -> None:

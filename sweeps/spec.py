@@ -308,8 +308,8 @@ def _check_execution(execution: Mapping[str, Any], fail) -> None:
         raise fail("execution.engine", f"{execution['engine']!r} must be one of {', '.join(ENGINES)}")
     if "group_size" in execution:
         g = execution["group_size"]
-        if isinstance(g, bool) or not isinstance(g, int) or g < 1:
-            raise fail("execution.group_size", f"{g!r} must be an integer >= 1")
+        if g != "auto" and (isinstance(g, bool) or not isinstance(g, int) or g < 1):
+            raise fail("execution.group_size", f"{g!r} must be \"auto\" or an integer >= 1")
 
 
 def check_n_jobs(value: Any, fail) -> None:

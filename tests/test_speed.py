@@ -1,8 +1,17 @@
-"""The engine's speed shortcuts keep exact semantics, and the speed report is well formed."""
+"""The engine's speed shortcuts keep exact semantics, the speed report is well formed, the peers
+train what the engine trains, and the roofline and profile count what they say they count."""
+import pytest
 import torch
 
 from bench import TrialConfig, dropout_arm, plain_arm
 from bench.engine import DropoutMasks, _Adam, _Stack, _Workspace, forward_backward
+
+
+@pytest.fixture(autouse=True)
+def no_tuning(tmp_path, monkeypatch):
+    """These tests time nothing: a group size they do not give comes from the budget rule."""
+    monkeypatch.setenv("DROPOUT_BENCH_TUNE", "0")
+    monkeypatch.setenv("DROPOUT_BENCH_CACHE_DIR", str(tmp_path))
 
 
 def test_direct_fused_adam_equals_torch_optim_adam_bit_for_bit():
@@ -41,27 +50,38 @@ def test_speed_report_times_every_engine_against_the_same_run_reference():
     from bench.speed import format_speed, measure_speed
 
     report = measure_speed(TrialConfig(width=8, steps=6, eval_every=3), trials=3, reference_trials=1,
-                           single_trials=2, group_size=2)
+                           single_trials=2, group_size=2, peers=True)
     rows = report["engines"]
     assert list(rows) == ["reference", "single", "batched"]
     assert rows["reference"]["vs_reference"] == 1.0
     assert rows["batched"]["trials"] == 3 and rows["batched"]["arm_steps_per_s"] == 3 * 12 / rows["batched"]["seconds"]
     assert report["batched_equals_single"] is True and report["group_size"] == 2
+    assert report["group_size_choice"] == {"group_size": 2, "source": "given"}
     assert {"cpu", "cpu_count", "torch", "device"} <= set(report["machine"])
+    steps = report["steps"]
+    limit = steps["roofline"]["limit_arm_steps_per_s"]
+    assert rows["batched"]["roofline_fraction"] == rows["batched"]["arm_steps_per_s"] / limit
+    assert list(steps["rows"]) == ["reference", "single", "batched", "stacked_autograd", "func_ensemble"]
+    for row in steps["rows"].values():
+        assert row["vs_reference"] == steps["rows"]["reference"]["s_per_arm_step"] / row["s_per_arm_step"]
+        assert row["roofline_fraction"] == steps["roofline"]["limit_s_per_arm_step"] / row["s_per_arm_step"]
+    assert set(steps["roofline"]["by_group_size"]) == {"1", "2"}
+    assert set(steps["profile"]["s_per_step"]) == {"matmuls", "adam", "masks", "other ops"}
     text = format_speed(report)
     assert "reference loop" in text and "batched engine (group 2)" in text and "bit for bit: yes" in text
+    assert "of limit" in text and "torch.func ensemble" in text and "group size: 2 arm(s) (given)" in text
 
 
 def test_speed_refuses_bad_input_with_one_line():
-    import pytest
-
     from bench import ConfigError
     from bench.speed import measure_speed
 
     for kwargs, field in (({"trials": 0}, "trials=0"), ({"workers": -1}, "workers=-1"),
-                          ({"group_size": 0}, "group_size=0"), ({"device": "cuda:x"}, "device")):
+                          ({"group_size": 0}, "group_size=0"), ({"threads": 0}, "threads=0")):
         with pytest.raises(ConfigError, match=field):
             measure_speed(TrialConfig(width=8, steps=2), **kwargs)
+    with pytest.raises(ConfigError, match="device"):
+        measure_speed(TrialConfig(width=8, steps=2, device="cuda:x"))
 
 
 def test_default_group_size_keeps_group_state_within_the_cache_budget():
@@ -106,3 +126,47 @@ def test_measured_cpu_peak_of_a_group_is_close_to_its_buffers():
 
     r = measure_group_memory(TrialConfig(width=300), n_arms=16, steps=3)
     assert 0.8 < r["peak_over_core"] < 2.0, r
+
+
+@pytest.mark.parametrize("peer", ["stacked_autograd", "func_ensemble"])
+def test_a_peer_trains_the_engines_plain_arms(peer):
+    """Same data, weights and optimizer: the peers' plain arms follow the engine's to float rounding."""
+    from bench.peers import peer_stepper
+    from bench.tune import group_stepper
+
+    cfg = TrialConfig(width=16, n_train=8)
+    ours = group_stepper(cfg, 3, n_dropout=0, steps=4)()
+    theirs = peer_stepper(peer, cfg, 3, n_dropout=0, steps=4)()
+    assert theirs.shape == (3,) and torch.allclose(ours, theirs, rtol=1e-4, atol=1e-7)
+    with_dropout = peer_stepper(peer, cfg, 3, n_dropout=2, steps=4)()
+    assert torch.equal(with_dropout[2:], theirs[2:]) and not torch.equal(with_dropout[:2], theirs[:2])
+
+
+def test_roofline_products_and_limit_by_hand():
+    from bench.roofline import matmul_shapes, measure_roofline
+
+    cfg = TrialConfig(width=4, depth=3, n_train=5)
+    shapes = matmul_shapes(cfg, 2)
+    assert [(p["shape"], p["count"]) for p in shapes] == [((2, 5, 4, 4), 2), ((2, 4, 5, 4), 2), ((2, 5, 4, 4), 2)]
+    assert matmul_shapes(cfg.replace(depth=1), 2) == []        # one hidden layer: no hidden-to-hidden product
+    friedman = matmul_shapes(cfg.replace(task="friedman1", n_features=6), 1)
+    assert [p["shape"] for p in friedman[:2]] == [(1, 5, 6, 4), (1, 6, 5, 4)]
+    r = measure_roofline(cfg, 2)
+    # 3 products of 2 * (5 * 4 * 4) FLOP per arm, per hidden-to-hidden layer (2 of them)
+    assert r["matmul_flop_per_arm_step"] == 3 * 2 * 2 * 5 * 4 * 4
+    products = sum(p["count"] * p["seconds"] for p in r["products"])
+    assert r["limit_s_per_arm_step"] == pytest.approx((products + r["adam"]["seconds"]) / 2, rel=1e-12)
+    # parameters per arm: (1*4 + 4) + 2 * (4*4 + 4) + (4 + 1) = 53; 2 arms = 106, padded to 128
+    assert r["adam"]["elements"] == 128
+
+
+def test_profile_puts_mask_work_under_masks_only_where_there_are_masks():
+    from bench.roofline import profile_step
+    from bench.tune import group_stepper
+
+    cfg = TrialConfig(width=16, n_train=8)
+    plain = profile_step(group_stepper(cfg, 2, n_dropout=0, steps=3), 3)
+    masked = profile_step(group_stepper(cfg, 2, n_dropout=1, steps=3), 3)
+    assert plain["s_per_step"]["masks"] == 0 and masked["s_per_step"]["masks"] > 0
+    assert plain["s_per_step"]["matmuls"] > 0 and plain["s_per_step"]["adam"] > 0
+    assert sum(masked["share"].values()) == pytest.approx(1.0)

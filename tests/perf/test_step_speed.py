@@ -1,8 +1,11 @@
 """Training-step speed of the engines and of the seed's own loop (pytest-benchmark).
 
 Default runs (``--benchmark-disable``, set in pyproject.toml) execute every case once
-with a few steps, so the suite cannot rot; nothing here asserts a time. Timed runs and
-the regression workflow are described in bench/README.md:
+with a few steps, so the suite cannot rot; nothing here asserts a time. Timed runs record
+each engine's same-run ratio to the seed loop and its fraction of this machine's limit
+(bench/roofline.py) in ``extra_info``. Group sizes here are the budget rule's
+(``default_group_size``), never tuned, so a case means the same thing on every machine. Timed
+runs and the regression workflow are described in bench/README.md:
 
     python -m pytest tests/perf --benchmark-enable --benchmark-autosave
     python -m pytest tests/perf --benchmark-enable --benchmark-compare --benchmark-compare-fail=median:10%
@@ -11,6 +14,7 @@ import pytest
 import torch
 
 from bench import TrialConfig
+from bench.roofline import measure_roofline
 from bench.steppers import engine_stepper, reference_stepper, same_run_ratio
 from bench.trial import default_group_size
 
@@ -50,7 +54,11 @@ def test_training_steps(benchmark, device, engine, width, dropout):
     loss = benchmark.pedantic(run, rounds=5, warmup_rounds=1, iterations=1)
     assert loss.shape == (arms,) and torch.isfinite(loss).all()
     if benchmark.enabled and engine != "reference":
-        # the noise-robust figure: engine vs the seed loop, alternating, in this session
+        # the noise-robust figures: engine vs the seed loop, alternating, in this session; and
+        # the engine's fraction of this machine's limit (products and Adam alone) at its group size
         ref = reference_stepper(cfg, dropout=dropout, steps=steps)
         ref()
-        benchmark.extra_info.update(same_run_ratio(run, arms * steps, ref, steps))
+        ratio = same_run_ratio(run, arms * steps, ref, steps)
+        limit = measure_roofline(cfg, arms)["limit_s_per_arm_step"]
+        benchmark.extra_info.update(ratio, limit_s_per_arm_step=limit,
+                                    roofline_fraction=limit / ratio["engine_s_per_arm_step"])
