@@ -89,13 +89,13 @@ def arms_per_unit(n_trials: int, n_workers: int, cap: int = UNIT_ARMS) -> int:
     """Big enough to amortise dispatch and storing, small enough to keep every worker busy.
 
     Units are how work is handed out; inside a unit the engine stacks arms in groups
-    sized for the device (bench.trial.default_group_size), so the two compose.
+    sized for the machine (bench.tune: measured once per network shape), so the two compose.
     """
     balanced = math.ceil(2 * n_trials / max(1, 4 * n_workers))
     return max(2, min(cap, balanced))
 
 
-def run_unit(cfgs: Sequence[TrialConfig], engine: str, group_size: int | None, threads: int) -> list[Outcome]:
+def run_unit(cfgs: Sequence[TrialConfig], engine: str, group_size: int | str | None, threads: int) -> list[Outcome]:
     """Worker entry point: train a unit; a failing trial becomes a 'failed' outcome. Pure."""
     import torch
 
@@ -148,7 +148,7 @@ class InProcessExecutor:
 
     n_workers = 1
 
-    def __init__(self, engine: str = "auto", group_size: int | None = None, threads: int = 1) -> None:
+    def __init__(self, engine: str = "auto", group_size: int | str | None = None, threads: int = 1) -> None:
         self.engine, self.group_size, self.threads = engine, group_size, threads
 
     def run(self, units: Sequence[WorkUnit], on_done: UnitDone) -> None:
@@ -162,7 +162,7 @@ class InProcessExecutor:
 class ProcessExecutor:
     """joblib/loky worker processes; see the module docstring for what happens when one dies."""
 
-    def __init__(self, n_workers: int, engine: str = "auto", group_size: int | None = None,
+    def __init__(self, n_workers: int, engine: str = "auto", group_size: int | str | None = None,
                  threads: int = 1) -> None:
         self.n_workers = n_workers
         self.engine, self.group_size, self.threads = engine, group_size, threads

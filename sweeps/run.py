@@ -19,6 +19,7 @@ from bench import TrialConfig
 from .execute import Executor, InProcessExecutor, Outcome, ProcessExecutor, WorkUnit, arms_per_unit, make_units
 from .identity import trial_id
 from .options import ExecutionOptions
+from .provenance import group_size_provenance
 from .session import FolderSession, folder_session
 from .signals import exit_code
 from .spec import SweepSpec, load_spec
@@ -105,9 +106,13 @@ def run_sweep(
             todo = [c for c in configs if stored.get(trial_id(c)) not in keep]
             summary = SweepSummary(out_dir=str(out), total=len(configs), skipped=len(configs) - len(todo),
                                    n_workers=executor.n_workers)
+            # group sizes are chosen here, before the workers start: a shape not yet measured on this
+            # machine is timed with the CPUs idle, and the workers find it cached (bench.tune)
+            sizes = (group_size_provenance(todo, engine=opts.engine, group_size=opts.group_size)
+                     if opts.backend == "local" else [])   # Dask workers are other machines: they choose there
             session.begin(argv, n_jobs=executor.n_workers, device=opts.device, engine=opts.engine,
-                          group_size=opts.group_size, threads_per_worker=1, trials_todo=len(todo),
-                          backend=opts.backend)
+                          group_size=opts.group_size, group_sizes=sizes, threads_per_worker=1,
+                          trials_todo=len(todo), backend=opts.backend)
             _execute(session, todo, summary, executor, progress)
             summary.counts = _counts(session.store)
             session.end(_summary_dict(summary))

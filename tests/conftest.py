@@ -1,3 +1,4 @@
+import os
 import signal
 
 import pytest
@@ -5,6 +6,9 @@ import torch
 
 # One thread per process, as the sweeps use: results below are compared bit for bit.
 torch.set_num_threads(1)
+# No test measures this machine to choose a group size (bench.tune), nor writes the user's cache:
+# "auto" takes the budget rule; tests/test_tune.py covers the tuner with a fake clock. Subprocesses inherit it.
+os.environ["DROPOUT_BENCH_TUNE"] = "0"
 
 # A suite started in the background by a non-interactive shell (`bash .ci/run &`) inherits
 # SIGINT ignored, and so would every process it starts: the Ctrl-C tests would send a

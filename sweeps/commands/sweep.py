@@ -6,6 +6,8 @@ import signal
 import sys
 from pathlib import Path
 
+from ..options import group_size_arg
+
 SWEEP_EXAMPLES = """examples:
   dropout-bench sweep sweeps/quick.toml                 # results/quick/, all cores
   dropout-bench sweep sweeps/quick.toml --workers 1 --out /tmp/q
@@ -26,7 +28,9 @@ def add_sweep_commands(sub) -> None:
                    help="worker processes, one torch thread each (default: spec, else all cores; -1: all)")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: spec, else cpu)")
     p.add_argument("--engine", choices=("auto", "single", "batched"), help="training engine (default auto)")
-    p.add_argument("--group-size", type=int, metavar="ARMS", help="arms per stacked computation")
+    p.add_argument("--group-size", type=group_size_arg, metavar="auto|ARMS",
+                   help="arms per stacked computation (default auto: measured once per network shape on "
+                        "this machine and cached; see bench/README.md)")
     p.add_argument("--retry-failed", action="store_true", help="rerun trials stored as failed")
     p.add_argument("--force-new", action="store_true",
                    help="if the spec's shared settings changed, archive the old store and start again")
