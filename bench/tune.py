@@ -287,15 +287,28 @@ def _hardware(device: str) -> str:
 
 
 def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo; elsewhere platform.processor())."""
+    """The CPU: its model name, family, model and L2 size ("AMD EPYC (family 25 model 17, L2 1024K)").
+
+    A virtual machine may show only "AMD EPYC", and hosts behind that name differ in the
+    caches the best group size depends on, so the family, model and L2 size are part of it.
+    Read from /proc/cpuinfo and sysfs; elsewhere platform.processor().
+    """
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                name, _, value = line.partition(":")
+                if not line.strip():
+                    break                                   # the first processor is enough
+                fields.setdefault(name.strip(), value.strip())
     except OSError:
-        pass
-    return platform.processor() or "unknown"
+        return platform.processor() or "unknown"
+    try:
+        l2 = Path("/sys/devices/system/cpu/cpu0/cache/index2/size").read_text().strip()
+    except OSError:
+        l2 = "?"
+    detail = f"family {fields.get('cpu family', '?')} model {fields.get('model', '?')}, L2 {l2}"
+    return f"{fields.get('model name', platform.processor() or 'unknown')} ({detail})"
 
 
 def _free_memory(device: str) -> float:
