@@ -103,7 +103,7 @@ def _against_figure(rep: Estimates) -> tuple[str, str, Any]:
 
     axes = rep.axes
     x = "n_train" if "n_train" in axes else (axes[0] if axes else "n_train")
-    rows = [a for a in axes if a != x]
+    rows = sorted((a for a in axes if a != x), key=lambda a: a != "task")   # grouped by task first
     tables = {arm: t for arm, t in rep.comparisons.items() if len(t)}
     o = rep.outcome.label
     caption = (f"Mean paired delta of {o}, alternative minus dropout on the same seed (blue: dropout better), "
