@@ -110,7 +110,8 @@ def _time_trials(cfg: TrialConfig, size: int, trials: int, slow: tuple[int, int]
     rows["batched"] = _row(f"batched engine (group {size})", trials, seconds, cpu, arm_steps)
     if workers > 1:
         seconds, cpu = _time_workers(cfg, trials, workers, size)
-        rows["workers"] = _row(f"batched engine, {workers} processes", trials, seconds, cpu, arm_steps)
+        rows["workers"] = {**_row(f"batched engine, {workers} processes", trials, seconds, cpu, arm_steps),
+                           "processes": workers}
     return rows, _bit_identical(single, batched)
 
 
@@ -187,7 +188,8 @@ def _add_ratios(rows: dict[str, dict[str, Any]], limit_arm_steps_per_s: float) -
         row["vs_reference"] = row["trials_per_s"] / ref_rate
         # CPU seconds per trial, reference over engine: robust to time-sharing, not to cache contention
         row["cpu_vs_reference"] = ref_cpu / (row["cpu_seconds"] / row["trials"])
-        row["roofline_fraction"] = row["arm_steps_per_s"] / limit_arm_steps_per_s
+        # the limit is one core's: n processes are held to n times it
+        row["roofline_fraction"] = row["arm_steps_per_s"] / (limit_arm_steps_per_s * row.get("processes", 1))
 
 
 def _seeds(cfg: TrialConfig, n: int) -> list[TrialConfig]:
