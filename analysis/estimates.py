@@ -102,8 +102,27 @@ def estimate(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[st
                      smallest_effect=(f"{float(smallest_effect):g}, as set for this report"
                                       if smallest_effect is not None else "by default 10% of sigma^2"),
                      outcome=out, noise_free_ratio=noise_free_ratio(ok, axes),
-                     trend=fit_trend(ok, axes, f"delta_{out.name}") if len(ok) else None,
+                     trend=_trend(ok, cells, axes, fidx, f"delta_{out.name}"),
                      variance=variance_table(ok, axes, out.name), comparisons=comparisons)
+
+
+def _trend(ok: pd.DataFrame, cells: pd.DataFrame, axes: list[str], fidx: Optional[int], column: str) -> Optional[Trend]:
+    """The trend model over rate, N and width; with several tasks, on the focus cell's task only.
+
+    Tasks differ in kind (a line, a sine, ten inputs, real data): one curve through all of them
+    would describe none, so the model is fitted to one task and says which.
+    """
+    if not len(ok):
+        return None
+    if "task" not in axes or ok["task"].nunique() < 2 or fidx is None:
+        return fit_trend(ok, axes, column)
+    task = cells.loc[fidx, "task"]
+    trend = fit_trend(ok[ok["task"] == task], [a for a in axes if a != "task"], column)
+    if trend is not None:
+        trend.scope = f"task = {task} only"
+        trend.notes.append(f"Fitted to task = {task} (the focus cell's) only: tasks differ in kind, so one "
+                           "curve through all of them would describe none; read the other tasks' cells.")
+    return trend
 
 
 PREDICTOR_NAMES = {"toy1d": {"oracle": "oracle y = x", "least_squares": "least-squares line"},

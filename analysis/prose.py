@@ -93,9 +93,10 @@ def _trend(rep: Estimates) -> str:
     fit = (f"it fits the cell means badly (lack of fit F = {tr.lack_of_fit_f:.2f} on {tr.lack_of_fit_df[0]} and "
            f"{tr.lack_of_fit_df[1]} df, p = {R.pvalue(tr.lack_of_fit_p)}), so read the cells, not the curve"
            if tr.fits_badly else f"it fits the cell means (lack of fit p = {R.pvalue(tr.lack_of_fit_p)})")
+    scope = f", {tr.scope}" if tr.scope else ""
     if not parts:
-        return f"Trend across the grid ({tr.method}): {fit}."
-    return f"Trend across the grid ({tr.method}, {tr.formula}): " + "; ".join(parts) + f"; {fit}."
+        return f"Trend across the grid ({tr.method}{scope}): {fit}."
+    return f"Trend across the grid ({tr.method}, {tr.formula}{scope}): " + "; ".join(parts) + f"; {fit}."
 
 
 def _headline(rep: Estimates) -> str:

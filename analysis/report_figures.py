@@ -124,7 +124,7 @@ def _trend_figure(rep: Estimates) -> tuple[str, str, Any]:
     where = ", ".join(f"{F.LABELS.get(a, a)} = {curves[a].iloc[0]:g}" for a in held)
     caption = (f"The trend model ({tr.method}: {tr.formula}) over the cell means of {rep.outcome.label}; bars "
                f"and bands are 95% intervals" + (f"; one colour per {F.LABELS.get(hue, hue)}" if hue else "")
-               + (f"; at {where}" if where else "") + ".")
+               + (f"; at {where}" if where else "") + (f"; {tr.scope}" if tr.scope else "") + ".")
     return ("trend", caption, F.plot_trend(cell_fit, curves, hue, label=rep.outcome.label)[0])
 
 

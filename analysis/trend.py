@@ -41,6 +41,7 @@ class Trend:
     curves: pd.DataFrame = field(default_factory=pd.DataFrame)  # fitted delta over a fine grid of rates, band
     peak_n: Optional[dict] = None        # N with the largest predicted benefit at one rate: p, n, ci_low, ci_high
     notes: list[str] = field(default_factory=list)
+    scope: str = ""                      # the trials it was fitted to, where not all ("task = toy1d only")
 
     @property
     def fits_badly(self) -> bool:

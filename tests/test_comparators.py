@@ -218,3 +218,18 @@ def test_a_diverged_comparator_leaves_the_main_comparison_alone():
     main = cell_table(frame, ["task"])
     versus = comparison_tables(frame, ["task"])["early_stop"]
     assert main["n_ok"].tolist() == [12] and versus["n_ok"].tolist() == [11] and versus["n_diverged"].tolist() == [1]
+
+
+def test_the_trend_is_fitted_to_one_task_and_says_so():
+    from analysis import build_report
+    from tests._records import synthetic_records
+
+    deltas = {}
+    for task, shift in (("toy1d", 0.02), ("diabetes", 0.2)):
+        for n in (20, 50):
+            for p in (0.2, 0.5):
+                deltas[(("task", task), ("n_train", n), ("dropout", p))] = [shift / n * 20 + 0.001 * i for i in range(6)]
+    rep = build_report(synthetic_records(deltas), {"grid_axes": ["task", "n_train", "dropout"]}, figures=False)
+    assert rep.trend is not None and rep.trend.scope == "task = toy1d only"
+    assert rep.trend.n == 24                                   # the toy1d trials only
+    assert any("task = toy1d only" in s for s in rep.summary if s.startswith("Trend"))
