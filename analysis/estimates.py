@@ -93,7 +93,7 @@ def estimate(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[st
     fidx = focus_cell(cells, axes, focus) if len(cells) else None
     ka = known_answer_trials(_data_keys(ok)) if len(ok) else pd.DataFrame()
     known = known_answer_table(ka, seed=seed, n_resamples=n_resamples, method=method) if len(ok) else pd.DataFrame()
-    beside = _beside(ok, cells, axes, fidx, seed=seed, n_resamples=n_resamples, method=method)
+    beside = _beside(ok, ka, cells, axes, fidx, seed=seed, n_resamples=n_resamples, method=method)
     lap("known answers")
     return Estimates(trials=trials, cells=cells, axes=axes, focus=fidx, known=known, beside=beside,
                      best=best_cell(cells) if len(cells) else None,
@@ -137,8 +137,9 @@ def _data_keys(trials: pd.DataFrame):
                trials["n_features"], trials["test_size"])
 
 
-def _beside(ok: pd.DataFrame, cells: pd.DataFrame, axes: list[str], fidx: Optional[int], **boot) -> pd.DataFrame:
-    """The focus cell's nets beside the oracle and the least-squares line on the same seeds."""
+def _beside(ok: pd.DataFrame, known: pd.DataFrame, cells: pd.DataFrame, axes: list[str], fidx: Optional[int],
+            **boot) -> pd.DataFrame:
+    """The focus cell's nets beside the known answers on the same seeds (``known``: known_answer_trials of ``ok``)."""
     if fidx is None or cells.loc[fidx, "delta_n"] == 0:
         return pd.DataFrame()
     row = cells.loc[fidx]
@@ -146,7 +147,9 @@ def _beside(ok: pd.DataFrame, cells: pd.DataFrame, axes: list[str], fidx: Option
     for a in axes:
         sel = sel[sel[a] == row[a]]
     n, sd, task = int(row["n_train"]), float(row["noise_std"]), str(sel["task"].iloc[0])
-    ka = known_answer_trials(_data_keys(sel))
+    keys = pd.DataFrame(list(set(_data_keys(sel))), columns=["seed", "n_train", "noise_std", "task", "n_features",
+                                                             "test_size"])
+    ka = known.merge(keys, on=list(keys.columns))            # the rows of this cell's data, in known's order
     values = {"plain net": {m: sel[f"{m}_plain"].to_numpy(float) for m in METRICS},
               f"dropout net (p={row.get('dropout', sel['dropout'].iloc[0]):g})":
                   {m: sel[f"{m}_dropout"].to_numpy(float) for m in METRICS}}

@@ -37,13 +37,8 @@ _DEFAULTS = {k: (",".join(v) if isinstance(v, tuple) else v) for k, v in vars(Tr
              if k not in STREAM_SEEDS.values()}   # for fields a record leaves out
 
 
-def arm_names(frame: pd.DataFrame) -> list[str]:
-    """The arms these trials trained: plain, dropout, then the comparators any trial carries."""
-    return [*ARMS, *(c for c in COMPARATORS if f"test_mse_{c}" in frame and frame[f"test_mse_{c}"].notna().any())]
-
-
 def paired_delta(frame: pd.DataFrame, a: str, b: str, outcome: str = "test_mse") -> pd.Series:
-    """Per trial, outcome(a) - outcome(b): > 0 means arm b did better. Any two arms of ``arm_names``."""
+    """Per trial, outcome(a) - outcome(b): > 0 means arm b did better. Any two of ``ARMS`` and ``COMPARATORS``."""
     return frame[f"{outcome}_{a}"] - frame[f"{outcome}_{b}"]
 
 

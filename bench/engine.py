@@ -397,7 +397,11 @@ class _EarlyStop:
         stopped = self.active & (slot - self.best >= self.patience)
         self.stop = torch.where(stopped, slot, self.stop)
         self.active &= ~stopped
-        return (sq * self.fit_weights).mean(dim=(1, 2))      # train MSE over the fit rows
+        return self.fit_mse(sq)
+
+    def fit_mse(self, sq: torch.Tensor) -> torch.Tensor:
+        """Train MSE over the fit rows (m,), from the squared residuals of these arms (m, n, 1)."""
+        return (sq * self.fit_weights).mean(dim=(1, 2))
 
     def restore(self, P: list[torch.Tensor]) -> None:
         for kept, p in zip(self.kept, P):
@@ -412,9 +416,9 @@ def _evaluate(grp: _Group, out_curves: torch.Tensor, slot: int | None = None) ->
     out_test = out if d.same_x else _forward_eval(P, d.x_test)
     out_curves[0], out_curves[1] = train, ((out_test - d.y_test) ** 2).mean(dim=(1, 2))
     if grp.early is not None:
-        fit = grp.early.check(slot, out, d.y, P) if slot is not None else (
-            (grp.early.rows(out) - grp.early.rows(d.y)) ** 2 * grp.early.fit_weights).mean(dim=(1, 2))
-        grp.early.rows(out_curves[0])[:] = fit
+        e = grp.early
+        fit = e.check(slot, out, d.y, P) if slot is not None else e.fit_mse((e.rows(out) - e.rows(d.y)) ** 2)
+        e.rows(out_curves[0])[:] = fit
     return out_curves
 
 
@@ -470,8 +474,9 @@ def _results(grp: _Group, evals: list[int], host: dict, timing: tuple[float, flo
     results: list[ArmResult] = [None] * len(grp.arms)  # type: ignore[list-item]
     for pos, arm in enumerate(grp.arms):
         train, test = float(final[0, pos]), float(final[1, pos])
-        stop = early.get(pos, {}).get("stopped_step", evals[-1])
+        stop, best = early.get(pos, {}).get("stopped_step", evals[-1]), early.get(pos, {}).get("best_step")
         upto = evals.index(stop) + 1                      # an early_stop arm's curves end where it stopped
+        kept = evals.index(best) if best is not None else upto - 1   # early_stop: the kept weights' fit
         bad = host["first_bad"][pos]
         bad = bad if bad < stop else -1                   # steps after an early stop were never taken
         results[grp.order[pos]] = ArmResult(
@@ -481,8 +486,7 @@ def _results(grp: _Group, evals: list[int], host: dict, timing: tuple[float, flo
             curve_steps=evals[:upto], curve_train_mse=curves[:upto, 0, pos].tolist(),
             curve_test_mse=curves[:upto, 1, pos].tolist(),
             step_seconds_median=timing[0], step_seconds_iqr=timing[1], group_size=len(grp.arms), engine=engine,
-            fit=fits[evals.index(early[pos]["best_step"]) if pos in early and early[pos]["best_step"] is not None
-                     else upto - 1, pos].tolist() if fits is not None else None,   # early_stop: the kept weights'
+            fit=fits[kept, pos].tolist() if fits is not None else None,
             fit_history=fits[:upto, pos].tolist() if fits is not None else None,
             **dict(zip(("excess_risk", "new_mse", "new_excess_risk"), final[2:, pos].tolist())),
             **early.get(pos, {}))
