@@ -160,12 +160,13 @@ class _Adam:
         self.exp_avg_sq = [torch.zeros_like(flat)]
         # the step counter is a float32 tensor on the parameters' device, as torch.optim keeps it
         self.steps = [torch.zeros((), dtype=torch.float32, device=flat.device)]
+        self._one = torch.ones((), dtype=torch.float32, device=flat.device)   # a Python 1 would be cast every step
 
     def step(self) -> None:
         if self.fallback is not None:  # pragma: no cover
             self.fallback.step()
             return
-        torch._foreach_add_(self.steps, 1)
+        self.steps[0].add_(self._one)   # what torch.optim.Adam does with _foreach_add_, without its list work
         self.kernel(self.params, self.grads, self.exp_avg, self.exp_avg_sq, [], self.steps,
                     amsgrad=False, lr=self.lr, beta1=0.9, beta2=0.999, weight_decay=0.0, eps=1e-8,
                     maximize=False, grad_scale=None, found_inf=None)
@@ -176,10 +177,10 @@ class DropoutMasks:
 
     The keep decision for (arm, step, layer, sample, unit) is a pure function of the
     arm's seed and rate (bench/rng.py), so it does not depend on the rest of the batch.
-    Keep-masks are hashed for a chunk of steps at once (all layers and arms in one
-    call): the integer work is the same, but the dozen small kernels of the hash are
-    launched once per chunk instead of once per layer and step, which is most of the
-    mask cost at small groups.
+    Multipliers are hashed for a chunk of steps at once (all layers and arms in one
+    call, ``rng.keep_multipliers``): the integer work is the same, but the dozen small
+    kernels of the hash are launched once per chunk instead of once per layer and step,
+    which is most of the mask cost at small groups.
     """
 
     CHUNK_BYTES = 256 * 1024  # int32 hash values per chunk: about an L2 cache's share
@@ -201,48 +202,86 @@ class DropoutMasks:
         B = self.chunk * layers * self.k
         self._hash = (torch.empty(B, self.pairs.shape[1], dtype=torch.int32, device=device),
                       torch.empty(B, self.pairs.shape[1], dtype=torch.int32, device=device))
-        self._keep_buf = torch.empty(B, n * w, dtype=torch.bool, device=device)
         self._thr_chunk = self.thresholds.repeat(self.chunk)                           # (B,)
-        self._mult = torch.empty(self.k, n, w, device=device)
-        self._start, self._keep = -1, None
+        self._scale_chunk = self.scales.view(-1).repeat(layers * self.chunk)           # (B,)
+        self._mult_buf = torch.empty(B, n * w, device=device)
+        # the chunk's multipliers, a view per (step, layer): a step indexes a Python list
+        # instead of calling torch
+        self._start, self._mults = -1, ()
 
-    def keep(self, step: int, layer: int) -> torch.Tensor:
-        """(k, n, w) bool: True where the unit is kept."""
+    def _fill(self, step: int) -> int:
+        """Hash the chunk holding ``step`` (if it is not the current one); returns the chunk's first step."""
         start = step - step % self.chunk
         if start != self._start:
             stop = min(start + self.chunk, self.steps)
             B = (stop - start) * self.layers * self.k
             keys = self.keys[start:stop].reshape(-1)                                  # (c*L*k,)
-            self._keep = rng.keep_mask(keys, self._thr_chunk[:B], self.n, self.w, self.pairs,
-                                       scratch=(self._hash[0][:B], self._hash[1][:B]),
-                                       out=self._keep_buf[:B]).view(
-                stop - start, self.layers, self.k, self.n, self.w)                    # (c, L, k, n, w)
+            mult = rng.keep_multipliers(keys, self._thr_chunk[:B], self._scale_chunk[:B], self.n, self.w,
+                                        self.pairs, scratch=(self._hash[0][:B], self._hash[1][:B]),
+                                        out=self._mult_buf[:B])                       # (c*L*k, n, w)
+            self._mults = mult.view(-1, self.k, self.n, self.w).unbind(0)             # (c*L) x (k, n, w)
             self._start = start
-        return self._keep[step - start, layer]
+        return start
+
+    def reset(self) -> None:
+        """Forget the hashed chunk: the next step hashes its masks again (timing loops that repeat steps)."""
+        self._start = -1
+
+    def keep(self, step: int, layer: int) -> torch.Tensor:
+        """(k, n, w) bool: True where the unit is kept."""
+        return self.multiplier(step, layer) > 0
 
     def multiplier(self, step: int, layer: int) -> torch.Tensor:
-        """(k, n, w) float: 1/(1-p) where the unit is kept, 0 where it is dropped."""
-        return torch.mul(self.keep(step, layer), self.scales, out=self._mult)  # bool x float: no cast
+        """(k, n, w) float: 1/(1-p) where the unit is kept, 0 where it is dropped (a view, valid until the next chunk)."""
+        start = self._fill(step)
+        return self._mults[(step - start) * self.layers + layer]
 
 
 class _Workspace:
     """Preallocated activations and gradients of one group, so the step loop allocates nothing.
 
-    A arms, n samples, w width, L hidden layers.
+    A arms, n samples, w width, L hidden layers. ``bind`` also keeps the transposed and
+    squeezed views a step uses of the parameters, gradients and inputs it last saw: a
+    view costs a torch call, and the buffers they view are updated in place.
     """
 
     def __init__(self, A: int, n: int, w: int, L: int, device: torch.device) -> None:
         def buf(*shape: int) -> torch.Tensor:
             return torch.empty(*shape, device=device)
-        self.h = [buf(A, n, w) for _ in range(L)]       # z_l, then in place h_l = z_l * d_l
-        self.d = [buf(A, n, w) for _ in range(L)]       # ReLU'(z_l) x dropout multiplier
+        self.h = [buf(A, n, w) for _ in range(L)]       # z_l, then in place h_l = relu(z_l) x dropout multiplier
         self.g = [buf(A, n, w), buf(A, n, w)]           # dLoss/dh, ping-pong between layers
         self.tmp = buf(A, n, w)                         # products reduced over one axis
         self.out = buf(A, n, 1)                         # network output, then residual
+        self.sq = buf(A, n, 1)                          # squared residuals
+        # the loss's constants as float32 scalars: a Python number is cast to a tensor at every call
+        self.rows = torch.tensor(float(n), device=device)
+        self.two_over_rows = torch.tensor(2.0 / n, device=device)
         # early_stop arms (positions fit_from, fit_from + 1, ...): per-row loss weights, n / n_fit
         # on the rows they fit and 0 on their validation rows; None when the group has none
         self.fit_from: int = 0
         self.fit_weights: torch.Tensor | None = None
+        self._bound: tuple = ()
+        self.v: dict[str, list[torch.Tensor]] = {}
+
+    def bind(self, P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tensor, k: int) -> dict[str, list[torch.Tensor]]:
+        """Views of P, G, X and the buffers for a step with dropout on the first k arms (made once per binding)."""
+        if len(self._bound) == 4 and self._bound[0] is P and self._bound[1] is G and self._bound[2] is X \
+                and self._bound[3] == k:
+            return self.v
+        L = len(P) // 2 - 1
+        self.v = {"wT": [P[2 * i].transpose(1, 2) for i in range(L + 1)],     # W_l^T
+                  "hT": [h.transpose(1, 2) for h in self.h],                   # h_l^T
+                  "hk": [h[:k] for h in self.h],                               # the dropout arms' rows
+                  "gk": [g[:k] for g in self.g],
+                  "G0": [G[0].squeeze(1), G[2 * L].squeeze(2)],                # first and last weights' grads, (A, w)
+                  "XT": [X.transpose(1, 2)]}
+        self._bound = (P, G, X, k)
+        return self.v
+
+
+def _relu_backward_(g: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """g where h > 0, else 0, in place (ReLU's backward, one fused kernel)."""
+    return torch.ops.aten.threshold_backward.grad_input(g, h, 0.0, grad_input=g)
 
 
 def forward_backward(P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tensor, Y: torch.Tensor,
@@ -253,44 +292,55 @@ def forward_backward(P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tens
     P, G: [W0 (A, d, w), b0 (A, 1, w), ..., W_L (A, w, 1), b_L (A, 1, 1)]; X: (A, n, d), Y: (A, n, 1).
     Loss is the MSE of each arm; masks (if any) apply to the first masks.k arms.
     ``work`` holds the activations (allocated here if None); ``loss_out`` (A,) receives the loss.
+
+    A hidden layer's output is h = relu(z) x m (m: the dropout multiplier, 0 or 1/(1-p);
+    dropout then ReLU equals ReLU then dropout, as m >= 0), so its backward is
+    g x m where h > 0, else 0: h > 0 exactly where z > 0 and the unit was kept.
     """
     L = len(P) // 2 - 1
     A, n = X.shape[0], X.shape[1]
     if work is None:
         work = _Workspace(A, n, P[0].shape[2], L, X.device)
-    # forward, keeping each layer's input and its (ReLU' x dropout multiplier) derivative
+    k = masks.k if masks is not None else 0
+    v = work.bind(P, G, X, k)
+    mults = [masks.multiplier(step, layer) for layer in range(L)] if k else []
+    # forward: each hidden layer's output stays in work.h for the backward pass
     h = X
     for layer in range(L):
-        z = _affine(h, P[2 * layer], P[2 * layer + 1], out=work.h[layer])   # (A, n, w)
-        d = torch.gt(z, 0, out=work.d[layer])                              # float 0/1
-        if masks is not None:  # dropout then ReLU equals ReLU then dropout: the mask is non-negative
-            d[:masks.k].mul_(masks.multiplier(step, layer))
-        h = z.mul_(d)
-    r = _output_layer(h, P[2 * L], P[2 * L + 1], tmp=work.tmp, out=work.out).sub_(Y)   # (A, n, 1)
-    rr = r * r
-    loss = torch.mean(rr, dim=(1, 2), out=loss_out) if loss_out is not None else rr.mean(dim=(1, 2))
+        h = _affine(h, P[2 * layer], P[2 * layer + 1], out=work.h[layer]).relu_()   # (A, n, w)
+        if k:
+            v["hk"][layer].mul_(mults[layer])
+    r = torch.sum(torch.mul(h, v["wT"][L], out=work.tmp), dim=2, keepdim=True, out=work.out)   # (A, n, 1), see _output_layer
+    r.add_(P[2 * L + 1]).sub_(Y)
+    rr = torch.mul(r, r, out=work.sq)
+    # the mean as torch.mean computes it, a sum divided by the count
+    loss = torch.sum(rr, dim=(1, 2), out=loss_out) if loss_out is not None else rr.sum(dim=(1, 2))
+    loss.div_(work.rows)
     # backward by hand: g is dLoss/d(layer output), (A, n, out)
-    g = r.mul_(2.0 / n)
+    g = r.mul_(work.two_over_rows)
     if work.fit_weights is not None:   # early_stop arms: the loss of their fit rows only
         s, weights = work.fit_from, work.fit_weights
         loss[s:s + len(weights)] = (rr[s:s + len(weights)] * weights).mean(dim=(1, 2))
         g[s:s + len(weights)].mul_(weights)
-    torch.sum(torch.mul(h, g, out=work.tmp), dim=1, out=G[2 * L].squeeze(2))   # (A, w), see _output_layer
+    torch.sum(torch.mul(h, g, out=work.tmp), dim=1, out=v["G0"][1])   # (A, w), see _output_layer
     torch.sum(g, dim=1, keepdim=True, out=G[2 * L + 1])
     # through the last hidden layer: a one-column weight, so an outer product, elementwise
     cur = 0
-    g = torch.mul(g, P[2 * L].transpose(1, 2), out=work.g[cur]).mul_(work.d[L - 1])   # (A, n, w)
+    g = torch.mul(g, v["wT"][L], out=work.g[cur])                    # dLoss/dh_{L-1}, (A, n, w)
     for layer in range(L - 1, -1, -1):
+        if k:                                                         # dLoss/dz_layer
+            v["gk"][cur].mul_(mults[layer])
+        _relu_backward_(g, work.h[layer])
         if layer > 0:
-            torch.bmm(work.h[layer - 1].transpose(1, 2), g, out=G[2 * layer])        # (A, w, w)
+            torch.bmm(v["hT"][layer - 1], g, out=G[2 * layer])                     # (A, w, w)
         elif X.shape[2] == 1:  # input is (A, n, 1): a row reduction, as in _output_layer
-            torch.sum(torch.mul(X, g, out=work.tmp), dim=1, out=G[0].squeeze(1))     # (A, w)
+            torch.sum(torch.mul(X, g, out=work.tmp), dim=1, out=v["G0"][0])         # (A, w)
         else:                  # d inputs: (A, d, n) @ (A, n, w)
-            torch.bmm(X.transpose(1, 2), g, out=G[0])                                # (A, d, w)
+            torch.bmm(v["XT"][0], g, out=G[0])                                      # (A, d, w)
         torch.sum(g, dim=1, keepdim=True, out=G[2 * layer + 1])
         if layer > 0:
             cur = 1 - cur
-            g = torch.bmm(g, P[2 * layer].transpose(1, 2), out=work.g[cur]).mul_(work.d[layer - 1])
+            g = torch.bmm(g, v["wT"][layer], out=work.g[cur])                       # dLoss/dh_{layer-1}
     return loss
 
 
@@ -333,11 +383,17 @@ class _Group:
         # every step's train-mode loss stays on the device: divergence is found after the
         # loop, with no host sync and no per-step bookkeeping inside it
         self.losses = torch.empty(cfg.steps, A, device=device)          # (steps, A)
+        self._loss_rows = self.losses.unbind(0)                          # a view per step, made once
+
+    def rewind(self) -> None:
+        """Before taking steps 0, 1, ... again (a timing loop): each pass then does a real run's mask work."""
+        if self.masks is not None:
+            self.masks.reset()
 
     def step(self, step: int) -> None:
         """One training step (0-based; < cfg.steps) of every arm: forward, backward, Adam."""
         P, G = self.stack.params, self.stack.grads
-        forward_backward(P, G, self.X, self.Y, self.masks, step, self.work, self.losses[step])
+        forward_backward(P, G, self.X, self.Y, self.masks, step, self.work, self._loss_rows[step])
         if self.wd is not None:   # coupled L2: the gradient gains lambda * theta, as in torch.optim.Adam
             s, e = self.wd_from, self.wd_from + len(self.wd)
             for p, g in zip(P, G):

@@ -3,8 +3,8 @@
 ``group_buffer_bytes`` counts what training a group of A arms needs, from the shapes
 in bench/engine.py (float32 = 4 bytes): parameters, gradients and Adam's two moments
 (four flat buffers of A * n_params, padded to 64 floats), activations (the
-workspace: 2L + 3 buffers of (A, n, w) plus the output), and small items (data,
-losses, mask keys, one chunk of keep-masks). ``measure_group_memory`` trains such a
+workspace: L + 3 buffers of (A, n, w) plus the output and its square), and small items (data,
+losses, mask keys, one chunk of mask multipliers). ``measure_group_memory`` trains such a
 group and reports its peak: on CUDA ``torch.cuda.max_memory_allocated`` (exact, the
 caching allocator's live tensors); on CPU the peak resident set size of a fresh
 process (Linux: VmHWM after resetting it through /proc/self/clear_refs), minus the
@@ -41,10 +41,10 @@ def group_buffer_bytes(cfg: TrialConfig, n_arms: int, n_dropout: int | None = No
         "parameters": flat,
         "gradients": flat,
         "optimizer_state": 2 * flat,                                 # Adam's m and v
-        "activations": ((2 * L + 3) * A * n * w + A * n) * FLOAT,    # the workspace
+        "activations": ((L + 3) * A * n * w + 2 * A * n) * FLOAT,    # the workspace
         "masks": (cfg.steps * L * k + pairs) * FLOAT                 # keys, pair counter
-                 + chunk * L * k * (n * w + 2 * pairs * FLOAT + 2)   # one chunk: keep-masks, hash, scratch, thresholds
-                 + k * n * w * FLOAT,                                # one layer's multipliers
+                 + chunk * L * k * (2 * pairs * FLOAT + 2 + FLOAT)   # one chunk: hash, scratch, thresholds, scales
+                 + chunk * L * k * n * w * FLOAT,                    # and its multipliers
         "other": (3 * A * n + cfg.steps * A) * FLOAT,                 # X, Y, Y_test, losses
     }
 

@@ -36,6 +36,7 @@ def engine_stepper(cfg: TrialConfig, n_arms: int, *, dropout: bool, steps: int) 
     cuda = grp.device.type == "cuda"
 
     def run() -> torch.Tensor:
+        grp.rewind()
         with torch.no_grad():
             for s in range(steps):   # mask keys repeat every call: the same cost, fine for timing
                 grp.step(s)

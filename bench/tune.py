@@ -173,6 +173,7 @@ def group_stepper(cfg: TrialConfig, n_arms: int, *, n_dropout: int, steps: int) 
     grp = _Group([(dropout_arm if i < n_dropout else plain_arm)(c.replace(seed=c.seed + i)) for i in range(n_arms)])
 
     def run() -> torch.Tensor:
+        grp.rewind()
         with torch.no_grad():
             for s in range(steps):
                 grp.step(s)

@@ -2,7 +2,8 @@ import numpy as np
 import torch
 
 from bench import TrialConfig, make_data
-from bench.rng import derive_seed, keep_mask, keep_mask_numpy, mix32_, mix32_numpy, step_keys, threshold
+from bench.rng import (derive_seed, keep_mask, keep_mask_numpy, keep_multipliers, mix32_, mix32_numpy, step_keys,
+                       threshold)
 from bench.task import init_params
 
 
@@ -32,6 +33,21 @@ def test_keep_mask_matches_plain_uint32_reference():
         got = keep_mask(flat, torch.tensor([threshold(rate)] * len(flat), dtype=torch.int16), n, w)
         for b, key in enumerate(flat.tolist()):
             np.testing.assert_array_equal(got[b].numpy(), keep_mask_numpy(key, rate, n, w))
+
+
+def test_float_multipliers_keep_exactly_the_cells_keep_mask_keeps():
+    # every threshold from the lowest to the highest int16, odd cell counts, and the extreme rates
+    keys = step_keys(torch.tensor([11, -3, 2**30], dtype=torch.int32), steps=4, layers=2).flatten()   # 24 keys
+    rates = [0.0, 2**-16, 0.1, 0.3, 0.5, 0.7, 0.9, 1 - 2**-16] * 3
+    thresholds = torch.tensor([threshold(r) for r in rates], dtype=torch.int16)
+    assert thresholds.min().item() == -2**15 and thresholds.max().item() == 2**15 - 1
+    scales = torch.tensor([1 / (1 - r) for r in rates])
+    for n, w in ((20, 300), (7, 15), (3, 1)):
+        got = keep_multipliers(keys, thresholds, scales, n, w)
+        out = keep_multipliers(keys, thresholds, scales, n, w, out=torch.full((24, n * w), float("nan")))
+        kept = keep_mask(keys, thresholds, n, w)
+        expected = torch.where(kept, scales.view(-1, 1, 1), torch.zeros(()))
+        assert torch.equal(got, expected) and torch.equal(out, expected)
 
 
 def test_keep_probability_is_one_minus_rate():
