@@ -42,6 +42,8 @@ class Outcome:
     result: dict | None            # TrialResult.to_dict()
     error: str | None
     seconds: float                 # share of the unit's compute time
+    worker: str = ""               # the process that trained it, "host:pid"
+    span: tuple[float, float] | None = None   # its unit's time in the training code: (start, end), epoch seconds
 
 
 def make_units(cfgs: Sequence[TrialConfig], arms_per_unit: int) -> list[WorkUnit]:
@@ -102,7 +104,7 @@ def run_unit(cfgs: Sequence[TrialConfig], engine: str, group_size: int | str | N
     from bench import run_trials
 
     torch.set_num_threads(threads)
-    start = time.perf_counter()
+    start, wall_start = time.perf_counter(), time.time()
     try:
         results: list[TrialResult | Exception] = list(
             run_trials(list(cfgs), engine=engine, group_size=group_size))
@@ -113,15 +115,22 @@ def run_unit(cfgs: Sequence[TrialConfig], engine: str, group_size: int | str | N
                 results.append(run_trials([c], engine="single")[0])
             except Exception as exc:  # noqa: BLE001 - any error is a result
                 results.append(exc)
-    share = (time.perf_counter() - start) / max(1, len(cfgs))
+    elapsed = time.perf_counter() - start
+    share, span, worker = elapsed / max(1, len(cfgs)), (wall_start, wall_start + elapsed), _worker_name()
     out = []
     for r in results:
         if isinstance(r, Exception):
             msg = "".join(traceback.format_exception_only(type(r), r)).strip()
-            out.append(Outcome("failed", None, msg, share))
+            out.append(Outcome("failed", None, msg, share, worker, span))
         else:
-            out.append(Outcome(r.status, r.to_dict(), None, share))
+            out.append(Outcome(r.status, r.to_dict(), None, share, worker, span))
     return out
+
+
+def _worker_name() -> str:
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 UnitDone = Callable[[WorkUnit, list[Outcome], int], None]  # (unit, outcomes, attempts)

@@ -43,12 +43,31 @@ class SweepSummary:
     interrupted: bool = False
     stop_signal: int = 0             # the signal that interrupted the run (sweeps.signals), 0 if none
     counts: dict[str, int] = field(default_factory=dict)   # whole store, by status
+    # worker-seconds before each worker's first unit and after its last one (see overhead_parts)
+    startup_seconds: float = 0.0
+    tail_seconds: float = 0.0
 
     @property
     def overhead(self) -> float:
         """Share of worker capacity not spent training: scheduling, storing, start-up, idle tails."""
         capacity = self.wall_seconds * self.n_workers
         return 1.0 - self.compute_seconds / capacity if capacity > 0 and self.ran else 0.0
+
+    @property
+    def overhead_parts(self) -> dict[str, float]:
+        """The overhead split, as shares of worker capacity (they add up to ``overhead``).
+
+        start-up: from the start of the run to each worker's first unit (process start,
+        ``import torch``); tail: from each worker's last unit to the end of the run, and the
+        whole run of a worker that got no unit; between units: the rest (handing units out,
+        sending results back, time the driver's storing takes from the workers' cores).
+        """
+        capacity = self.wall_seconds * self.n_workers
+        if capacity <= 0 or not self.ran:
+            return {}
+        start, tail = min(self.startup_seconds / capacity, self.overhead), min(self.tail_seconds / capacity, self.overhead)
+        tail = min(tail, self.overhead - start)
+        return {"start-up": start, "tail": tail, "between units": max(0.0, self.overhead - start - tail)}
 
     def line(self) -> str:
         c = self.counts
@@ -58,7 +77,11 @@ class SweepSummary:
         return (f"{self.out_dir}: {sum(c.values())}/{self.total} trials stored "
                 f"(ok {c.get('ok', 0)}, diverged {c.get('diverged', 0)}, failed {c.get('failed', 0)}); "
                 f"this run: {self.ran} trials in {self.wall_seconds:.1f} s on {self.n_workers} worker(s), "
-                f"harness overhead {100 * self.overhead:.1f}%")
+                f"harness overhead {100 * self.overhead:.1f}%{self._parts_text()}")
+
+    def _parts_text(self) -> str:
+        parts = self.overhead_parts
+        return (" (" + ", ".join(f"{name} {100 * v:.1f}%" for name, v in parts.items()) + ")") if parts else ""
 
 
 def resolve_out_dir(spec: SweepSpec, out_dir: str | os.PathLike | None) -> Path:
@@ -139,6 +162,8 @@ def _execute(session: FolderSession, todo: list[TrialConfig], summary: SweepSumm
     bar = tqdm(total=summary.total, initial=summary.skipped, unit="trial", desc=Path(summary.out_dir).name,
                disable=not progress, mininterval=0.5 if sys.stderr.isatty() else 30, file=sys.stderr)
 
+    spans: dict[str, list[float]] = {}        # worker -> [first unit's start, last unit's end], epoch seconds
+
     def on_done(unit: WorkUnit, outcomes: list[Outcome], attempts: int) -> None:
         rows = session.store_outcomes(unit, outcomes, attempts)   # committed before the next unit
         for row in rows:
@@ -146,8 +171,11 @@ def _execute(session: FolderSession, todo: list[TrialConfig], summary: SweepSumm
             setattr(summary, row.status, getattr(summary, row.status) + 1)
         summary.ran += len(rows)
         bar.update(len(rows))
+        if outcomes and outcomes[0].span is not None:
+            first, last = spans.setdefault(outcomes[0].worker, list(outcomes[0].span))
+            spans[outcomes[0].worker] = [min(first, outcomes[0].span[0]), max(last, outcomes[0].span[1])]
 
-    start = time.perf_counter()
+    start, wall_start = time.perf_counter(), time.time()
     try:
         executor.run(units, on_done)
     except KeyboardInterrupt as exc:           # Ctrl-C, or SIGTERM/SIGHUP under sweeps.signals
@@ -155,7 +183,20 @@ def _execute(session: FolderSession, todo: list[TrialConfig], summary: SweepSumm
         summary.stop_signal = exit_code(exc) - 128
     finally:
         summary.wall_seconds = time.perf_counter() - start
+        _idle_ends(summary, spans, wall_start, wall_start + summary.wall_seconds)
         bar.close()
+
+
+def _idle_ends(summary: SweepSummary, spans: dict[str, list[float]], start: float, end: float) -> None:
+    """Worker-seconds before each worker's first unit and after its last (SweepSummary.overhead_parts).
+
+    A worker that got no unit is idle for the whole run (counted in the tail); with more
+    workers seen than requested (one replaced after it died) the sums stay within capacity.
+    """
+    seen = sorted(spans.values())[:summary.n_workers]
+    summary.startup_seconds = sum(max(0.0, first - start) for first, _ in seen)
+    summary.tail_seconds = (sum(max(0.0, end - last) for _, last in seen)
+                            + (summary.n_workers - len(seen)) * (end - start))
 
 
 def _open_or_create(spec: SweepSpec, spec_text: str, out: Path, force_new: bool) -> Store:
@@ -224,6 +265,7 @@ def _counts(store: Store) -> dict[str, int]:
 def _summary_dict(s: SweepSummary) -> dict[str, Any]:
     return {"total": s.total, "skipped": s.skipped, "ran": s.ran, "ok": s.ok, "diverged": s.diverged,
             "failed": s.failed, "wall_seconds": s.wall_seconds, "compute_seconds": s.compute_seconds,
-            "n_workers": s.n_workers, "overhead": s.overhead, "interrupted": s.interrupted,
+            "n_workers": s.n_workers, "overhead": s.overhead, "overhead_parts": s.overhead_parts,
+            "interrupted": s.interrupted,
             "ended_at": now_iso()}
 

@@ -51,6 +51,26 @@ def test_n_jobs_1_and_2_give_identical_trials(tmp_path):
     two = run(spec, tmp_path / "two", workers=2)
     assert two.n_workers == 2
     assert science(tmp_path / "one") == science(tmp_path / "two")
+    # the overhead's parts add up to it; fresh worker processes take time to start (torch is imported there)
+    parts = two.overhead_parts
+    assert list(parts) == ["start-up", "tail", "between units"] and all(v >= 0 for v in parts.values())
+    assert sum(parts.values()) == pytest.approx(two.overhead) and parts["start-up"] > 0
+    assert "(start-up " in two.line()
+
+
+def test_overhead_parts_by_hand():
+    from sweeps.run import SweepSummary, _idle_ends
+
+    # 10 s on 2 workers (capacity 20 worker-s), 16 s of training: overhead 20%
+    s = SweepSummary(out_dir="o", total=5, skipped=0, ran=5, wall_seconds=10.0, compute_seconds=16.0, n_workers=2)
+    _idle_ends(s, {"a": [101.0, 109.5], "b": [101.5, 110.0]}, start=100.0, end=110.0)
+    assert (s.startup_seconds, s.tail_seconds) == (2.5, 0.5)
+    assert s.overhead_parts == pytest.approx({"start-up": 0.125, "tail": 0.025, "between units": 0.05})
+    # a worker that got no unit idles for the whole run, in the tail
+    _idle_ends(s, {"a": [101.0, 109.5]}, start=100.0, end=110.0)
+    assert (s.startup_seconds, s.tail_seconds) == (1.0, 10.5)
+    assert s.overhead_parts == pytest.approx({"start-up": 0.05, "tail": 0.15, "between units": 0.0})
+    assert SweepSummary(out_dir="o", total=1, skipped=1).overhead_parts == {}   # nothing ran
 
 
 def test_nan_trial_is_stored_as_diverged_and_the_sweep_finishes(tmp_path):
