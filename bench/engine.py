@@ -37,6 +37,9 @@ from .results import Arm, ArmResult
 from .task import fit_grid, init_params, layer_dims, make_data, validation_rows
 
 WARMUP_STEPS = 5  # steps excluded from the step-time statistics
+# Raised when a change alters what a step costs (its calls, buffers or chunking): group sizes
+# tuned for an earlier engine (bench/tune.py keys on this) are then measured again.
+ENGINE_REVISION = 2
 
 
 def group_key(arm: Arm) -> tuple:
@@ -183,7 +186,10 @@ class DropoutMasks:
     which is most of the mask cost at small groups.
     """
 
-    CHUNK_BYTES = 256 * 1024  # int32 hash values per chunk: about an L2 cache's share
+    # int32 hash values per chunk. Each chunk costs a dozen calls whatever its size; at the seed
+    # config 1 MiB (21 steps of 2 dropout arms) ran steps 2-4% faster than 256 KiB (5 steps),
+    # same run, AMD EPYC with 1 MiB of L2 per core; 2 MiB was no faster.
+    CHUNK_BYTES = 1024 * 1024
 
     def __init__(self, arms: Sequence[Arm], n: int, w: int, layers: int, steps: int,
                  device: torch.device) -> None:

@@ -7,11 +7,12 @@ key, ``group_size_choice`` times a few candidate sizes (powers of two up to
 groups of the engine (half the arms with dropout, as trials mix them), keeps the fastest
 per arm-step, and caches it as JSON in the user's cache directory (``cache_file()``).
 
-The key: device kind, CPU model or GPU name, torch version, torch threads, depth, inputs,
+The key: device kind, CPU model or GPU name, torch version, the engine's revision
+(``bench.engine.ENGINE_REVISION``), torch threads, depth, inputs,
 whether the group has dropout arms, and width and n_train rounded to the nearest power of
 two (log scale), so that a search over continuous widths does not measure every width:
 the optimum moves with the group's state size by factors, not by a few percent. A new
-torch or another CPU is another key, so their old entries are simply never read.
+torch, another CPU or a faster engine is another key, so their old entries are simply never read.
 
 Environment:
     DROPOUT_BENCH_CACHE_DIR   where the cache lives (default: platformdirs' user cache dir)
@@ -36,7 +37,7 @@ import platformdirs
 import torch
 
 from .config import ConfigError, TrialConfig
-from .engine import _Group
+from .engine import ENGINE_REVISION, _Group
 from .memory import group_buffer_bytes
 from .results import dropout_arm, plain_arm
 
@@ -116,7 +117,7 @@ def describe(choice: dict[str, Any]) -> str:
 def tuning_key(cfg: TrialConfig, dropout: bool) -> dict[str, Any]:
     """What the best group size depends on (see the module docstring); a plain, JSON-ready dict."""
     return {"device": _kind(cfg.device), "hardware": _hardware(cfg.device), "torch": str(torch.__version__),
-            "threads": torch.get_num_threads(), "width_bucket": _bucket(cfg.width),
+            "engine": ENGINE_REVISION, "threads": torch.get_num_threads(), "width_bucket": _bucket(cfg.width),
             "n_train_bucket": _bucket(cfg.n_train), "depth": cfg.depth, "inputs": cfg.input_dim,
             "dropout": bool(dropout)}
 

@@ -53,7 +53,7 @@ def test_the_key_separates_dropout_and_shapes_and_buckets_nearby_widths(timer):
     assert tune.tuning_key(TrialConfig(), True)["n_train_bucket"] == 16      # and its 20
 
 
-def test_a_new_torch_version_or_cpu_model_is_measured_again(timer, monkeypatch):
+def test_a_new_torch_version_cpu_model_or_engine_is_measured_again(timer, monkeypatch):
     old_torch, old_cpu = str(torch.__version__), tune.cpu_model()
     tune.group_size_choice(CFG)
     monkeypatch.setattr(torch, "__version__", "9.9.9")
@@ -61,9 +61,12 @@ def test_a_new_torch_version_or_cpu_model_is_measured_again(timer, monkeypatch):
     monkeypatch.setattr(tune, "cpu_model", lambda: "Another CPU 9000")
     assert tune.group_size_choice(CFG)["source"] == "tuned now" and len(timer) == 3
     assert tune.group_size_choice(CFG)["source"] == "cache" and len(timer) == 3
+    monkeypatch.setattr(tune, "ENGINE_REVISION", tune.ENGINE_REVISION + 1)   # an engine whose step costs differ
+    assert tune.group_size_choice(CFG)["source"] == "tuned now" and len(timer) == 4
     entries = json.loads(tune.cache_file().read_text())["entries"].values()
     assert {(e["key"]["torch"], e["key"]["hardware"]) for e in entries} == {
         (old_torch, old_cpu), ("9.9.9", old_cpu), ("9.9.9", "Another CPU 9000")}
+    assert len(entries) == 4
 
 
 def test_retune_measures_again_and_replaces_the_entry(timer, monkeypatch):
