@@ -270,7 +270,11 @@ class _Workspace:
         self.v: dict[str, list[torch.Tensor]] = {}
 
     def bind(self, P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tensor, k: int) -> dict[str, list[torch.Tensor]]:
-        """Views of P, G, X and the buffers for a step with dropout on the first k arms (made once per binding)."""
+        """Views of P, G, X and the buffers for a step with dropout on the first k arms (made once per binding).
+
+        The lists and X are recognised by identity: a caller must update their tensors in
+        place (as the engine does), not swap tensors inside the same lists.
+        """
         if len(self._bound) == 4 and self._bound[0] is P and self._bound[1] is G and self._bound[2] is X \
                 and self._bound[3] == k:
             return self.v
@@ -281,13 +285,33 @@ class _Workspace:
                   "gk": [g[:k] for g in self.g],
                   "G0": [G[0].squeeze(1), G[2 * L].squeeze(2)],                # first and last weights' grads, (A, w)
                   "XT": [X.transpose(1, 2)]}
+        if X.shape[2] > 1:
+            self.v["G0pad"] = [_aligned_arms(G[0].shape, X.device)]
         self._bound = (P, G, X, k)
         return self.v
+
+
+def _aligned_arms(shape: torch.Size, device: torch.device) -> torch.Tensor:
+    """An (A, d, w) buffer whose every arm starts 64 bytes after a multiple of 64 bytes from the
+    last, as a lone arm's buffer does. MKL rounds the first layer's weight gradient with few
+    inputs (3) differently when its output is not 16-byte aligned, and in a contiguous
+    (A, d, w) block arm i starts at i x d x w floats."""
+    A, d, w = shape
+    stride = -(-d * w // 16) * 16
+    return torch.zeros(A * stride, device=device).as_strided((A, d, w), (stride, w, 1))
 
 
 def _relu_backward_(g: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     """g where h > 0, else 0, in place (ReLU's backward, one fused kernel)."""
     return torch.ops.aten.threshold_backward.grad_input(g, h, 0.0, grad_input=g)
+
+
+def _mean_rows(rr: torch.Tensor, rows: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
+    """Per-arm mean of rr (A, n, 1), rounded as torch.mean rounds it on rr's device."""
+    if rr.device.type != "cpu":   # CUDA's mean multiplies by 1/n
+        return torch.mean(rr, dim=(1, 2), out=out) if out is not None else rr.mean(dim=(1, 2))
+    loss = torch.sum(rr, dim=(1, 2), out=out) if out is not None else rr.sum(dim=(1, 2))
+    return loss.div_(rows)        # on CPU torch.mean is this sum divided by the count
 
 
 def forward_backward(P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tensor, Y: torch.Tensor,
@@ -301,7 +325,8 @@ def forward_backward(P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tens
 
     A hidden layer's output is h = relu(z) x m (m: the dropout multiplier, 0 or 1/(1-p);
     dropout then ReLU equals ReLU then dropout, as m >= 0), so its backward is
-    g x m where h > 0, else 0: h > 0 exactly where z > 0 and the unit was kept.
+    g x m where h > 0, else 0: h > 0 exactly where z > 0 and the unit was kept. (A z that
+    overflowed to -inf gives 0, as nn.ReLU does; engine revision 1 gave NaN there.)
     """
     L = len(P) // 2 - 1
     A, n = X.shape[0], X.shape[1]
@@ -319,9 +344,7 @@ def forward_backward(P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tens
     r = torch.sum(torch.mul(h, v["wT"][L], out=work.tmp), dim=2, keepdim=True, out=work.out)   # (A, n, 1), see _output_layer
     r.add_(P[2 * L + 1]).sub_(Y)
     rr = torch.mul(r, r, out=work.sq)
-    # the mean as torch.mean computes it, a sum divided by the count
-    loss = torch.sum(rr, dim=(1, 2), out=loss_out) if loss_out is not None else rr.sum(dim=(1, 2))
-    loss.div_(work.rows)
+    loss = _mean_rows(rr, work.rows, loss_out)
     # backward by hand: g is dLoss/d(layer output), (A, n, out)
     g = r.mul_(work.two_over_rows)
     if work.fit_weights is not None:   # early_stop arms: the loss of their fit rows only
@@ -341,8 +364,8 @@ def forward_backward(P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tens
             torch.bmm(v["hT"][layer - 1], g, out=G[2 * layer])                     # (A, w, w)
         elif X.shape[2] == 1:  # input is (A, n, 1): a row reduction, as in _output_layer
             torch.sum(torch.mul(X, g, out=work.tmp), dim=1, out=v["G0"][0])         # (A, w)
-        else:                  # d inputs: (A, d, n) @ (A, n, w)
-            torch.bmm(v["XT"][0], g, out=G[0])                                      # (A, d, w)
+        else:                  # d inputs: (A, d, n) @ (A, n, w), each arm's product aligned
+            G[0].copy_(torch.bmm(v["XT"][0], g, out=v["G0pad"][0]))                 # (A, d, w)
         torch.sum(g, dim=1, keepdim=True, out=G[2 * layer + 1])
         if layer > 0:
             cur = 1 - cur

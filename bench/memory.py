@@ -41,7 +41,8 @@ def group_buffer_bytes(cfg: TrialConfig, n_arms: int, n_dropout: int | None = No
         "parameters": flat,
         "gradients": flat,
         "optimizer_state": 2 * flat,                                 # Adam's m and v
-        "activations": ((L + 3) * A * n * w + 2 * A * n) * FLOAT,    # the workspace
+        "activations": ((L + 3) * A * n * w + 2 * A * n                # the workspace, and with several
+                        + (A * -(-dims[0] * w // 16) * 16 if dims[0] > 1 else 0)) * FLOAT,   # inputs an aligned gradient
         "masks": (cfg.steps * L * k + pairs) * FLOAT                 # keys, pair counter
                  + chunk * L * k * (2 * pairs * FLOAT + 2 + FLOAT)   # one chunk: hash, scratch, thresholds, scales
                  + chunk * L * k * n * w * FLOAT,                    # and its multipliers

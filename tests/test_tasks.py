@@ -143,3 +143,15 @@ def test_batched_equals_single_for_every_arm_and_task(task):
         batched = run_trials(cfgs, engine="batched", group_size=size)
         assert [_values(r) for r in batched] == [_values(r) for r in single]
     assert np.isfinite(single[0].comparators["early_stop"].test_mse)
+
+
+@pytest.mark.parametrize("n_train", [19, 40])
+def test_batched_equals_single_with_few_inputs_and_a_narrow_first_layer(n_train):
+    """MKL rounds the first layer's weight gradient with 3 inputs differently where its output is not
+    16-byte aligned; each arm's slice of that product is aligned, as a lone arm's is."""
+    cfgs = [TrialConfig(task="diabetes", n_features=3, seed=s, n_train=n_train, width=w, depth=d, steps=30,
+                        dropout=r) for s in range(2) for r in (0.3, 0.5) for w, d in ((17, 2), (33, 3))]
+    single = run_trials(cfgs, engine="single")
+    for size in (3, 8):
+        assert [_values(r) for r in run_trials(cfgs, engine="batched", group_size=size)] == \
+            [_values(r) for r in single]
