@@ -16,6 +16,8 @@ from .execute import Outcome, UnitDone, WorkUnit, run_unit
 
 
 class DaskExecutor:
+    local = False   # workers on other machines: their clocks are not the driver's
+
     def __init__(self, scheduler: str, engine: str = "auto", group_size: int | None = None,
                  threads: int = 1, timeout: float = 10) -> None:
         try:

@@ -42,7 +42,7 @@ class Outcome:
     result: dict | None            # TrialResult.to_dict()
     error: str | None
     seconds: float                 # share of the unit's compute time
-    worker: str = ""               # the process that trained it, "host:pid"
+    worker: str = ""               # what trained it, "host:pid:thread"
     span: tuple[float, float] | None = None   # its unit's time in the training code: (start, end), epoch seconds
 
 
@@ -128,9 +128,11 @@ def run_unit(cfgs: Sequence[TrialConfig], engine: str, group_size: int | str | N
 
 
 def _worker_name() -> str:
+    """host:pid:thread: a Dask worker process may run units in several threads at once."""
     import socket
+    import threading
 
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
 UnitDone = Callable[[WorkUnit, list[Outcome], int], None]  # (unit, outcomes, attempts)
@@ -143,9 +145,11 @@ class Executor(Protocol):
     unit, in completion order; a KeyboardInterrupt (a stop signal) leaves it with the
     in-flight units abandoned. ``close`` releases workers or connections; it is safe to
     call twice. Implemented by InProcessExecutor, ProcessExecutor and DaskExecutor.
+    ``local``: its workers run on this machine, so their clocks are the driver's.
     """
 
     n_workers: int
+    local: bool
 
     def run(self, units: Sequence[WorkUnit], on_done: UnitDone) -> None: ...
 
@@ -156,6 +160,7 @@ class InProcessExecutor:
     """Units run one after another in the driver: n_jobs = 1, and the debugging path."""
 
     n_workers = 1
+    local = True   # its workers share the driver's clock
 
     def __init__(self, engine: str = "auto", group_size: int | str | None = None, threads: int = 1) -> None:
         self.engine, self.group_size, self.threads = engine, group_size, threads
@@ -170,6 +175,8 @@ class InProcessExecutor:
 
 class ProcessExecutor:
     """joblib/loky worker processes; see the module docstring for what happens when one dies."""
+
+    local = True
 
     def __init__(self, n_workers: int, engine: str = "auto", group_size: int | str | None = None,
                  threads: int = 1) -> None:

@@ -62,12 +62,13 @@ class SweepSummary:
         whole run of a worker that got no unit; between units: the rest (handing units out,
         sending results back, time the driver's storing takes from the workers' cores).
         """
-        capacity = self.wall_seconds * self.n_workers
-        if capacity <= 0 or not self.ran:
-            return {}
-        start, tail = min(self.startup_seconds / capacity, self.overhead), min(self.tail_seconds / capacity, self.overhead)
-        tail = min(tail, self.overhead - start)
-        return {"start-up": start, "tail": tail, "between units": max(0.0, self.overhead - start - tail)}
+        capacity, total = self.wall_seconds * self.n_workers, self.overhead
+        if capacity <= 0 or not self.ran or self.interrupted or total <= 0 or not (self.startup_seconds
+                                                                                or self.tail_seconds):
+            return {}   # nothing measured, an interrupted run (abandoned units), or no local workers' spans
+        start = min(max(0.0, self.startup_seconds / capacity), total)
+        tail = min(max(0.0, self.tail_seconds / capacity), total - start)
+        return {"start-up": start, "tail": tail, "between units": total - start - tail}
 
     def line(self) -> str:
         c = self.counts
@@ -183,20 +184,23 @@ def _execute(session: FolderSession, todo: list[TrialConfig], summary: SweepSumm
         summary.stop_signal = exit_code(exc) - 128
     finally:
         summary.wall_seconds = time.perf_counter() - start
-        _idle_ends(summary, spans, wall_start, wall_start + summary.wall_seconds)
+        if getattr(executor, "local", False):   # spans on other machines' clocks are not comparable
+            _idle_ends(summary, spans, wall_start, wall_start + summary.wall_seconds)
         bar.close()
 
 
 def _idle_ends(summary: SweepSummary, spans: dict[str, list[float]], start: float, end: float) -> None:
     """Worker-seconds before each worker's first unit and after its last (SweepSummary.overhead_parts).
 
-    A worker that got no unit is idle for the whole run (counted in the tail); with more
-    workers seen than requested (one replaced after it died) the sums stay within capacity.
+    Of n requested workers, start-up counts the n earliest first units and the tail the n
+    latest last ones (a worker replaced after a death has two spans); a slot that never got
+    a unit is idle for the whole run, counted in the tail.
     """
-    seen = sorted(spans.values())[:summary.n_workers]
-    summary.startup_seconds = sum(max(0.0, first - start) for first, _ in seen)
-    summary.tail_seconds = (sum(max(0.0, end - last) for _, last in seen)
-                            + (summary.n_workers - len(seen)) * (end - start))
+    n = summary.n_workers
+    firsts = sorted(first for first, _ in spans.values())[:n]
+    lasts = sorted((last for _, last in spans.values()), reverse=True)[:n]
+    summary.startup_seconds = sum(max(0.0, first - start) for first in firsts)
+    summary.tail_seconds = sum(max(0.0, end - last) for last in lasts) + (n - len(lasts)) * (end - start)
 
 
 def _open_or_create(spec: SweepSpec, spec_text: str, out: Path, force_new: bool) -> Store:

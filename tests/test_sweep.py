@@ -71,6 +71,16 @@ def test_overhead_parts_by_hand():
     assert (s.startup_seconds, s.tail_seconds) == (1.0, 10.5)
     assert s.overhead_parts == pytest.approx({"start-up": 0.05, "tail": 0.15, "between units": 0.0})
     assert SweepSummary(out_dir="o", total=1, skipped=1).overhead_parts == {}   # nothing ran
+    # a worker that died and was replaced: the two earliest starts and the two latest ends count
+    _idle_ends(s, {"a": [101.0, 104.0], "b": [101.5, 110.0], "a2": [105.0, 109.0]}, start=100.0, end=110.0)
+    assert (s.startup_seconds, s.tail_seconds) == (2.5, 1.0)
+    # no split for an interrupted run (its abandoned units look idle), a negative overhead, or no spans
+    s.interrupted = True
+    assert s.overhead_parts == {}
+    assert SweepSummary(out_dir="o", total=5, skipped=0, ran=5, wall_seconds=10.0, compute_seconds=21.0,
+                        n_workers=2, startup_seconds=1.0).overhead_parts == {}
+    assert SweepSummary(out_dir="o", total=5, skipped=0, ran=5, wall_seconds=10.0, compute_seconds=16.0,
+                        n_workers=2).overhead_parts == {}      # Dask: spans on other clocks are not read
 
 
 def test_nan_trial_is_stored_as_diverged_and_the_sweep_finishes(tmp_path):
