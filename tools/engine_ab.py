@@ -1,11 +1,13 @@
 """The engine's step against an earlier revision of itself, in one process:
 ``python tools/engine_ab.py [REV] [--trials 2] [--rounds 15] [--steps 50] [--width 300]``.
 
-Loads ``bench/engine.py`` as it was at git revision REV (default HEAD) beside the working
-tree's, builds one group of the same arms in each (``--trials`` seed-config trials, so
-half the arms have dropout), checks that one trial's results are equal field for field,
-and then times both steps in alternating rounds of ``--steps`` steps, one torch thread.
-Prints the medians and their ratio (old / new: above 1 means the working tree is faster).
+Loads ``bench/engine.py`` as it was at git revision REV (default HEAD; or REV names an
+engine file) beside the working tree's, checks that both give equal results field for
+field on a handful of configs (depths 1-3, one and several inputs, every arm kind,
+several rates), then builds one group of the same arms in each (``--trials`` seed-config
+trials, so half the arms have dropout) and times both steps in alternating rounds of
+``--steps`` steps, one torch thread. Prints the medians and their ratio (old / new:
+above 1 means the working tree is faster).
 
 Same-process alternation is the tightest comparison a shared machine allows: both sides
 see the same load, clock and cache state, round by round. The old engine is loaded with
@@ -35,24 +37,53 @@ from bench.results import trial_arms  # noqa: E402
 
 
 def load_engine(rev: str):
-    """bench/engine.py at ``rev`` as a module of the bench package (relative imports resolve to the working tree)."""
-    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:bench/engine.py"],
-                            check=True, capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp()) / "engine_at_rev.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("bench._engine_at_rev", path)
-    module = importlib.util.module_from_spec(spec)
-    module.__package__ = "bench"
-    spec.loader.exec_module(module)
+    """bench/engine.py at ``rev`` (or the engine file ``rev``) as a module of the bench package:
+    its relative imports resolve to the working tree's modules."""
+    if Path(rev).is_file():
+        source = Path(rev).read_text()
+    else:
+        source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:bench/engine.py"],
+                                check=True, capture_output=True, text=True).stdout
+    name = "bench._engine_at_rev"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "engine_at_rev.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        module.__package__ = "bench"
+        sys.modules[name] = module             # dataclasses and pickling look a module up by name
+        spec.loader.exec_module(module)
     return module
 
 
-def same_results(old, arms) -> bool:
+def check_configs() -> list[TrialConfig]:
+    """Small configs that between them take every path of the step."""
+    four = ("plain", "dropout", "early_stop", "weight_decay")
+    return [TrialConfig(steps=60),
+            TrialConfig(steps=40, width=24, depth=1, dropout=0.9, arms=("plain", "dropout", "weight_decay")),
+            TrialConfig(steps=40, width=24, depth=3, dropout=0.1, arms=four),
+            TrialConfig(steps=40, width=32, task="friedman1", n_train=30, arms=four),
+            TrialConfig(steps=40, width=32, task="diabetes", n_train=40, dropout=0.3, arms=four)]
+
+
+def same_results(old, cfgs: list[TrialConfig]) -> bool:
     """Every field of every arm's result, timings aside, as JSON (NaN equals NaN there)."""
     def fields(results):
         return [json.dumps({k: v for k, v in vars(r).items() if not k.startswith("step_seconds")}, sort_keys=True)
                 for r in results]
-    return fields(old.train_group(arms)) == fields(current.train_group(arms))
+    for cfg in cfgs:
+        arms = [a for s in range(2) for a in trial_arms(cfg.replace(seed=s)).values()]
+        if fields(old.train_group(arms)) != fields(current.train_group(arms)):
+            return False
+    return True
+
+
+def rewind(grp) -> None:
+    """Steps 0, 1, ... again with a run's mask work (engines before ``_Group.rewind`` kept their chunk)."""
+    if hasattr(grp, "rewind"):
+        grp.rewind()
+    elif getattr(grp, "masks", None) is not None:
+        grp.masks._start = -1
 
 
 def race(engines: dict, arms, rounds: int, steps: int) -> dict[str, float]:
@@ -60,8 +91,7 @@ def race(engines: dict, arms, rounds: int, steps: int) -> dict[str, float]:
     times: dict[str, list[float]] = {name: [] for name in groups}
     for r in range(rounds + 1):                        # round 0 warms up, untimed
         for name, grp in groups.items():
-            if hasattr(grp, "rewind"):
-                grp.rewind()
+            rewind(grp)
             t0 = time.perf_counter()
             with torch.no_grad():
                 for s in range(steps):
@@ -83,7 +113,7 @@ def main() -> None:
     cfg = TrialConfig(width=args.width, steps=max(args.steps, 2))
     arms = [a for s in range(args.trials) for a in trial_arms(cfg.replace(seed=s)).values()]
     old = load_engine(args.rev)
-    equal = same_results(old, list(trial_arms(cfg.replace(steps=60)).values()))
+    equal = same_results(old, check_configs())
     t = race({args.rev: old, "working tree": current}, arms, args.rounds, args.steps)
     print(f"group of {len(arms)} arms, width {args.width}, {args.rounds} alternating rounds of {args.steps} steps")
     for name, s in t.items():
