@@ -107,13 +107,19 @@ def keep_mask(keys: torch.Tensor, thresholds: torch.Tensor, n: int, w: int,
     tensors) and ``out`` ((B, n * w) bool), it allocates nothing.
     """
     B = keys.shape[0]
+    u = _uniforms(keys, n, w, pairs, scratch)
+    return torch.ge(u, thresholds.view(B, 1), out=out).view(B, n, w)
+
+
+def _uniforms(keys: torch.Tensor, n: int, w: int, pairs: torch.Tensor | None,
+              scratch: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    """(B, n*w) int16: each cell's 16-bit uniform, cell 2c the low half of hash c and 2c+1 the high."""
     if pairs is None:
         pairs = pair_index(n, w, keys.device)
     h, tmp = scratch if scratch is not None else (None, None)
-    h = torch.bitwise_xor(pairs, keys.view(B, 1), out=h)          # (B, P) int32, P = ceil(n*w/2)
+    h = torch.bitwise_xor(pairs, keys.view(-1, 1), out=h)         # (B, P) int32, P = ceil(n*w/2)
     mix32_(h, tmp)
-    u = h.view(torch.int16)[:, :n * w]                           # (B, n*w): cell 2c low half, 2c+1 high
-    return torch.ge(u, thresholds.view(B, 1), out=out).view(B, n, w)
+    return h.view(torch.int16)[:, :n * w]
 
 
 def keep_multipliers(keys: torch.Tensor, thresholds: torch.Tensor, scales: torch.Tensor, n: int, w: int,
@@ -129,12 +135,7 @@ def keep_multipliers(keys: torch.Tensor, thresholds: torch.Tensor, scales: torch
     neither of which torch vectorises.
     """
     B = keys.shape[0]
-    if pairs is None:
-        pairs = pair_index(n, w, keys.device)
-    h, tmp = scratch if scratch is not None else (None, None)
-    h = torch.bitwise_xor(pairs, keys.view(B, 1), out=h)          # (B, P) int32, P = ceil(n*w/2)
-    mix32_(h, tmp)
-    u = h.view(torch.int16)[:, :n * w]                           # (B, n*w): cell 2c low half, 2c+1 high
+    u = _uniforms(keys, n, w, pairs, scratch)
     f = out.copy_(u) if out is not None else u.to(torch.float32)
     f.sub_((thresholds.to(torch.float32) - 1).view(B, 1)).clamp_(0, 1).mul_(scales.view(B, 1))
     return f.view(B, n, w)
