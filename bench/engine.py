@@ -297,8 +297,13 @@ def _aligned_arms(shape: torch.Size, device: torch.device) -> torch.Tensor:
     inputs (3) differently when its output is not 16-byte aligned, and in a contiguous
     (A, d, w) block arm i starts at i x d x w floats."""
     A, d, w = shape
-    stride = -(-d * w // 16) * 16
+    stride = aligned_arm_floats(d, w)
     return torch.zeros(A * stride, device=device).as_strided((A, d, w), (stride, w, 1))
+
+
+def aligned_arm_floats(d: int, w: int) -> int:
+    """Floats per arm in ``_aligned_arms``: d x w rounded up to 64 bytes."""
+    return -(-d * w // 16) * 16
 
 
 def _relu_backward_(g: torch.Tensor, h: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from .config import TrialConfig
-from .engine import DropoutMasks, _Group
+from .engine import DropoutMasks, _Group, aligned_arm_floats
 from .results import dropout_arm, plain_arm
 from .task import layer_dims
 
@@ -42,7 +42,7 @@ def group_buffer_bytes(cfg: TrialConfig, n_arms: int, n_dropout: int | None = No
         "gradients": flat,
         "optimizer_state": 2 * flat,                                 # Adam's m and v
         "activations": ((L + 3) * A * n * w + 2 * A * n                # the workspace, and with several
-                        + (A * -(-dims[0] * w // 16) * 16 if dims[0] > 1 else 0)) * FLOAT,   # inputs an aligned gradient
+                        + (A * aligned_arm_floats(dims[0], w) if dims[0] > 1 else 0)) * FLOAT,   # inputs an aligned gradient
         "masks": (cfg.steps * L * k + pairs) * FLOAT                 # keys, pair counter
                  + chunk * L * k * (2 * pairs * FLOAT + 2 + FLOAT)   # one chunk: hash, scratch, thresholds, scales
                  + chunk * L * k * n * w * FLOAT,                    # and its multipliers
