@@ -184,3 +184,19 @@ def test_engine_ab_tool_races_an_engine_against_the_working_tree():
                           "--width", "8"], cwd=root, capture_output=True, text=True, check=True).stdout
     assert "results equal: yes" in out and "bench/engine.py / working tree:" in out
     assert "1 alternating rounds of 2 steps" in out
+
+
+def test_engine_ab_tool_says_when_an_engine_trains_differently(tmp_path):
+    """An engine whose Adam uses another beta1 is not the same engine: the tool must say so."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    source = (root / "bench" / "engine.py").read_text()
+    assert "beta1=0.9," in source
+    changed = tmp_path / "engine_changed.py"
+    changed.write_text(source.replace("beta1=0.9,", "beta1=0.91,"))
+    out = subprocess.run([sys.executable, "tools/engine_ab.py", str(changed), "--rounds", "1", "--steps", "2",
+                          "--width", "8"], cwd=root, capture_output=True, text=True, check=True).stdout
+    assert "results equal: NO" in out
