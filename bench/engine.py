@@ -10,7 +10,8 @@ exactly A independent Adams). No per-step Python work scales with A.
 What makes a step cheap (measured in bench/README.md): activations live in a
 preallocated workspace, the fused Adam kernel is called directly (``_Adam``), dropout
 masks are hashed a chunk of steps at a time at 16 bits per cell (``DropoutMasks``),
-and losses stay on the device until the loop ends (no host sync per step).
+and losses stay on the device until the loop ends (no host sync per step), computed
+from the residuals of a chunk of steps at once (``_Workspace.losses``).
 
 A group of one arm is the single engine; results do not depend on the grouping
 because data, initial weights and dropout masks of an arm are functions of its own
@@ -37,9 +38,10 @@ from .results import Arm, ArmResult
 from .task import fit_grid, init_params, layer_dims, make_data, validation_rows
 
 WARMUP_STEPS = 5  # steps excluded from the step-time statistics
+RESIDUAL_CHUNK_BYTES = 64 * 1024   # residuals kept per group before their losses are computed (_Workspace)
 # Raised when a change alters what a step costs (its calls, buffers or chunking): group sizes
 # tuned for an earlier engine (bench/tune.py keys on this) are then measured again.
-ENGINE_REVISION = 2
+ENGINE_REVISION = 3
 
 
 def group_key(arm: Arm) -> tuple:
@@ -251,14 +253,18 @@ class _Workspace:
     view costs a torch call, and the buffers they view are updated in place.
     """
 
-    def __init__(self, A: int, n: int, w: int, L: int, device: torch.device) -> None:
+    def __init__(self, A: int, n: int, w: int, L: int, device: torch.device, steps: int = 1) -> None:
         def buf(*shape: int) -> torch.Tensor:
             return torch.empty(*shape, device=device)
         self.h = [buf(A, n, w) for _ in range(L)]       # z_l, then in place h_l = relu(z_l) x dropout multiplier
         self.g = [buf(A, n, w), buf(A, n, w)]           # dLoss/dh, ping-pong between layers
         self.tmp = buf(A, n, w)                         # products reduced over one axis
-        self.out = buf(A, n, 1)                         # network output, then residual
-        self.sq = buf(A, n, 1)                          # squared residuals
+        self.gout = buf(A, n, 1)                        # dLoss/d(network output)
+        # residuals (output - y) of the last ``chunk`` steps, whose losses are computed together
+        # (``_losses``): three small calls per chunk instead of per step
+        self.chunk = residual_chunk(A, n, steps)
+        self.res, self.res_sq = buf(self.chunk, A, n, 1), buf(self.chunk, A, n, 1)
+        self.res_rows = self.res.unbind(0)              # a view per slot, made once
         # the loss's constants as float32 scalars: a Python number is cast to a tensor at every call
         self.rows = torch.tensor(float(n), device=device)
         self.two_over_rows = torch.tensor(2.0 / n, device=device)
@@ -268,6 +274,15 @@ class _Workspace:
         self.fit_weights: torch.Tensor | None = None
         self._bound: tuple = ()
         self.v: dict[str, list[torch.Tensor]] = {}
+
+    def losses(self, slots: int, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-arm train-mode loss (slots, A) of the residuals in the first ``slots`` slots."""
+        r, rr = self.res[:slots], self.res_sq[:slots]
+        loss = _mean_rows(torch.mul(r, r, out=rr), self.rows, out)
+        if self.fit_weights is not None:   # early_stop arms: the loss of their fit rows only
+            s, weights = self.fit_from, self.fit_weights
+            loss[:, s:s + len(weights)] = (rr[:, s:s + len(weights)] * weights).mean(dim=(2, 3))
+        return loss
 
     def bind(self, P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tensor, k: int) -> dict[str, list[torch.Tensor]]:
         """Views of P, G, X and the buffers for a step with dropout on the first k arms (made once per binding).
@@ -306,16 +321,21 @@ def aligned_arm_floats(d: int, w: int) -> int:
     return -(-d * w // 16) * 16
 
 
+def residual_chunk(A: int, n: int, steps: int) -> int:
+    """Steps whose residuals a group of A arms and n rows keeps before computing their losses."""
+    return max(1, min(steps, RESIDUAL_CHUNK_BYTES // (4 * A * n)))
+
+
 def _relu_backward_(g: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     """g where h > 0, else 0, in place (ReLU's backward, one fused kernel)."""
     return torch.ops.aten.threshold_backward.grad_input(g, h, 0.0, grad_input=g)
 
 
 def _mean_rows(rr: torch.Tensor, rows: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
-    """Per-arm mean of rr (A, n, 1), rounded as torch.mean rounds it on rr's device."""
+    """Per-arm mean of rr (..., A, n, 1) over its last two axes, rounded as torch.mean rounds it on rr's device."""
     if rr.device.type != "cpu":   # CUDA's mean multiplies by 1/n
-        return torch.mean(rr, dim=(1, 2), out=out) if out is not None else rr.mean(dim=(1, 2))
-    loss = torch.sum(rr, dim=(1, 2), out=out) if out is not None else rr.sum(dim=(1, 2))
+        return torch.mean(rr, dim=(-2, -1), out=out) if out is not None else rr.mean(dim=(-2, -1))
+    loss = torch.sum(rr, dim=(-2, -1), out=out) if out is not None else rr.sum(dim=(-2, -1))
     return loss.div_(rows)        # on CPU torch.mean is this sum divided by the count
 
 
@@ -327,6 +347,16 @@ def forward_backward(P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tens
     P, G: [W0 (A, d, w), b0 (A, 1, w), ..., W_L (A, w, 1), b_L (A, 1, 1)]; X: (A, n, d), Y: (A, n, 1).
     Loss is the MSE of each arm; masks (if any) apply to the first masks.k arms.
     ``work`` holds the activations (allocated here if None); ``loss_out`` (A,) receives the loss.
+    """
+    if work is None:
+        work = _Workspace(X.shape[0], X.shape[1], P[0].shape[2], len(P) // 2 - 1, X.device)
+    train_pass(P, G, X, Y, masks, step, work, 0)
+    return work.losses(1, loss_out.view(1, -1) if loss_out is not None else None)[0]
+
+
+def train_pass(P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tensor, Y: torch.Tensor,
+               masks: DropoutMasks | None, step: int, work: _Workspace, slot: int) -> None:
+    """``forward_backward`` without the loss: the residuals go to ``work.res[slot]``, for ``work.losses``.
 
     A hidden layer's output is h = relu(z) x m (m: the dropout multiplier, 0 or 1/(1-p);
     dropout then ReLU equals ReLU then dropout, as m >= 0), so its backward is
@@ -334,9 +364,6 @@ def forward_backward(P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tens
     overflowed to -inf gives 0, as nn.ReLU does; engine revision 1 gave NaN there.)
     """
     L = len(P) // 2 - 1
-    A, n = X.shape[0], X.shape[1]
-    if work is None:
-        work = _Workspace(A, n, P[0].shape[2], L, X.device)
     k = masks.k if masks is not None else 0
     v = work.bind(P, G, X, k)
     mults = [masks.multiplier(step, layer) for layer in range(L)] if k else []
@@ -346,15 +373,12 @@ def forward_backward(P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tens
         h = _affine(h, P[2 * layer], P[2 * layer + 1], out=work.h[layer]).relu_()   # (A, n, w)
         if k:
             v["hk"][layer].mul_(mults[layer])
-    r = torch.sum(torch.mul(h, v["wT"][L], out=work.tmp), dim=2, keepdim=True, out=work.out)   # (A, n, 1), see _output_layer
+    r = torch.sum(torch.mul(h, v["wT"][L], out=work.tmp), dim=2, keepdim=True, out=work.res_rows[slot])   # (A, n, 1), see _output_layer
     r.add_(P[2 * L + 1]).sub_(Y)
-    rr = torch.mul(r, r, out=work.sq)
-    loss = _mean_rows(rr, work.rows, loss_out)
     # backward by hand: g is dLoss/d(layer output), (A, n, out)
-    g = r.mul_(work.two_over_rows)
+    g = torch.mul(r, work.two_over_rows, out=work.gout)
     if work.fit_weights is not None:   # early_stop arms: the loss of their fit rows only
         s, weights = work.fit_from, work.fit_weights
-        loss[s:s + len(weights)] = (rr[s:s + len(weights)] * weights).mean(dim=(1, 2))
         g[s:s + len(weights)].mul_(weights)
     torch.sum(torch.mul(h, g, out=work.tmp), dim=1, out=v["G0"][1])   # (A, w), see _output_layer
     torch.sum(g, dim=1, keepdim=True, out=G[2 * L + 1])
@@ -375,7 +399,6 @@ def forward_backward(P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tens
         if layer > 0:
             cur = 1 - cur
             g = torch.bmm(g, v["wT"][layer], out=work.g[cur])                       # dLoss/dh_{layer-1}
-    return loss
 
 
 _POSITION = {"weight_decay": 1, "early_stop": 2}   # after the dropout arms, before the plain ones
@@ -406,7 +429,7 @@ class _Group:
         self.opt = _Adam(self.stack.flat, self.stack.grad, cfg.lr)
         self.masks = (DropoutMasks(self.arms[:self.k], cfg.n_train, cfg.width, cfg.depth, cfg.steps, device)
                       if self.k else None)
-        self.work = _Workspace(A, cfg.n_train, cfg.width, cfg.depth, device)
+        self.work = _Workspace(A, cfg.n_train, cfg.width, cfg.depth, device, cfg.steps)
         wd = [(i, a.weight_decay) for i, a in enumerate(self.arms) if a.kind == "weight_decay"]
         self.wd_from = wd[0][0] if wd else 0
         self.wd = torch.tensor([c for _, c in wd], device=device).view(-1, 1, 1) if wd else None
@@ -417,7 +440,7 @@ class _Group:
         # every step's train-mode loss stays on the device: divergence is found after the
         # loop, with no host sync and no per-step bookkeeping inside it
         self.losses = torch.empty(cfg.steps, A, device=device)          # (steps, A)
-        self._loss_rows = self.losses.unbind(0)                          # a view per step, made once
+        self.steps = cfg.steps
 
     def rewind(self) -> None:
         """Before taking steps 0, 1, ... again (a timing loop): each pass then does a real run's mask work."""
@@ -426,8 +449,11 @@ class _Group:
 
     def step(self, step: int) -> None:
         """One training step (0-based; < cfg.steps) of every arm: forward, backward, Adam."""
-        P, G = self.stack.params, self.stack.grads
-        forward_backward(P, G, self.X, self.Y, self.masks, step, self.work, self._loss_rows[step])
+        P, G, work = self.stack.params, self.stack.grads, self.work
+        slot = step % work.chunk
+        train_pass(P, G, self.X, self.Y, self.masks, step, work, slot)
+        if slot + 1 == work.chunk or step + 1 == self.steps:   # the chunk's losses, once its residuals are in
+            work.losses(slot + 1, self.losses[step - slot:step + 1])
         if self.wd is not None:   # coupled L2: the gradient gains lambda * theta, as in torch.optim.Adam
             s, e = self.wd_from, self.wd_from + len(self.wd)
             for p, g in zip(P, G):

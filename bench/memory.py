@@ -3,7 +3,8 @@
 ``group_buffer_bytes`` counts what training a group of A arms needs, from the shapes
 in bench/engine.py (float32 = 4 bytes): parameters, gradients and Adam's two moments
 (four flat buffers of A * n_params, padded to 64 floats), activations (the
-workspace: L + 3 buffers of (A, n, w) plus the output and its square), and small items (data,
+workspace: L + 3 buffers of (A, n, w), the output's gradient, and a chunk of
+residuals and their squares), and small items (data,
 losses, mask keys, one chunk of mask multipliers). ``measure_group_memory`` trains such a
 group and reports its peak: on CUDA ``torch.cuda.max_memory_allocated`` (exact, the
 caching allocator's live tensors); on CPU the peak resident set size of a fresh
@@ -20,7 +21,7 @@ from typing import Any
 import torch
 
 from .config import TrialConfig
-from .engine import DropoutMasks, _Group, aligned_arm_floats
+from .engine import DropoutMasks, _Group, aligned_arm_floats, residual_chunk
 from .results import dropout_arm, plain_arm
 from .task import layer_dims
 
@@ -41,7 +42,8 @@ def group_buffer_bytes(cfg: TrialConfig, n_arms: int, n_dropout: int | None = No
         "parameters": flat,
         "gradients": flat,
         "optimizer_state": 2 * flat,                                 # Adam's m and v
-        "activations": ((L + 3) * A * n * w + 2 * A * n                # the workspace, and with several
+        "activations": ((L + 3) * A * n * w + A * n                    # the workspace, a chunk of residuals
+                        + 2 * residual_chunk(A, n, cfg.steps) * A * n      # and their squares, and with several
                         + (A * aligned_arm_floats(dims[0], w) if dims[0] > 1 else 0)) * FLOAT,   # inputs an aligned gradient
         "masks": (cfg.steps * L * k + pairs) * FLOAT                 # keys, pair counter
                  + chunk * L * k * (2 * pairs * FLOAT + 2 + FLOAT)   # one chunk: hash, scratch, thresholds, scales

@@ -93,3 +93,32 @@ def test_nan_loss_is_marked_diverged_at_its_step():
     assert res.status == "diverged" and res.diverged_at_step is not None and 0 < res.diverged_at_step < 30
     ok = train_group([dropout_arm(TrialConfig(width=16, steps=30))])[0]
     assert ok.status == "ok" and ok.diverged_at_step is None
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 3 * 4 * 4 * 12])   # residuals of 1 and of 3 steps per chunk
+def test_losses_do_not_depend_on_how_many_steps_share_a_loss_computation(monkeypatch, chunk_bytes):
+    """Losses are computed a chunk of steps at a time; every step's loss (and so the divergence
+    step and the last loss) equals the one-step-at-a-time loss bit for bit, early_stop rows included."""
+    from bench import engine
+    from bench.results import trial_arms
+
+    cfg = TrialConfig(width=24, steps=7, n_train=12, arms=("plain", "dropout", "early_stop", "weight_decay"))
+    arms = list(trial_arms(cfg).values())
+    whole = engine._Group(arms)
+    monkeypatch.setattr(engine, "RESIDUAL_CHUNK_BYTES", chunk_bytes)
+    chunked = engine._Group(arms)
+    assert chunked.work.chunk == max(1, chunk_bytes // (4 * 4 * 12)) < 7 == whole.work.chunk
+    one_by_one = []
+    with torch.no_grad():
+        for s in range(7):
+            whole.step(s)
+            chunked.step(s)
+    assert torch.equal(chunked.losses, whole.losses)
+    # and against forward_backward, which computes one step's loss on its own
+    fresh = engine._Group(arms)
+    with torch.no_grad():
+        for s in range(7):
+            P, G = fresh.stack.params, fresh.stack.grads
+            one_by_one.append(forward_backward(P, G, fresh.X, fresh.Y, fresh.masks, s, fresh.work).clone())
+            fresh.step(s)
+    assert torch.equal(torch.stack(one_by_one), whole.losses)

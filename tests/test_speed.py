@@ -114,8 +114,9 @@ def test_group_buffer_count_by_hand():
     got = group_buffer_bytes(cfg, n_arms=2, n_dropout=1)
     # parameters per arm: (1*4 + 4) + (4*4 + 4) + (4*1 + 1) = 33; 2 arms = 66, padded to 128 floats
     assert got["parameters"] == got["gradients"] == 128 * 4 and got["optimizer_state"] == 2 * 128 * 4
-    # workspace, float32: 2 layers' outputs, 2 gradients, 1 scratch of (2, 3, 4); output and its square (2, 3, 1)
-    assert got["activations"] == ((2 + 3) * 2 * 3 * 4 + 2 * 2 * 3) * 4
+    # workspace, float32: 2 layers' outputs, 2 gradients, 1 scratch of (2, 3, 4); the output's gradient
+    # (2, 3, 1); residuals and their squares of all 5 steps, (5, 2, 3, 1) each
+    assert got["activations"] == ((2 + 3) * 2 * 3 * 4 + 2 * 3 + 2 * 5 * 2 * 3) * 4
     # keys (5 steps x 2 layers x 1 arm) + 6 pair counters; one chunk of all 5 steps: hash and
     # its scratch, int16 thresholds, float scales; and the chunk's float multipliers (5 x 2 x 1 x 3 x 4)
     assert got["masks"] == (10 + 6) * 4 + 5 * 2 * 1 * (2 * 6 * 4 + 2 + 4) + 5 * 2 * 12 * 4
