@@ -34,9 +34,9 @@ from .config import ConfigError, TrialConfig
 from .peers import PEERS, peer_stepper
 from .reference import run_reference_trial
 from .roofline import measure_roofline, profile_step
-from .steppers import reference_stepper
+from .steppers import group_stepper, mixed_stepper, reference_stepper
 from .trial import check_device, run_trials
-from .tune import GroupSize, cpu_model, describe, group_size_choice, group_stepper, mixed_stepper
+from .tune import GroupSize, cpu_model, describe, group_size_choice
 
 SPEED_SCHEMA_VERSION = 2   # 2: group_size_choice, steps (race, roofline, profile), roofline_fraction
 RACE_STEPS = 20            # steps per round of the step race

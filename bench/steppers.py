@@ -24,26 +24,43 @@ from .task import make_data
 Stepper = Callable[[], torch.Tensor]  # returns the last step's train-mode loss per arm
 
 
-def _arms(cfg: TrialConfig, n_arms: int, dropout: bool) -> list:
-    """n_arms arms on seeds cfg.seed, cfg.seed + 1, ...: all plain, or all with cfg.dropout."""
-    make = dropout_arm if dropout else plain_arm
-    return [make(cfg.replace(seed=cfg.seed + i)) for i in range(n_arms)]
-
-
 def engine_stepper(cfg: TrialConfig, n_arms: int, *, dropout: bool, steps: int) -> Stepper:
-    """``steps`` steps of one stacked group of ``n_arms`` arms (a group of 1 is the single engine)."""
-    grp = _Group(_arms(cfg.replace(steps=steps), n_arms, dropout))
-    cuda = grp.device.type == "cuda"
+    """``steps`` steps of one stacked group of ``n_arms`` arms, all plain or all with cfg.dropout
+    (a group of 1 is the single engine)."""
+    return group_stepper(cfg, n_arms, n_dropout=n_arms if dropout else 0, steps=steps)
+
+
+def group_stepper(cfg: TrialConfig, n_arms: int, *, n_dropout: int, steps: int) -> Stepper:
+    """``steps`` steps of one engine group of ``n_arms`` arms (seeds cfg.seed + i), the first
+    ``n_dropout`` with dropout; returns the last step's loss per arm, (n_arms,)."""
+    c = cfg.replace(steps=steps)
+    grp = _Group([(dropout_arm if i < n_dropout else plain_arm)(c.replace(seed=c.seed + i)) for i in range(n_arms)])
 
     def run() -> torch.Tensor:
         grp.rewind()
         with torch.no_grad():
-            for s in range(steps):   # mask keys repeat every call: the same cost, fine for timing
+            for s in range(steps):
                 grp.step(s)
-        if cuda:
+        if grp.device.type == "cuda":
             torch.cuda.synchronize(grp.device)
-        return grp.losses[-1]                                         # (n_arms,)
+        return grp.losses[-1]                                    # (n_arms,)
     return run
+
+
+def mixed_stepper(make: Callable[..., Stepper], cfg: TrialConfig, n_arms: int, *, dropout: bool,
+                  steps: int) -> tuple[Stepper, int]:
+    """A stepper of ``n_arms`` arms mixed as trials mix them, and its arm-steps per call.
+
+    ``make(cfg, n, n_dropout=, steps=)`` builds one stepper (``group_stepper`` or a peer).
+    With dropout, half the arms have it; one arm with dropout is a plain and a dropout
+    stepper of one arm, called in turn, as the single engine trains a trial.
+    """
+    if not dropout:
+        return make(cfg, n_arms, n_dropout=0, steps=steps), n_arms * steps
+    if n_arms > 1:
+        return make(cfg, n_arms, n_dropout=n_arms // 2, steps=steps), n_arms * steps
+    plain, drop = make(cfg, 1, n_dropout=0, steps=steps), make(cfg, 1, n_dropout=1, steps=steps)
+    return (lambda: torch.cat([plain(), drop()])), 2 * steps
 
 
 def reference_stepper(cfg: TrialConfig, *, dropout: bool, steps: int) -> Stepper:

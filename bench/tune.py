@@ -31,15 +31,15 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal, Union
+from typing import Any, Iterator, Literal, Union
 
 import platformdirs
 import torch
 
 from .config import ConfigError, TrialConfig
-from .engine import ENGINE_REVISION, _Group
+from .engine import ENGINE_REVISION
 from .memory import group_buffer_bytes
-from .results import dropout_arm, plain_arm
+from .steppers import Stepper, group_stepper, mixed_stepper
 
 CACHE_ENV = "DROPOUT_BENCH_CACHE_DIR"
 TUNE_ENV = "DROPOUT_BENCH_TUNE"
@@ -57,7 +57,6 @@ GROUP_STATE_BYTES = {"cpu": 3 * 2**20, "cuda": 4 * 2**30}
 MAX_GROUP_SIZE = {"cpu": 64, "cuda": 4096}  # arms per stacked computation
 
 GroupSize = Union[int, Literal["auto"], None]   # None means "auto"
-Stepper = Callable[[], torch.Tensor]
 
 
 def budget_group_size(device: str, width: int = 300, depth: int = 2) -> int:
@@ -165,39 +164,6 @@ def measure_candidates(cfg: TrialConfig, dropout: bool, sizes: list[int],
         for n, (run, arm_steps) in runs.items():
             times[n].append(_seconds(run, cfg.device) / arm_steps)
     return {n: min(ts) for n, ts in times.items()}
-
-
-def group_stepper(cfg: TrialConfig, n_arms: int, *, n_dropout: int, steps: int) -> Stepper:
-    """``steps`` steps of one engine group of ``n_arms`` arms (seeds cfg.seed + i), the first
-    ``n_dropout`` with dropout; returns the last step's loss per arm, (n_arms,)."""
-    c = cfg.replace(steps=steps)
-    grp = _Group([(dropout_arm if i < n_dropout else plain_arm)(c.replace(seed=c.seed + i)) for i in range(n_arms)])
-
-    def run() -> torch.Tensor:
-        grp.rewind()
-        with torch.no_grad():
-            for s in range(steps):
-                grp.step(s)
-        if grp.device.type == "cuda":
-            torch.cuda.synchronize(grp.device)
-        return grp.losses[-1]                                    # (n_arms,)
-    return run
-
-
-def mixed_stepper(make: Callable[..., Stepper], cfg: TrialConfig, n_arms: int, *, dropout: bool,
-                  steps: int) -> tuple[Stepper, int]:
-    """A stepper of ``n_arms`` arms mixed as trials mix them, and its arm-steps per call.
-
-    ``make(cfg, n, n_dropout=, steps=)`` builds one stepper (``group_stepper`` or a peer).
-    With dropout, half the arms have it; one arm with dropout is a plain and a dropout
-    stepper of one arm, called in turn, as the single engine trains a trial.
-    """
-    if not dropout:
-        return make(cfg, n_arms, n_dropout=0, steps=steps), n_arms * steps
-    if n_arms > 1:
-        return make(cfg, n_arms, n_dropout=n_arms // 2, steps=steps), n_arms * steps
-    plain, drop = make(cfg, 1, n_dropout=0, steps=steps), make(cfg, 1, n_dropout=1, steps=steps)
-    return (lambda: torch.cat([plain(), drop()])), 2 * steps
 
 
 def _tune(cfg: TrialConfig, dropout: bool, key: dict[str, Any]) -> dict[str, Any]:

@@ -134,7 +134,7 @@ def test_measured_cpu_peak_of_a_group_is_close_to_its_buffers():
 def test_a_peer_trains_the_engines_plain_arms(peer):
     """Same data, weights and optimizer: the peers' plain arms follow the engine's to float rounding."""
     from bench.peers import peer_stepper
-    from bench.tune import group_stepper
+    from bench.steppers import group_stepper
 
     cfg = TrialConfig(width=16, n_train=8)
     ours = group_stepper(cfg, 3, n_dropout=0, steps=4)()
@@ -164,7 +164,7 @@ def test_roofline_products_and_limit_by_hand():
 
 def test_profile_puts_mask_work_under_masks_only_where_there_are_masks():
     from bench.roofline import profile_step
-    from bench.tune import group_stepper
+    from bench.steppers import group_stepper
 
     cfg = TrialConfig(width=16, n_train=8)
     plain = profile_step(group_stepper(cfg, 2, n_dropout=0, steps=3), 3)

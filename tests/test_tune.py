@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+import bench.steppers as steppers
 import bench.tune as tune
 from bench import ConfigError, TrialConfig, dropout_arm, plain_arm
 
@@ -152,9 +153,9 @@ def test_the_real_measurement_returns_a_time_per_size_it_kept():
 
 
 def test_a_mixed_stepper_counts_its_arm_steps():
-    run, arm_steps = tune.mixed_stepper(tune.group_stepper, CFG, 1, dropout=True, steps=3)
+    run, arm_steps = steppers.mixed_stepper(steppers.group_stepper, CFG, 1, dropout=True, steps=3)
     assert arm_steps == 6 and run().shape == (2,)              # a plain and a dropout arm of one, in turn
-    run, arm_steps = tune.mixed_stepper(tune.group_stepper, CFG, 4, dropout=True, steps=3)
+    run, arm_steps = steppers.mixed_stepper(steppers.group_stepper, CFG, 4, dropout=True, steps=3)
     assert arm_steps == 12 and run().shape == (4,)
 
 
