@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from .config import ConfigError, TrialConfig
+from .engine import ENGINE_REVISION
 from .peers import PEERS, peer_stepper
 from .reference import run_reference_trial
 from .roofline import measure_roofline, profile_step
@@ -264,6 +265,7 @@ def machine_info(device: str = "cpu") -> dict[str, Any]:
     info: dict[str, Any] = {
         "cpu": cpu_model(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
         "python": platform.python_version(), "platform": platform.platform(), "device": device,
+        "engine_revision": ENGINE_REVISION,
     }
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))

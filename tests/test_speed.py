@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bench import TrialConfig, dropout_arm, plain_arm
-from bench.engine import DropoutMasks, _Adam, _Stack, _Workspace, forward_backward
+from bench.engine import ENGINE_REVISION, DropoutMasks, _Adam, _Stack, _Workspace, forward_backward
 
 
 @pytest.fixture(autouse=True)
@@ -58,6 +58,7 @@ def test_speed_report_times_every_engine_against_the_same_run_reference():
     assert report["batched_equals_single"] is True and report["group_size"] == 2
     assert report["group_size_choice"] == {"group_size": 2, "source": "given"}
     assert {"cpu", "cpu_count", "torch", "device"} <= set(report["machine"])
+    assert report["machine"]["engine_revision"] == ENGINE_REVISION
     steps = report["steps"]
     limit = steps["roofline"]["limit_arm_steps_per_s"]
     assert rows["batched"]["roofline_fraction"] == rows["batched"]["arm_steps_per_s"] / limit

@@ -7,6 +7,7 @@ import pytest
 from scipy import stats
 
 from bench import TrialConfig, TrialResult, run_reference_trial, run_trial, run_trials
+from bench.engine import ENGINE_REVISION
 
 
 TIMING = ("step_seconds_median", "step_seconds_iqr")
@@ -53,6 +54,7 @@ def test_result_is_plain_data(small):
     assert r.plain.gap == r.plain.test_mse - r.plain.train_mse
     assert r.plain.curve_steps == list(range(0, small.steps + 1, small.eval_every))
     assert {"torch", "device", "threads"} <= set(r.env) and r.config == small.to_dict()
+    assert r.env["engine_revision"] == ENGINE_REVISION   # which step trained it
     assert r.plain.step_seconds_median > 0 and r.plain.step_seconds_iqr >= 0
 
 
