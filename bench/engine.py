@@ -261,7 +261,7 @@ class _Workspace:
         self.tmp = buf(A, n, w)                         # products reduced over one axis
         self.gout = buf(A, n, 1)                        # dLoss/d(network output)
         # residuals (output - y) of the last ``chunk`` steps, whose losses are computed together
-        # (``_losses``): three small calls per chunk instead of per step
+        # (``losses``): three small calls per chunk instead of per step
         self.chunk = residual_chunk(A, n, steps)
         self.res, self.res_sq = buf(self.chunk, A, n, 1), buf(self.chunk, A, n, 1)
         self.res_rows = self.res.unbind(0)              # a view per slot, made once
