@@ -175,10 +175,7 @@ def environment(device: str) -> dict[str, Any]:
     """What a reader needs to reproduce the numbers: versions, device, threads, determinism."""
     import torch  # here, not at the top: loading and reading results needs no torch
 
-    from .engine import ENGINE_REVISION
-
     env: dict[str, Any] = {
-        "engine_revision": ENGINE_REVISION,   # bench.engine's step as installed here
         "torch": torch.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),

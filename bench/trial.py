@@ -7,7 +7,7 @@ from typing import Iterator, Literal, Sequence
 import torch
 
 from .config import ENGINES, ConfigError, TrialConfig
-from .engine import group_key, train_group
+from .engine import ENGINE_REVISION, group_key, train_group
 from .results import Arm, ArmResult, TrialResult, environment, pair, trial_arms
 from .tune import GroupSize, budget_group_size, resolve_group_size
 
@@ -46,7 +46,8 @@ def run_trials(
     results = []
     for c, arms in zip(cfgs, arms_of):
         others = {k: trained[a] for k, a in arms.items() if k not in ("plain", "dropout")}
-        results.append(pair(c, trained[arms["plain"]], trained[arms["dropout"]], environment(c.device), others))
+        env = {**environment(c.device), "engine_revision": ENGINE_REVISION}   # the step that trained it
+        results.append(pair(c, trained[arms["plain"]], trained[arms["dropout"]], env, others))
     return results
 
 
