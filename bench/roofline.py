@@ -18,6 +18,7 @@ Units: seconds, FLOP/s, bytes/s, arm-steps/s.
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -28,7 +29,8 @@ from typing import Any, Callable, Iterator
 import torch
 
 from .config import TrialConfig
-from .engine import _Adam
+from .engine import _Adam, _Group
+from .results import plain_arm
 from .task import layer_dims
 
 ROUND_SECONDS = 0.02     # one timed round of one product
@@ -79,6 +81,52 @@ def measure_roofline(cfg: TrialConfig, n_arms: int) -> dict[str, Any]:
             "limit_s_per_arm_step": limit, "limit_arm_steps_per_s": 1.0 / limit}
 
 
+def limit_stepper(cfg: TrialConfig, n_arms: int, steps: int) -> tuple[Callable[[], Any], int]:
+    """The limit's work as a racer: ``steps`` times, the products of an engine step
+    (``matmul_shapes``) and its fused Adam step, on a real group's buffers, nothing else.
+    Returns (run, arm-steps per call).
+
+    ``measure_roofline`` times these kernels apart, each repeated on a hot cache, and keeps
+    minimums. Raced in the same alternating rounds as the engines (``bench.speed.race``,
+    medians), they run under the engines' conditions: caches cooled by the other racers
+    between rounds, the step's real buffers, the same clock drift. An engine's fraction of
+    this racer is then the share of its step that is not products and Adam. The products
+    read and write the group's own parameters, gradients and activations (one real step
+    fills them first), as the engine's do: operands of their own made a larger working set
+    and a racer 12% slower (0.214 against 0.191 ms per arm-step, group 4, bench/README.md).
+    """
+    grp = _Group(_limit_arms(cfg, n_arms, steps))
+    with torch.no_grad():
+        grp.step(0)
+    P, G, X, work = grp.stack.params, grp.stack.grads, grp.X, grp.work
+    v = work.bind(P, G, X, 0)
+    L = cfg.depth
+    calls: list[Callable[[], Any]] = []
+    if X.shape[2] > 1:   # the input layer's two products (one input: elementwise, not a product)
+        calls += [lambda: torch.baddbmm(P[1], X, P[0], out=work.h[0]),
+                  lambda: torch.bmm(v["XT"][0], work.g[0], out=v["G0pad"][0])]
+    for layer in range(1, L):
+        calls += [functools.partial(torch.baddbmm, P[2 * layer + 1], work.h[layer - 1], P[2 * layer], out=work.h[layer]),
+                  functools.partial(torch.bmm, v["hT"][layer - 1], work.g[0], out=G[2 * layer]),
+                  functools.partial(torch.bmm, work.g[0], v["wT"][layer], out=work.g[1])]
+    calls.append(grp.opt.step)
+
+    def run() -> None:
+        with torch.no_grad():
+            for _ in range(steps):
+                for call in calls:
+                    call()
+        if grp.device.type == "cuda":
+            torch.cuda.synchronize(grp.device)
+    return run, n_arms * steps
+
+
+def _limit_arms(cfg: TrialConfig, n_arms: int, steps: int) -> list:
+    """Plain arms on seeds cfg.seed + i (masks are not the limit's work)."""
+    c = cfg.replace(steps=max(steps, 1))
+    return [plain_arm(c.replace(seed=c.seed + i)) for i in range(n_arms)]
+
+
 def _product(name: str, shape: tuple[int, int, int, int], device: torch.device) -> tuple[Callable[[], Any], float]:
     """A zero-argument call of one product (A, m, k) x (A, k, n) laid out as the engine lays it out, and its FLOPs."""
     A, m, k, n = shape
@@ -98,13 +146,20 @@ def _product(name: str, shape: tuple[int, int, int, int], device: torch.device) 
 
 
 def _adam_seconds(cfg: TrialConfig, n_arms: int, device: torch.device) -> tuple[float, int]:
-    """One fused Adam step over the group's flat buffer (padded to 64 floats, as the engine pads it)."""
+    """Seconds of one fused Adam step over the group's flat buffer, and its element count."""
+    step, total = _adam_step(cfg, n_arms, device)
+    return _best_seconds(step, device), total
+
+
+def _adam_step(cfg: TrialConfig, n_arms: int, device: torch.device) -> tuple[Callable[[], None], int]:
+    """One fused Adam step over a flat buffer of the group's parameter count (padded to 64 floats,
+    as the engine pads it) as a zero-argument call, and the buffer's element count."""
     dims = layer_dims(cfg)
     n_params = sum(i * o + o for i, o in zip(dims[:-1], dims[1:]))
     total = -(-n_arms * n_params // 64) * 64
     flat = torch.randn(total, generator=torch.Generator().manual_seed(1)).to(device)
     grad = torch.randn(total, generator=torch.Generator().manual_seed(2)).to(device).mul_(1e-3)
-    return _best_seconds(_Adam(flat, grad, cfg.lr).step, device), total
+    return _Adam(flat, grad, cfg.lr).step, total
 
 
 def _best_seconds(fn: Callable[[], Any], device: torch.device) -> float:

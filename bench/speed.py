@@ -34,12 +34,13 @@ from .config import ConfigError, TrialConfig
 from .engine import ENGINE_REVISION
 from .peers import PEERS, peer_stepper
 from .reference import run_reference_trial
-from .roofline import measure_roofline, profile_step
+from .roofline import limit_stepper, measure_roofline, profile_step
 from .steppers import group_stepper, mixed_stepper, reference_stepper
 from .trial import check_device, run_trials
 from .tune import GroupSize, cpu_model, describe, group_size_choice
 
-SPEED_SCHEMA_VERSION = 2   # 2: group_size_choice, steps (race, roofline, profile), roofline_fraction
+SPEED_SCHEMA_VERSION = 3   # 2: group_size_choice, steps (race, roofline, profile), roofline_fraction;
+                           # 3: the limit's kernels as a racer, same_rounds_fraction
 RACE_STEPS = 20            # steps per round of the step race
 RACE_ROUNDS = 5            # alternating rounds; medians are kept
 PEER_LABELS = {"stacked_autograd": "stacked autograd, fused Adam", "func_ensemble": "torch.func ensemble, vmap(grad)"}
@@ -124,8 +125,14 @@ def measure_steps(cfg: TrialConfig, group_size: int, *, peers: bool = False, ste
 
     Every racer trains arms mixed as trials mix them (half with dropout when cfg.dropout > 0;
     one arm at a time: a plain and a dropout net in turn). Peers run at ``group_size`` arms.
+    The limit's own kernels race too (``limit_stepper``, at the limit's group size): each
+    row's ``same_rounds_fraction`` is that racer's median over the row's, the fraction of
+    the limit's work as it runs under the race's conditions, beside ``roofline_fraction``
+    (the kernels' minimums, timed apart on hot caches).
     """
     dropout, g = cfg.dropout > 0, group_size
+    roof = {str(n): measure_roofline(cfg, n) for n in sorted({1, g})}
+    best = min(roof.values(), key=lambda r: r["limit_s_per_arm_step"])
     racers = {"reference": ("reference loop (nn.Sequential, 1 net at a time)",
                             mixed_stepper(_reference, cfg, 1, dropout=dropout, steps=steps)),
               "single": ("single engine", mixed_stepper(group_stepper, cfg, 1, dropout=dropout, steps=steps)),
@@ -134,12 +141,13 @@ def measure_steps(cfg: TrialConfig, group_size: int, *, peers: bool = False, ste
     for name in PEERS if peers else ():
         make = functools.partial(peer_stepper, name)
         racers[name] = (f"{PEER_LABELS[name]} (group {g})", mixed_stepper(make, cfg, g, dropout=dropout, steps=steps))
+    racers["limit"] = (f"limit: products and Adam alone (group {best['group_size']})",
+                       limit_stepper(cfg, best["group_size"], steps))
     medians = race({k: stepper for k, (_, stepper) in racers.items()}, rounds, cfg.device)
-    roof = {str(n): measure_roofline(cfg, n) for n in sorted({1, g})}
-    best = min(roof.values(), key=lambda r: r["limit_s_per_arm_step"])
     limit, ref = best["limit_s_per_arm_step"], medians["reference"]
     rows = {k: {"label": label, "s_per_arm_step": medians[k], "arm_steps_per_s": 1.0 / medians[k],
-                "vs_reference": ref / medians[k], "roofline_fraction": limit / medians[k]}
+                "vs_reference": ref / medians[k], "roofline_fraction": limit / medians[k],
+                "same_rounds_fraction": medians["limit"] / medians[k]}
             for k, (label, _) in racers.items()}
     run, _ = mixed_stepper(group_stepper, cfg, g, dropout=dropout, steps=steps)
     return {"steps_per_round": steps, "rounds": rounds, "rows": rows,
@@ -294,10 +302,12 @@ def format_speed(report: dict[str, Any]) -> str:
                      f"{row['arm_steps_per_s']:>12.0f} {row['vs_reference']:>12.2f}x {row['cpu_vs_reference']:>12.2f}x"
                      f" {100 * row['roofline_fraction']:>8.1f}%")
     lines += ["", f"training steps only (medians of {st['rounds']} alternating rounds of {st['steps_per_round']} steps):",
-              f"{'engine':<52} {'ms/arm-step':>11} {'arm-steps/s':>12} {'vs reference':>13} {'of limit':>9}"]
+              f"{'engine':<52} {'ms/arm-step':>11} {'arm-steps/s':>12} {'vs reference':>13} {'of limit':>9}"
+              f" {'of limit racer':>15}"]
     for row in st["rows"].values():
         lines.append(f"{row['label']:<52} {1e3 * row['s_per_arm_step']:>11.3f} {row['arm_steps_per_s']:>12.0f} "
-                     f"{row['vs_reference']:>12.2f}x {100 * row['roofline_fraction']:>8.1f}%")
+                     f"{row['vs_reference']:>12.2f}x {100 * row['roofline_fraction']:>8.1f}%"
+                     f" {100 * row['same_rounds_fraction']:>14.1f}%")
     prof = st["profile"]
     lines += ["", f"where a step of the batched engine (group {prof['group_size']}) goes: torch.profiler, "
                   f"{prof['steps']} steps, ops' own time (unprofiled step: {1e3 * prof['wall_s_per_step']:.3f} ms)"]

@@ -62,15 +62,40 @@ def test_speed_report_times_every_engine_against_the_same_run_reference():
     steps = report["steps"]
     limit = steps["roofline"]["limit_arm_steps_per_s"]
     assert rows["batched"]["roofline_fraction"] == rows["batched"]["arm_steps_per_s"] / limit
-    assert list(steps["rows"]) == ["reference", "single", "batched", "stacked_autograd", "func_ensemble"]
+    assert list(steps["rows"]) == ["reference", "single", "batched", "stacked_autograd", "func_ensemble", "limit"]
+    racer = steps["rows"]["limit"]
+    assert racer["label"] == f"limit: products and Adam alone (group {steps['roofline']['at_group_size']})"
     for row in steps["rows"].values():
         assert row["vs_reference"] == steps["rows"]["reference"]["s_per_arm_step"] / row["s_per_arm_step"]
         assert row["roofline_fraction"] == steps["roofline"]["limit_s_per_arm_step"] / row["s_per_arm_step"]
+        assert row["same_rounds_fraction"] == racer["s_per_arm_step"] / row["s_per_arm_step"]
+    assert racer["same_rounds_fraction"] == 1.0
     assert set(steps["roofline"]["by_group_size"]) == {"1", "2"}
     assert set(steps["profile"]["s_per_step"]) == {"matmuls", "adam", "masks", "other ops"}
     text = format_speed(report)
     assert "reference loop" in text and "batched engine (group 2)" in text and "bit for bit: yes" in text
     assert "of limit" in text and "torch.func ensemble" in text and "group size: 2 arm(s) (given)" in text
+    assert "of limit racer" in text and "limit: products and Adam alone" in text
+
+
+@pytest.mark.parametrize("depth, inputs, per_step", [(3, 1, {"aten::baddbmm": 2, "aten::bmm": 4}),
+                                                     (1, 3, {"aten::baddbmm": 1, "aten::bmm": 1})])
+def test_the_limit_racer_runs_a_steps_products_and_one_adam_step_per_step(depth, inputs, per_step):
+    """Exactly the kernels measure_roofline times apart: matmul_shapes' products, then Adam."""
+    from torch.profiler import profile
+
+    from bench.roofline import limit_stepper, matmul_shapes
+
+    task = {"task": "toy1d"} if inputs == 1 else {"task": "diabetes", "n_features": inputs}
+    cfg = TrialConfig(width=8, depth=depth, n_train=5, **task)
+    run, arm_steps = limit_stepper(cfg, 2, steps=3)
+    assert arm_steps == 2 * 3
+    with profile() as prof:
+        run()
+    counts = {e.key: e.count for e in prof.key_averages()}
+    assert {k: counts.get(k, 0) // 3 for k in per_step} == per_step
+    assert sum(p["count"] for p in matmul_shapes(cfg, 2)) == sum(per_step.values())
+    assert counts["aten::_fused_adam_"] == 3
 
 
 def test_speed_refuses_bad_input_with_one_line():
