@@ -169,7 +169,6 @@ def plot_arms(trials: pd.DataFrame, x: Optional[str], *, metric: str = "test_mse
     xcol = x or "cell"
     if x is None:
         long[xcol] = "all trials"
-    n_x = long[xcol].nunique()
     fig, ax = plt.subplots(figsize=(WIDTH_IN, 4.2))
     order = sorted(long[xcol].unique())
     sns.violinplot(data=long, x=xcol, y=metric, hue="arm", order=order, hue_order=list(ARM_COLOURS),

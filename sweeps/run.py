@@ -85,7 +85,8 @@ class SweepSummary:
         return (" (" + ", ".join(f"{name} {100 * v:.1f}%" for name, v in parts.items()) + ")") if parts else ""
 
 
-def resolve_out_dir(spec: SweepSpec, out_dir: str | os.PathLike | None) -> Path:
+def resolve_out_dir(spec: Any, out_dir: str | os.PathLike | None) -> Path:
+    """Where a sweep's or search's store goes: ``out_dir`` if given, else results/<spec.name>/."""
     return Path(out_dir) if out_dir is not None else DEFAULT_RESULTS / spec.name
 
 

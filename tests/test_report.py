@@ -4,7 +4,6 @@ import copy
 import math
 import re
 
-import numpy as np
 import pytest
 from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests

@@ -2,7 +2,6 @@
 and a lack-of-fit check that speaks up when the model misses the pattern."""
 import numpy as np
 import pandas as pd
-import pytest
 
 from analysis.trend import fit_trend
 

@@ -40,7 +40,7 @@ from bench.trial import check_device
 from ..identity import trial_id
 from ..locks import FileLock, LockBusy
 from ..options import ExecutionOptions
-from ..run import DEFAULT_RESULTS
+from ..run import resolve_out_dir
 from ..session import FolderSession, folder_session
 from ..signals import exit_code, start_with_sigint_ignored
 from ..store import Store, StoreError, StoreLocked, TrialRow, now_iso, store_path
@@ -97,10 +97,6 @@ class SearchSummary:
 
         search = dataclasses.replace(load_search(self.out_dir), confirm=self.confirmed)   # this run's, or none
         return search_answer(search, unconfirmed=self.unconfirmed or "no confirmation stage has run")
-
-
-def resolve_out_dir(spec: SearchSpec, out_dir: str | os.PathLike | None) -> Path:
-    return Path(out_dir) if out_dir is not None else DEFAULT_RESULTS / spec.name
 
 
 @dataclass
