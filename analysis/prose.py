@@ -311,7 +311,9 @@ def design(rep: Estimates, manifest: Mapping[str, Any], records: Sequence[Mappin
                                    "the dropout masks (a counter-based hash of seed, step, layer, sample, unit)."),
         ("Environment", f"torch {env.get('torch', pk.get('torch', '?'))}, python {env.get('python', '?')}, "
                         f"device {manifest.get('device') or env.get('device', '?')}, engine "
-                        f"{manifest.get('engine', '?')}, threads {manifest.get('threads', env.get('threads', '?'))}, "
+                        f"{manifest.get('engine', '?')}"
+                        + (f" (revision {env['engine_revision']})" if "engine_revision" in env else "")
+                        + f", threads {manifest.get('threads', env.get('threads', '?'))}, "
                         f"jobs {manifest.get('n_jobs', '?')}, host {manifest.get('host', '?')}, code "
                         f"{manifest.get('code_version', '?')}, deterministic algorithms "
                         f"{env.get('deterministic_algorithms', '?')}; packages: "

@@ -144,6 +144,8 @@ def test_report_from_a_real_store(tmp_path):
     assert f["delta_mean"] == pytest.approx(d["delta_test_mse"].mean())
     assert f["delta_p_wilcoxon"] == pytest.approx(sps.wilcoxon(d["delta_test_mse"].to_numpy()).pvalue)
     assert path == out / "report.html" and "tiny" in path.read_text()
+    from bench.engine import ENGINE_REVISION
+    assert f"engine auto (revision {ENGINE_REVISION})" in path.read_text()   # the step that trained it
 
 
 def _cli(argv):
