@@ -103,8 +103,8 @@ def limit_stepper(cfg: TrialConfig, n_arms: int, steps: int) -> tuple[Callable[[
     L = cfg.depth
     calls: list[Callable[[], Any]] = []
     if X.shape[2] > 1:   # the input layer's two products (one input: elementwise, not a product)
-        calls += [lambda: torch.baddbmm(P[1], X, P[0], out=work.h[0]),
-                  lambda: torch.bmm(v["XT"][0], work.g[0], out=v["G0pad"][0])]
+        calls += [functools.partial(torch.baddbmm, P[1], X, P[0], out=work.h[0]),
+                  functools.partial(torch.bmm, v["XT"][0], work.g[0], out=v["G0pad"][0])]
     for layer in range(1, L):
         calls += [functools.partial(torch.baddbmm, P[2 * layer + 1], work.h[layer - 1], P[2 * layer], out=work.h[layer]),
                   functools.partial(torch.bmm, v["hT"][layer - 1], work.g[0], out=G[2 * layer]),
@@ -146,20 +146,13 @@ def _product(name: str, shape: tuple[int, int, int, int], device: torch.device) 
 
 
 def _adam_seconds(cfg: TrialConfig, n_arms: int, device: torch.device) -> tuple[float, int]:
-    """Seconds of one fused Adam step over the group's flat buffer, and its element count."""
-    step, total = _adam_step(cfg, n_arms, device)
-    return _best_seconds(step, device), total
-
-
-def _adam_step(cfg: TrialConfig, n_arms: int, device: torch.device) -> tuple[Callable[[], None], int]:
-    """One fused Adam step over a flat buffer of the group's parameter count (padded to 64 floats,
-    as the engine pads it) as a zero-argument call, and the buffer's element count."""
+    """One fused Adam step over the group's flat buffer (padded to 64 floats, as the engine pads it)."""
     dims = layer_dims(cfg)
     n_params = sum(i * o + o for i, o in zip(dims[:-1], dims[1:]))
     total = -(-n_arms * n_params // 64) * 64
     flat = torch.randn(total, generator=torch.Generator().manual_seed(1)).to(device)
     grad = torch.randn(total, generator=torch.Generator().manual_seed(2)).to(device).mul_(1e-3)
-    return _Adam(flat, grad, cfg.lr).step, total
+    return _best_seconds(_Adam(flat, grad, cfg.lr).step, device), total
 
 
 def _best_seconds(fn: Callable[[], Any], device: torch.device) -> float:
