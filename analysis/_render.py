@@ -18,7 +18,7 @@ td:first-child,th:first-child{text-align:left}
 ul.summary{font-size:1.02em;padding-left:1.2em}ul.summary li{margin:.35em 0}ul.summary li:first-child{font-weight:600}
 figure{margin:1em 0}figure img{width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.88em;color:#444}code{background:#f5f5f5;padding:0 .2em}.note{color:#555;font-size:.9em}
-td.v-helps{background:#dbe9f6}td.v-hurts{background:#f8dcd6}td.v-mixed{background:#f4ecd0}
+td.v-helps{background:#dbe9f6}td.v-hurts{background:#f8dcd6}td.v-withheld{background:#f4ecd0}
 """
 
 Block = tuple  # (heading, note, content): content is a DataFrame, ("figure", name, caption),
