@@ -15,7 +15,7 @@ from bench import TrialConfig
 from bench.config import STREAM_SEEDS, field_names
 
 from . import stats
-from .mean_test import mean_test, skewness
+from .mean_test import mean_test, skewness, skewness_se
 
 METRICS = ("test_mse", "train_mse", "gap")
 ARMS = ("plain", "dropout")
@@ -58,7 +58,8 @@ def cell_table(
     ``stats.paired_summary`` (cells with equal n together, in table order); ``margin``, the
     smallest effect of interest (``smallest_effect``, default ``decisions.default_margin``);
     ``delta_p`` (the verdict's test, ``analysis.mean_test.mean_test``; NaN below 3 seeds) and
-    ``delta_skew`` (the deltas' sample skewness G1); ``p_holm``, ``p_bh`` (from ``delta_p``) and
+    ``delta_skew`` (the deltas' sample skewness G1) and ``skewed`` (G1 beyond 1.96 of its
+    standard error under normality: detectably skewed); ``p_holm``, ``p_bh`` (from ``delta_p``) and
     ``p_tost_holm`` adjusted across the family of cells with a p-value; ``sig_holm``, ``sig_bh`` at
     alpha = 0.05; ``delta_bonf_low``/``_high``, the mean's t-interval at 1 - 0.05/m over the m cells
     of the family (simultaneous); the verdict columns of ``analysis.decisions.decide``.
@@ -100,6 +101,8 @@ def _add_test(table: pd.DataFrame) -> None:
             p[i] = float(mean_test(v)[0])
             skew[i] = float(skewness(v))
     table["delta_p"], table["delta_skew"] = p, skew
+    sizes = table["delta_n"].to_numpy(dtype=float)
+    table["skewed"] = np.abs(skew) > 1.96 * skewness_se(sizes)   # detectably skewed: a normal-theory test of G1
 
 
 def _bonferroni(values: pd.Series, family: int) -> tuple[np.ndarray, np.ndarray]:

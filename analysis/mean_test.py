@@ -61,6 +61,13 @@ def skewness(delta: np.ndarray) -> np.ndarray:
     return np.where(m2 > 0, g1, 0.0)
 
 
+def skewness_se(n: np.ndarray | int) -> np.ndarray:
+    """Standard error of G1 for n normal draws: sqrt(6 n (n - 1) / ((n - 2)(n + 1)(n + 3))); NaN below 3."""
+    n = np.asarray(n, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(n >= 3, np.sqrt(6 * n * (n - 1) / ((n - 2) * (n + 1) * (n + 3))), np.nan)
+
+
 def hall_statistic(delta: np.ndarray) -> np.ndarray:
     """Hall's (1992) skewness-corrected t: T + a T^2 / 3 + a^2 T^3 / 27 + a / 6, a = G1 / sqrt(n).
 

@@ -145,3 +145,13 @@ def test_halls_statistic_by_hand():
     a = g / np.sqrt(3)
     assert hall_statistic(d) == pytest.approx(t + a * t * t / 3 + a * a * t ** 3 / 27 + a / 6)
     assert g == pytest.approx(1.4578, abs=1e-4)
+
+
+def test_the_skewness_standard_error_matches_simulation():
+    """SE of G1 under normality (the 'skewed' flag's yardstick) against 20,000 simulated samples per n."""
+    from analysis.mean_test import skewness_se
+
+    for n in (5, 10, 30):
+        g = skewness(np.random.default_rng(n).standard_normal((20_000, n)))
+        assert g.std() == pytest.approx(float(skewness_se(n)), rel=0.03)
+    assert np.isnan(skewness_se(2))
