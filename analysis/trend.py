@@ -54,7 +54,7 @@ class Trend:
     lack_of_fit_p: float
     n: int
     curves: pd.DataFrame = field(default_factory=pd.DataFrame)  # fitted delta over a fine grid of rates, band
-    peak_n: Optional[dict] = None        # N with the largest predicted benefit at one rate: p, n, ci_low, ci_high, notes
+    peak_n: Optional[dict] = None        # the N of the largest benefit at one rate: p, n, ci_low, ci_high, notes
     notes: list[str] = field(default_factory=list)
     scope: str = ""                      # the trials it was fitted to, where not all ("task = toy1d only")
     seeds: int = 0                       # G, the clusters
@@ -144,8 +144,9 @@ def fit_trend(ok: pd.DataFrame, axes: Sequence[str], column: str) -> Optional[Tr
                                        "no lack-of-fit test: the trend has as many terms as there are cells"]
     peak = _peak_n(data, names, beta, cov, t, ranges.get("n_train"))
     if peak is None and "logN2" in names:
-        notes.append(f"no peak in N: a quadratic through {live['n_train'].nunique()} values of N always has a "
-                     f"vertex (a peak needs {MIN_N_FOR_PEAK})")
+        sizes = live["n_train"].nunique()
+        notes.append(f"no peak in N: a quadratic through {sizes} values of N always has a vertex (a peak needs "
+                     f"{MIN_N_FOR_PEAK})" if sizes < MIN_N_FOR_PEAK else "no peak in N: the fit is not a cap in log N")
     return Trend(formula="delta ~ " + " + ".join(names[1:]), method=f"OLS, seed-clustered CR2 errors, t(G-1 = {G - 1})",
                  coefficients=_coefficients(names, beta[:, 0], cov[0], G), cell_fit=cell_fit,
                  best_rate=_best_rate(data, axes, names, beta, cov, t, ranges.get("dropout")),

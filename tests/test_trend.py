@@ -168,7 +168,11 @@ def test_fit_trend_is_the_simulated_estimator_and_says_its_method():
 
 def test_no_peak_in_n_from_three_values_and_no_absurd_ends_beyond_the_grid():
     tr = fit_trend(_one(_grid(SIZES, 30), np.random.default_rng(7)), ["dropout", "n_train"], "delta_test_mse")
-    assert tr.peak_n is None and any("no peak in N" in s for s in tr.notes)
+    assert tr.peak_n is None and any("through 3 values of N" in s for s in tr.notes)
+    valley = {**TRUTH, "logN2": 0.02}
+    tr = fit_trend(_one(_grid(SIZES4, 30), np.random.default_rng(7), truth=valley), ["dropout", "n_train"],
+                   "delta_test_mse")
+    assert tr.peak_n is None and any("not a cap in log N" in s for s in tr.notes)
     # a benefit that still rises at the largest rate tried: the vertex sits near 0.9
     rising = {**TRUTH, "p": 0.45, "p2": -0.25, "p:logN": 0.0}
     tr = fit_trend(_one(_grid(SIZES, 30), np.random.default_rng(7), truth=rising), ["dropout", "n_train"],
