@@ -155,10 +155,12 @@ def fit_trend(ok: pd.DataFrame, axes: Sequence[str], column: str) -> Optional[Tr
 
 
 def _coefficients(names: list[str], beta: np.ndarray, cov: np.ndarray, seeds: int) -> pd.DataFrame:
-    se = np.sqrt(np.diag(cov))
+    se = np.sqrt(np.clip(np.diag(cov), 0, None))    # a term no seed moves: rounding can make its variance -1e-20
     t = t_quantile(seeds)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = 2 * sps.t.sf(np.abs(beta / se), seeds - 1)
     return pd.DataFrame({"term": names, "estimate": beta, "se": se, "ci_low": beta - t * se,
-                         "ci_high": beta + t * se, "p": 2 * sps.t.sf(np.abs(beta / se), seeds - 1)})
+                         "ci_high": beta + t * se, "p": p})
 
 
 def _combos(data: pd.DataFrame, axes: list[str]) -> tuple[list[str], pd.DataFrame]:
@@ -244,7 +246,7 @@ def _curves(data: pd.DataFrame, axes: list[str], names: list[str], beta: np.ndar
         for name, v in _logs(combo).items():
             cols.update({name: np.full_like(grid, v), f"{name}2": np.full_like(grid, v * v)})
         x = model_matrix(names, cols)                                  # (41, k)
-        fit, se = x @ beta, np.sqrt(np.einsum("ij,jk,ik->i", x, cov, x))
+        fit, se = x @ beta, np.sqrt(np.clip(np.einsum("ij,jk,ik->i", x, cov, x), 0, None))
         out.append(pd.DataFrame({"dropout": grid, **{a: combo[a] for a in others}, "fitted": fit,
                                  "low": fit - t * se, "high": fit + t * se}))
     return pd.concat(out, ignore_index=True)
