@@ -77,9 +77,10 @@ def _trend(rep: Estimates) -> str:
     if len(best):
         by = [a for a in best.columns if a in ("n_train", "width")]
         where = [(", ".join(f"{_axis(a)} = {_v(r[a])}" for a in by) or "overall",
-                  f"{r['p_star']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]" + (f" ({r['note']})" if r["note"] else ""))
+                  (R.ci(r["p_star"], r["ci_low"], r["ci_high"], 2) + (f" ({r['note']})" if r["note"] else ""))
+                  if np.isfinite(r["p_star"]) else r["note"])
                  for _, r in best.iterrows()]
-        if len(where) > 4:   # a long list: its two ends, and the table for the rest
+        if len(where) > 4 and best["p_star"].notna().any():   # a long list: its two ends, the table for the rest
             lo, hi = best["p_star"].idxmin(), best["p_star"].idxmax()
             where = [where[lo], where[hi]]
             parts.append(f"the rate with the largest benefit runs from {where[0][1]} at {where[0][0]} to "
@@ -88,11 +89,14 @@ def _trend(rep: Estimates) -> str:
             parts.append("the rate with the largest benefit is " + "; ".join(f"{v} at {k}" for k, v in where))
     if tr.peak_n:
         pk = tr.peak_n
-        parts.append(f"at p = {pk['p']:.2g} the benefit peaks near N = {pk['n']:.0f} [{pk['ci_low']:.0f}, "
-                     f"{pk['ci_high']:.0f}] (a quadratic in log N)")
+        extra = "".join(f"; {s}" for s in pk.get("notes", []))     # where an end left the grid of N
+        parts.append(f"at p = {pk['p']:.2g} the benefit peaks near N = {R.ci(pk['n'], pk['ci_low'], pk['ci_high'], 0)}"
+                     f" (a quadratic in log N{extra})" if np.isfinite(pk["n"])
+                     else f"at p = {pk['p']:.2g} the benefit peaks in N {'; '.join(pk['notes'])}")
     fit = (f"it fits the cell means badly (lack of fit F = {tr.lack_of_fit_f:.2f} on {tr.lack_of_fit_df[0]} and "
            f"{tr.lack_of_fit_df[1]} df, p = {R.pvalue(tr.lack_of_fit_p)}), so read the cells, not the curve"
-           if tr.fits_badly else f"it fits the cell means (lack of fit p = {R.pvalue(tr.lack_of_fit_p)})")
+           if tr.fits_badly else f"it fits the cell means (lack of fit p = {R.pvalue(tr.lack_of_fit_p)})"
+           if np.isfinite(tr.lack_of_fit_p) else "its lack of fit cannot be tested with these cells and seeds")
     scope = f", {tr.scope}" if tr.scope else ""
     if not parts:
         return f"Trend across the grid ({tr.method}{scope}): {fit}."

@@ -2,20 +2,27 @@
 
 delta ~ p + p^2 + log N + (log N)^2 + log width + (log width)^2 + p:log N + p:log width, with
 the terms whose settings the sweep varies (p = dropout rate; a square needs three values of
-its setting), and a random intercept per
-seed (every cell shares the seeds, so a seed's data draw moves all its cells together):
-``statsmodels`` MixedLM. If the mixed model fails to converge, OLS with standard errors
-clustered by seed takes its place, and the table says so.
+its setting). One method, always: OLS, with errors clustered by seed (CR2, t on G - 1 df,
+G = number of seeds; ``analysis.clustered``). A seed's cells are one cluster, which allows
+what the trials share: within one N all rates share the data, the plain arm and the masks;
+across N only the initial weights. A random intercept per seed assumes one correlation for
+all of a seed's cells and its intervals for the N terms covered 73-81%.
 
-From the fit: a coefficient table with 95% intervals; the rate with the largest predicted
-benefit at each N (and width), p* = -(b_p + b_pN log N + b_pw log w) / (2 b_p2), with an
-interval from 4,000 draws of the coefficients' normal approximation; and a lack-of-fit
-F-test of the trend against one mean per cell (both with a fixed effect per seed, OLS),
-which says when the model misses the pattern.
+Minimum seeds: ``min_seeds(k) = k + SPARE_SEEDS`` for k coefficients (intercept included).
+The clustered covariance is built from G seeds' scores that sum to zero, so its rank is at
+most G - 1; it needs G - 1 >= k to be of full rank, and one seed more to spare. Below that
+``fit_trend`` returns None: no model rather than one whose errors are not estimable.
+
+From the fit: the coefficients with t intervals; the rate with the largest predicted benefit
+at each N (and width), p* = -(b_p + b_pN log N + b_pw log w) / (2 b_p2), with Fieller's
+interval; where the benefit peaks in N (only with four or more values of N: a quadratic
+through three values always has a vertex), by Fieller on the log N scale; fitted curves with
+a pointwise band; and a lack-of-fit test of the cell means against the trend with the same
+clustered covariance (Hotelling's F). Ends of an interval outside the grid tried are NaN,
+and the note says "beyond the grid".
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -23,199 +30,240 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from .clustered import INTERVAL, cluster_ols, fieller, lack_of_fit, t_quantile
+
 MIN_CELLS = 3
-DRAWS = 4_000
+SPARE_SEEDS = 2          # seeds beyond the number of coefficients (see the module docstring)
+MIN_N_FOR_PEAK = 4       # distinct values of N before a vertex in log N is called a peak
+
+
+def min_seeds(k: int) -> int:
+    """The fewest seeds for a trend with k coefficients (intercept included)."""
+    return k + SPARE_SEEDS
 
 
 @dataclass
 class Trend:
     formula: str
-    method: str                          # "MixedLM (random intercept per seed)" or "OLS, seed-clustered SE"
-    coefficients: pd.DataFrame           # term, estimate, ci_low, ci_high, p
+    method: str                          # "OLS, seed-clustered CR2 errors, t(G-1 = ...)"
+    coefficients: pd.DataFrame           # term, estimate, se, ci_low, ci_high, p
     best_rate: pd.DataFrame              # per N (and width): p_star, ci_low, ci_high, note
     cell_fit: pd.DataFrame               # per cell: the axes, observed mean, its SE, fitted mean
-    lack_of_fit_f: float                 # the trend against one mean per cell (seed effects in both)
+    lack_of_fit_f: float                 # cell means against the trend, seed-clustered (Hotelling F)
     lack_of_fit_df: tuple[int, int]
     lack_of_fit_p: float
     n: int
     curves: pd.DataFrame = field(default_factory=pd.DataFrame)  # fitted delta over a fine grid of rates, band
-    peak_n: Optional[dict] = None        # N with the largest predicted benefit at one rate: p, n, ci_low, ci_high
+    peak_n: Optional[dict] = None        # the N of the largest benefit at one rate: p, n, ci_low, ci_high, notes
     notes: list[str] = field(default_factory=list)
     scope: str = ""                      # the trials it was fitted to, where not all ("task = toy1d only")
+    seeds: int = 0                       # G, the clusters
 
     @property
     def fits_badly(self) -> bool:
         return bool(np.isfinite(self.lack_of_fit_p) and self.lack_of_fit_p < 0.05)
 
 
-def _design(frame: pd.DataFrame, axes: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
-    """The model's columns (p, p2, logN, logw) from the swept axes, and its terms."""
-    d = pd.DataFrame(index=frame.index)
+def _design(frame: pd.DataFrame, axes: Sequence[str]) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The model's columns (p, p2, logN, logN2, logw, logw2) from the swept axes, and its terms."""
+    cols: dict[str, np.ndarray] = {}
     terms: list[str] = []
     if "dropout" in axes:
-        d["p"] = frame["dropout"].astype(float)
+        cols["p"] = frame["dropout"].to_numpy(dtype=float)
         terms.append("p")
         if frame["dropout"].nunique() >= 3:
-            d["p2"] = d["p"] ** 2
+            cols["p2"] = cols["p"] ** 2
             terms.append("p2")
     for axis, name in (("n_train", "logN"), ("width", "logw")):
         if axis in axes:
-            d[name] = np.log(frame[axis].astype(float))
+            cols[name] = np.log(frame[axis].to_numpy(dtype=float))
             terms.append(name)
             if frame[axis].nunique() >= 3:       # a benefit that rises and then falls
-                d[f"{name}2"] = d[name] ** 2
+                cols[f"{name}2"] = cols[name] ** 2
                 terms.append(f"{name}2")
-            if "p" in d:
+            if "p" in cols:
                 terms.append(f"p:{name}")
-    return d, terms
+    return cols, terms
+
+
+def model_matrix(names: Sequence[str], cols: dict[str, np.ndarray]) -> np.ndarray:
+    """(rows, k): one column per term in ``names`` ("Intercept", "p", "p:logN", ...)."""
+    rows = len(next(iter(cols.values())))
+    out = np.ones((rows, len(names)))
+    for j, term in enumerate(names):
+        if term != "Intercept":
+            for part in term.split(":"):
+                out[:, j] *= cols[part]
+    return out
+
+
+def design(frame: pd.DataFrame, axes: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """X (rows, k) and the coefficient names, intercept first, for the trials in ``frame``."""
+    cols, terms = _design(frame, axes)
+    names = ["Intercept", *terms]
+    return model_matrix(names, cols), names
+
+
+def vertex_weights(names: Sequence[str], axis: str, at: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """u, w (k,) with the vertex in ``axis`` ("p" or "logN") = (u' b) / (w' b), the other columns at ``at``:
+    -(b_axis + sum b_axis:x x) / (2 b_axis2)."""
+    u, w = np.zeros(len(names)), np.zeros(len(names))
+    for j, term in enumerate(names):
+        parts = term.split(":")
+        if term == axis:
+            u[j] = -1.0
+        elif term == f"{axis}2":
+            w[j] = 2.0
+        elif axis in parts and len(parts) == 2:
+            u[j] = -at[parts[1] if parts[0] == axis else parts[0]]
+    return u, w
 
 
 def fit_trend(ok: pd.DataFrame, axes: Sequence[str], column: str) -> Optional[Trend]:
     """The trend model of ``column`` (a paired delta) over the swept axes of the finished trials ``ok``.
 
-    None when fewer than 3 cells, or none of dropout, n_train, width is swept.
+    None when fewer than 3 cells, none of dropout, n_train, width is swept, or fewer seeds
+    than ``min_seeds`` of the model's coefficients.
     """
-    import statsmodels.formula.api as smf
-
     axes = [a for a in axes if a in ("dropout", "n_train", "width") and ok[a].nunique() > 1]
     live = ok.dropna(subset=[column])
     if not axes or live.groupby(axes).ngroups < MIN_CELLS:
         return None
-    x, terms = _design(live, axes)
-    data = pd.concat([x, live[[column, "seed", *axes]].rename(columns={column: "delta"})], axis=1)
-    formula = "delta ~ " + " + ".join(terms)
-    notes: list[str] = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            res = smf.mixedlm(formula, data, groups=data["seed"]).fit(reml=True)
-            ok_fit = bool(res.converged) and np.all(np.isfinite(res.bse.drop("Group Var", errors="ignore")))
-        except Exception:  # noqa: BLE001 - singular or degenerate designs: fall back below
-            ok_fit = False
-        if ok_fit:
-            method, params = "MixedLM (random intercept per seed)", res.fe_params
-            cov = res.cov_params().loc[params.index, params.index]
-        else:
-            res = smf.ols(formula, data).fit(cov_type="cluster", cov_kwds={"groups": data["seed"]})
-            method, params, cov = "OLS, seed-clustered SE", res.params, res.cov_params()
-            notes.append("the mixed model did not converge; OLS with seed-clustered errors instead")
-    coef = _coefficients(params, cov)
-    draws = np.random.default_rng(0).multivariate_normal(params.to_numpy(), cov.to_numpy(), size=DRAWS)
-    cell_fit, f, df1, df2, p = _lack_of_fit(data, axes, params, formula)
-    return Trend(formula=formula, method=method, coefficients=coef,
-                 best_rate=_best_rate(data, axes, params, draws), cell_fit=cell_fit, lack_of_fit_f=f,
-                 lack_of_fit_df=(df1, df2), lack_of_fit_p=p,
-                 n=len(data), curves=_curves(data, axes, params, draws), peak_n=_peak_n(data, params, draws),
-                 notes=notes)
-
-
-def _columns(p: np.ndarray, n_train: Optional[float], width: Optional[float]) -> dict[str, np.ndarray]:
-    cols = {"p": p, "p2": p ** 2}
-    for name, v in (("logN", n_train), ("logw", width)):
-        if v is not None:
-            cols[name] = np.full_like(p, np.log(v))
-            cols[f"{name}2"] = cols[name] ** 2
-    return cols
-
-
-def _curves(data: pd.DataFrame, axes: list[str], params: pd.Series, draws: np.ndarray) -> pd.DataFrame:
-    """The fitted delta against the rate, one curve per value of the other axes, with a 95% band."""
-    if "p" not in params:
-        return pd.DataFrame()
-    others = [a for a in axes if a != "dropout"]
-    combos = data[others].drop_duplicates().sort_values(others) if others else pd.DataFrame(index=[0])
-    grid = np.linspace(float(data["p"].min()), float(data["p"].max()), 41)
-    out = []
-    for _, combo in combos.iterrows():
-        cols = _columns(grid, combo.get("n_train"), combo.get("width"))
-        fit = _predict(params, cols)
-        band = np.stack([_predict(pd.Series(b, index=params.index), cols) for b in draws[:400]])
-        out.append(pd.DataFrame({"dropout": grid, **{a: combo[a] for a in others}, "fitted": fit,
-                                 "low": np.quantile(band, 0.025, axis=0), "high": np.quantile(band, 0.975, axis=0)}))
-    return pd.concat(out, ignore_index=True)
-
-
-def _peak_n(data: pd.DataFrame, params: pd.Series, draws: np.ndarray) -> Optional[dict]:
-    """Where the predicted benefit peaks in N, at the median rate tried: exp(-(b_N + b_pN p) / (2 b_N2))."""
-    if "logN2" not in params or float(params["logN2"]) >= 0:
+    X, names = design(live, axes)
+    seeds, y = live["seed"].to_numpy(), live[column].to_numpy(dtype=float)
+    G = len(np.unique(seeds))
+    if G < min_seeds(len(names)) or np.linalg.matrix_rank(X) < len(names):
         return None
-    p = float(np.median(data["p"])) if "p" in data else 0.0
-    names = list(params.index)
-
-    def peak(b: np.ndarray) -> np.ndarray:
-        get = dict(zip(names, b.T))
-        return np.exp(-(get["logN"] + get.get("p:logN", 0.0) * p) / (2 * get["logN2"]))
-
-    sample = peak(draws[draws[:, names.index("logN2")] < 0])
-    return {"p": p, "n": float(peak(params.to_numpy()[None, :])[0]),
-            "ci_low": float(np.quantile(sample, 0.025)), "ci_high": float(np.quantile(sample, 0.975))}
-
-
-def _coefficients(params: pd.Series, cov: pd.DataFrame) -> pd.DataFrame:
-    se = np.sqrt(np.diag(cov.to_numpy()))
-    z = sps.norm.ppf(0.975)
-    return pd.DataFrame({"term": params.index, "estimate": params.to_numpy(), "ci_low": params.to_numpy() - z * se,
-                         "ci_high": params.to_numpy() + z * se,
-                         "p": 2 * sps.norm.sf(np.abs(params.to_numpy() / se))})
-
-
-def _predict(params: pd.Series, cols: dict[str, np.ndarray]) -> np.ndarray:
-    out = np.full(len(next(iter(cols.values()))), float(params.get("Intercept", 0.0)))
-    for term, b in params.items():
-        if term == "Intercept":
-            continue
-        value = np.ones_like(out)
-        for part in term.split(":"):
-            value = value * cols[part]
-        out = out + b * value
-    return out
+    beta, cov = cluster_ols(X, seeds, y)
+    t = t_quantile(G)
+    data = live[["seed", *axes]].assign(delta=y)
+    ranges = {a: (float(live[a].min()), float(live[a].max())) for a in axes}
+    cell_fit, f, df1, df2, p = _lack_of_fit(data, axes, names, beta[:, 0], seeds, y)
+    notes = [] if np.isfinite(p) else [f"no lack-of-fit test: the trend leaves {df1} cell contrasts, "
+                                       f"which need more than {df1} seeds (there are {G})" if df1 else
+                                       "no lack-of-fit test: the trend has as many terms as there are cells"]
+    peak = _peak_n(data, names, beta, cov, t, ranges.get("n_train"))
+    if peak is None and "logN2" in names:
+        sizes = live["n_train"].nunique()
+        notes.append(f"no peak in N: a quadratic through {sizes} values of N always has a vertex (a peak needs "
+                     f"{MIN_N_FOR_PEAK})" if sizes < MIN_N_FOR_PEAK else "no peak in N: the fit is not a cap in log N")
+    return Trend(formula="delta ~ " + " + ".join(names[1:]), method=f"OLS, seed-clustered CR2 errors, t(G-1 = {G - 1})",
+                 coefficients=_coefficients(names, beta[:, 0], cov[0], G), cell_fit=cell_fit,
+                 best_rate=_best_rate(data, axes, names, beta, cov, t, ranges.get("dropout")),
+                 lack_of_fit_f=f, lack_of_fit_df=(df1, df2), lack_of_fit_p=p, n=len(live),
+                 curves=_curves(data, axes, names, beta[:, 0], cov[0], t), peak_n=peak, notes=notes, seeds=G)
 
 
-def _best_rate(data: pd.DataFrame, axes: list[str], params: pd.Series, draws: np.ndarray) -> pd.DataFrame:
-    """p* per combination of the other axes, with a 95% interval over the coefficient draws."""
-    if "p2" not in params:
-        return pd.DataFrame()
+def _coefficients(names: list[str], beta: np.ndarray, cov: np.ndarray, seeds: int) -> pd.DataFrame:
+    se = np.sqrt(np.clip(np.diag(cov), 0, None))    # a term no seed moves: rounding can make its variance -1e-20
+    t = t_quantile(seeds)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = 2 * sps.t.sf(np.abs(beta / se), seeds - 1)
+    return pd.DataFrame({"term": names, "estimate": beta, "se": se, "ci_low": beta - t * se,
+                         "ci_high": beta + t * se, "p": p})
+
+
+def _combos(data: pd.DataFrame, axes: list[str]) -> tuple[list[str], pd.DataFrame]:
     others = [a for a in axes if a != "dropout"]
-    combos = data[others].drop_duplicates().sort_values(others) if others else pd.DataFrame(index=[0])
-    lo_p, hi_p = float(data["p"].min()), float(data["p"].max())
-    names = list(params.index)
+    return others, (data[others].drop_duplicates().sort_values(others) if others else pd.DataFrame(index=[0]))
+
+
+def _logs(combo: pd.Series) -> dict[str, float]:
+    return {name: float(np.log(float(combo[axis]))) for axis, name in (("n_train", "logN"), ("width", "logw"))
+            if axis in combo}
+
+
+def _shown(estimate: float, lo: float, hi: float, shape: int, grid: tuple[float, float], what: str,
+           scale=lambda v: v) -> tuple[float, float, float, str]:
+    """A Fieller result as reported: a value or an end beyond the grid tried becomes NaN and the note
+    says where it went ("past 0.7 (beyond the grid of rates tried, 0.1-0.7)")."""
+    g0, g1 = grid
+    where = f"(beyond the grid of {what} tried, {g0:g}-{g1:g})"
+    est = scale(estimate)
+    est = est if g0 <= est <= g1 else np.nan
+    if shape != INTERVAL:
+        return est, np.nan, np.nan, f"the interval is unbounded {where}"
+    low, high = scale(lo), scale(hi)
+    if np.isnan(est):
+        side = f"past {g1:g}" if scale(estimate) > g1 else f"below {g0:g}"
+        note = f"{side} {where}"
+    elif low < g0 or high > g1:
+        sides = [s for s, off in ((f"below {g0:g}", low < g0), (f"past {g1:g}", high > g1)) if off]
+        note = f"the interval runs {' and '.join(sides)} {where}"
+    else:
+        note = ""
+    low, high = (v if g0 <= v <= g1 else np.nan for v in (low, high))
+    return est, low, high, note
+
+
+def _best_rate(data: pd.DataFrame, axes: list[str], names: list[str], beta: np.ndarray, cov: np.ndarray,
+               t: float, grid: Optional[tuple[float, float]]) -> pd.DataFrame:
+    """p* per combination of the other axes, with Fieller's 95% interval."""
+    if "p2" not in names:
+        return pd.DataFrame()
+    others, combos = _combos(data, axes)
     rows = []
     for _, combo in combos.iterrows():
-        log = {"logN": np.log(float(combo["n_train"])) if "n_train" in combo else 0.0,
-               "logw": np.log(float(combo["width"])) if "width" in combo else 0.0}
-
-        def vertex(b: np.ndarray) -> np.ndarray:
-            get = dict(zip(names, b.T))
-            slope = get["p"] + sum(get.get(f"p:{k}", 0.0) * v for k, v in log.items())
-            return -slope / (2 * get["p2"])
-
-        star = float(vertex(params.to_numpy()[None, :])[0])
-        sample = vertex(draws)
-        concave = float(params["p2"]) < 0
+        u, w = vertex_weights(names, "p", _logs(combo))
+        est, lo, hi, shape = (float(v[0]) for v in fieller(beta, cov, u, w, t))
         row = {a: combo[a] for a in others}
-        row.update(p_star=star, ci_low=float(np.quantile(sample, 0.025)), ci_high=float(np.quantile(sample, 0.975)),
-                   note=("" if concave and lo_p <= star <= hi_p else
-                         "no interior best rate: the fitted curve is not a cap" if not concave else
-                         f"outside the rates tried ({lo_p:g}-{hi_p:g})"))
+        if float(w @ beta[:, 0]) >= 0:
+            row.update(p_star=np.nan, ci_low=np.nan, ci_high=np.nan,
+                       note="at an end of the grid (the fitted curve in p is not a cap)")
+        else:
+            star, low, high, note = _shown(est, lo, hi, int(shape), grid, "rates")
+            row.update(p_star=star, ci_low=low, ci_high=high, note=note)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _lack_of_fit(data: pd.DataFrame, axes: list[str], params: pd.Series,
-                 formula: str) -> tuple[pd.DataFrame, float, int, int, float]:
-    """Observed cell means and their SEs beside the fitted means, and the classical lack-of-fit F-test:
-    the trend's terms against one mean per cell, both with a fixed effect per seed (OLS)."""
-    import statsmodels.formula.api as smf
+def _peak_n(data: pd.DataFrame, names: list[str], beta: np.ndarray, cov: np.ndarray, t: float,
+            grid: Optional[tuple[float, float]]) -> Optional[dict]:
+    """Where the predicted benefit peaks in N at the median rate tried: exp(-(b_N + b_pN p) / (2 b_N2)),
+    by Fieller on the log N scale; None with fewer than four values of N or no cap in log N."""
+    if "logN2" not in names or data["n_train"].nunique() < MIN_N_FOR_PEAK:
+        return None
+    p = float(np.median(data["dropout"])) if "dropout" in data else 0.0
+    u, w = vertex_weights(names, "logN", {"p": p})
+    if float(w @ beta[:, 0]) >= 0:
+        return None
+    est, lo, hi, shape = (float(v[0]) for v in fieller(beta, cov, u, w, t))
+    n, low, high, note = _shown(est, lo, hi, int(shape), grid, "N", scale=lambda v: float(np.exp(v)))
+    return {"p": p, "n": n, "ci_low": low, "ci_high": high, "notes": [note] if note else []}
 
+
+def _curves(data: pd.DataFrame, axes: list[str], names: list[str], beta: np.ndarray, cov: np.ndarray,
+            t: float) -> pd.DataFrame:
+    """The fitted delta against the rate, one curve per value of the other axes, with a pointwise
+    95% band fitted +- t sqrt(x' V x)."""
+    if "p" not in names:
+        return pd.DataFrame()
+    others, combos = _combos(data, axes)
+    grid = np.linspace(float(data["dropout"].min()), float(data["dropout"].max()), 41)
+    out = []
+    for _, combo in combos.iterrows():
+        cols = {"p": grid, "p2": grid ** 2}
+        for name, v in _logs(combo).items():
+            cols.update({name: np.full_like(grid, v), f"{name}2": np.full_like(grid, v * v)})
+        x = model_matrix(names, cols)                                  # (41, k)
+        fit, se = x @ beta, np.sqrt(np.clip(np.einsum("ij,jk,ik->i", x, cov, x), 0, None))
+        out.append(pd.DataFrame({"dropout": grid, **{a: combo[a] for a in others}, "fitted": fit,
+                                 "low": fit - t * se, "high": fit + t * se}))
+    return pd.concat(out, ignore_index=True)
+
+
+def _lack_of_fit(data: pd.DataFrame, axes: list[str], names: list[str], beta: np.ndarray, seeds: np.ndarray,
+                 y: np.ndarray) -> tuple[pd.DataFrame, float, int, int, float]:
+    """Observed cell means and their SEs beside the fitted means, and the seed-clustered test of the
+    cell means against the trend (``analysis.clustered.lack_of_fit``)."""
     g = data.groupby(axes, sort=True)
     cells = g["delta"].agg(["mean", "std", "count"]).reset_index()
     cells["se"] = cells["std"] / np.sqrt(cells["count"])
-    x, _ = _design(cells, axes)
-    cells["fitted"] = _predict(params, {c: x[c].to_numpy() for c in x})
-    frame = data.assign(cell=g.ngroup())
-    full = smf.ols("delta ~ C(cell) + C(seed)", frame).fit()
-    reduced = smf.ols(formula + " + C(seed)", frame).fit()
-    if full.df_resid <= 0 or reduced.df_resid <= full.df_resid:
-        return cells.drop(columns=["std"]), np.nan, 0, int(full.df_resid), np.nan
-    f, p, df_diff = full.compare_f_test(reduced)
-    return cells.drop(columns=["std"]), float(f), int(df_diff), int(full.df_resid), float(p)
+    cols, _ = _design(cells, axes)
+    for name in ("p2", "logN2", "logw2"):     # a square the cells' own count of values would not add
+        if name in names and name not in cols:
+            cols[name] = cols[name[:-1]] ** 2
+    x = model_matrix(names, cols)
+    cells["fitted"] = x @ beta
+    f, q, df2, p = lack_of_fit(x, g.ngroup().to_numpy(), seeds, y)
+    return cells.drop(columns=["std"]), float(f[0]), q, df2, float(p[0])
