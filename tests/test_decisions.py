@@ -131,7 +131,7 @@ def test_directions_against_a_strong_skew_are_withheld_with_the_seeds_that_would
     rep = _report(deltas)
     hurt, helped = _cell(rep, dropout=0.9), _cell(rep, dropout=0.05)
     assert hurt["p_holm"] < 0.05 and hurt["verdict"] == "withheld"
-    assert "skewed" in hurt["reason"] and "seeds per cell would do" in hurt["reason"]
+    assert "skewness" in hurt["reason"] and "seeds per cell would do" in hurt["reason"]
     assert hurt["seeds_needed"] > 6
     assert helped["verdict"] == "helps"
 
