@@ -104,7 +104,9 @@ def comparisons_display(rep: Estimates) -> pd.DataFrame:
     rows, o = [], rep.outcome
     for arm, c in rep.comparisons.items():
         for _, r in c.iterrows():
-            d = {"against": NAMES[arm], **_axis_values(r, rep.axes), "seeds": int(r["delta_n"])}
+            axes = c.attrs.get("axes", rep.axes)   # the settings dropout and this arm read (analysis.pairs)
+            d = {"against": NAMES[arm], **{a: f"{r[a]:g}" if isinstance(r[a], float) else r[a] for a in axes},
+                 "seeds": int(r["delta_n"])}
             d[f"{o.label} alternative"] = R.num(r[f"{o.name}_{arm}_mean"])
             d[f"{o.label} dropout"] = R.num(r[f"{o.name}_dropout_mean"])
             d[f"{o.label} plain"] = R.num(r[f"{o.name}_plain_mean"])

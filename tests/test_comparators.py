@@ -206,7 +206,7 @@ def test_a_sweep_over_a_comparator_setting_loads_and_checks_every_cell():
         parse_spec('name = "x"\nseeds = 2\narms = "plain,dropout"\n')
 
 
-def test_a_diverged_comparator_leaves_the_main_comparison_alone():
+def test_a_diverged_comparator_counts_against_it_and_leaves_the_main_comparison_alone():
     from analysis.comparisons import comparison_tables
     from analysis.cells import cell_table
     from analysis.frame import records_frame
@@ -217,7 +217,12 @@ def test_a_diverged_comparator_leaves_the_main_comparison_alone():
     assert (frame["status"] == "ok").all() and frame["status_early_stop"].tolist().count("diverged") == 1
     main = cell_table(frame, ["task"])
     versus = comparison_tables(frame, ["task"])["early_stop"]
-    assert main["n_ok"].tolist() == [12] and versus["n_ok"].tolist() == [11] and versus["n_diverged"].tolist() == [1]
+    assert main["n_ok"].tolist() == [12] and versus["n_ok"].tolist() == [12]
+    assert versus["diverged_early_stop"].tolist() == [1] and versus["diverged_dropout"].tolist() == [0]
+    # seed 0's early_stop outcome is its worst finite one on the other seeds: delta = that - dropout's
+    worst = frame["test_mse_early_stop"].iloc[1:].max()
+    expected = (worst - frame["test_mse_dropout"].iloc[0], *(frame["delta_test_mse_vs_early_stop"].iloc[1:]))
+    assert versus["delta_values"].iloc[0].tolist() == pytest.approx(list(expected), abs=0, rel=0)
 
 
 def test_the_trend_is_fitted_to_one_task_and_says_so():
