@@ -16,6 +16,7 @@ from . import _render as R
 from .answers import Cost, Plan, cost, noise_free_ratio, plan, versus_line
 from .cells import cell_axes, cell_table, focus_cell
 from .comparisons import comparison_tables
+from .families import best_of_families
 from .pairs import pair_trials
 from .decisions import Best, best_cell
 from .outcomes import DEFAULT, OUTCOMES, Outcome, outcome as find_outcome
@@ -64,6 +65,7 @@ class Estimates:
     trend: Optional[Trend] = None    # analysis.trend.fit_trend over the grid
     variance: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.variance.variance_table (crossed designs)
     comparisons: dict[str, pd.DataFrame] = field(default_factory=dict)  # analysis.comparisons, per comparator arm
+    families: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.families: best of each family, per group
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage
 
 
@@ -93,6 +95,7 @@ def estimate(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[st
                        method=method, smallest_effect=smallest_effect, outcome=out.name)
     comparisons = comparison_tables(trials, swept, outcome=out.name, expected_seeds=expected,
                                     smallest_effect=smallest_effect, seed=seed, n_resamples=n_resamples, method=method)
+    families = best_of_families(trials, swept, outcome=out.name)
     lap("cells")
     fidx = focus_cell(cells, axes, focus) if len(cells) else None
     ka = known_answer_trials(_data_keys(ok)) if len(ok) else pd.DataFrame()
@@ -107,7 +110,8 @@ def estimate(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[st
                                       if smallest_effect is not None else "by default 10% of sigma^2"),
                      outcome=out, noise_free_ratio=noise_free_ratio(ok, axes),
                      trend=_trend(ok, cells, axes, fidx, f"delta_{out.name}"),
-                     variance=variance_table(ok, axes, out.name), comparisons=comparisons)
+                     variance=variance_table(ok, axes, out.name), comparisons=comparisons,
+                     families=families)
 
 
 def _trend(ok: pd.DataFrame, cells: pd.DataFrame, axes: list[str], fidx: Optional[int], column: str) -> Optional[Trend]:
