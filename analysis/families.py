@@ -171,3 +171,30 @@ def _verdict(r: pd.Series, alpha: float) -> str:
     if np.isfinite(r["p_holm"]) and r["p_holm"] < alpha:
         return "dropout better" if r["delta_mean"] > 0 else "dropout worse"
     return "not detected"
+
+
+RULE = (f"Per group, each family (dropout over its rates, weight decay over its lambdas, early stopping over "
+        f"its patience; the plain net a family of one) chooses its best setting on one half of the seeds. "
+        f"{SELECT} delta = outcome(rival's choice) - outcome(dropout's choice) on the same odd seed (> 0: "
+        f"dropout better); mean with a 95% t-interval, one-sample t-test, Holm across the groups of each "
+        f"question (one multiplicity family per rival). ")
+
+
+def families_display(table: pd.DataFrame, label: str) -> pd.DataFrame:
+    """The best-of-family table for the report: one row per (group, rival), ``label`` naming the outcome."""
+    from . import _render as R
+    from .comparisons import NAMES
+
+    rows = []
+    for _, r in table.iterrows():
+        d = {a: f"{r[a]:g}" if isinstance(r[a], float) else r[a] for a in table.attrs.get("group_axes", [])}
+        d.update({"against": NAMES[r["question"]], "dropout's choice": r["dropout_choice"],
+                  "rival's choice": r["rival_choice"] or "-", "seeds (select / judge)": f"{r['n_select']} / {r['n']}",
+                  f"{label} rival": R.num(r[[c for c in table.columns if c.endswith("_rival_mean")][0]]),
+                  f"{label} dropout": R.num(r[[c for c in table.columns if c.endswith("_dropout_mean")][0]]),
+                  "mean delta [95% CI]": R.ci(r["delta_mean"], r["delta_ci_low"], r["delta_ci_high"], 4),
+                  "p Holm": R.pvalue(r["p_holm"]) + ("*" if r["p_holm"] < ALPHA else ""),
+                  "diverged (dropout / rival)": f"{r['diverged_dropout']} / {r['diverged_rival']}",
+                  "verdict": r["verdict"]})
+        rows.append(d)
+    return pd.DataFrame(rows)

@@ -259,11 +259,17 @@ def page_blocks(rep: Report) -> list[R.Block]:
                        f"dropout helped); change = dropout's {o} against plain's; * adjusted p < 0.05; "
                        f"p equiv. = TOST within +-the smallest effect, Holm-adjusted. Rule: {RULE}",
                        decisions_display(rep)))
+    if len(rep.families):
+        from .divergence import RULE as DIVERGED
+        from .families import RULE as FAMILIES, families_display
+        blocks.append(("Best of each family", FAMILIES + DIVERGED, families_display(rep.families, rep.outcome.label)))
     if any(len(c) for c in rep.comparisons.values()):
+        from .divergence import RULE as DIVERGED_RULE
         o = rep.outcome.label
         blocks.append(("Dropout against the alternatives", f"delta = {o}(alternative) - {o}(dropout) on the same "
-                       f"seed: same data, same initial weights (> 0: dropout did better). Holm across the cells "
-                       f"of each comparison; verdicts by the same rule. {EARLY_STOP_RULE} The weight_decay arm "
+                       f"seed: same data, same initial weights (> 0: dropout did better). A comparison's cells come "
+                       f"from the settings dropout and that arm read, each seed's pair once. Holm across the cells "
+                       f"of each comparison; verdicts by the same rule. {DIVERGED_RULE} {EARLY_STOP_RULE} The weight_decay arm "
                        f"is the plain net with Adam's coupled L2 penalty.", comparisons_display(rep)))
         if "against" in figures:
             blocks.append((TITLES["against"], "", ("figure", *figures["against"])))

@@ -156,8 +156,11 @@ def test_report_says_where_dropout_beats_each_comparator():
     for task, d in shift.items():   # the mean paired delta is the shift, to the seeds' noise
         assert table.loc[task, "delta_mean"] == pytest.approx(d, abs=0.003)
     said = [s for s in rep.summary if "early stopping" in s]
-    assert said[0].startswith("Does dropout beat early stopping") and "better in 1 of 3 cells and worse in 1" in said[0]
-    assert "dropout better at task = toy1d" in said[1] and "dropout worse at task = sine1d" in said[1]
+    # first the best of each family on the odd seeds (one setting each here), then every cell on all seeds
+    assert said[0].startswith("Against early stopping (one setting each, judged on the odd seeds): dropout better "
+                              "in 1 of 3 (task) groups, worse in 1")
+    assert said[1].startswith("Per setting, against early stopping") and "better in 1 of 3 cells of task and worse in 1" in said[1]
+    assert "dropout better at task = toy1d" in said[2] and "dropout worse at task = sine1d" in said[2]
     assert "weight decay" not in " ".join(rep.summary)                # no arm, no sentence
 
 
