@@ -66,6 +66,7 @@ class Estimates:
     variance: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.variance.variance_table (crossed designs)
     comparisons: dict[str, pd.DataFrame] = field(default_factory=dict)  # analysis.comparisons, per comparator arm
     families: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.families: best of each family, per group
+    pairs: pd.DataFrame = field(default_factory=pd.DataFrame)  # ``trials`` with each (seed, plain-dropout pair) once
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage
 
 
@@ -111,7 +112,7 @@ def estimate(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[st
                      outcome=out, noise_free_ratio=noise_free_ratio(ok, axes),
                      trend=_trend(ok, cells, axes, fidx, f"delta_{out.name}"),
                      variance=variance_table(ok, axes, out.name), comparisons=comparisons,
-                     families=families)
+                     families=families, pairs=pairs.frame)
 
 
 def _trend(ok: pd.DataFrame, cells: pd.DataFrame, axes: list[str], fidx: Optional[int], column: str) -> Optional[Trend]:

@@ -101,10 +101,10 @@ def best_of_families(trials: pd.DataFrame, axes: Sequence[str], *, outcome: str 
     (one-sample t-test of the mean delta); ``p_holm`` (Holm across the groups of this question);
     ``diverged_dropout``, ``diverged_rival`` (confirmation seeds counted against each arm);
     ``verdict`` ("dropout better", "dropout worse", "not detected", "too few seeds").
-    ``table.attrs["group_axes"]`` names the group axes.
+    ``table.attrs["group_axes"]`` names the group axes. Empty when the trials carry no comparator arm.
     """
-    if not len(trials):
-        return pd.DataFrame()
+    if not len(trials) or not any(trained(trials, c).any() for c in QUESTIONS if c != "plain"):
+        return pd.DataFrame()   # no rival family beside the plain net: the cell table answers that one
     settings = family_settings(trials, axes)
     chosen_by = {a for s in settings.values() for a in s}
     group_axes = [a for a in axes if a not in chosen_by]
