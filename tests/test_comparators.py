@@ -241,3 +241,20 @@ def test_the_trend_is_fitted_to_one_task_and_says_so():
     assert rep.trend is not None and rep.trend.scope == "task = toy1d only"
     assert rep.trend.n == 24                                   # the toy1d trials only
     assert any("task = toy1d only" in s for s in rep.summary if s.startswith("Trend"))
+
+
+def test_a_diverged_dropout_arm_counts_against_dropout_in_the_comparison():
+    from analysis.comparisons import comparison_tables
+    from analysis.cells import cell_table
+    from analysis.frame import records_frame
+
+    records = _records_with_comparators({"toy1d": 0.02})
+    records[5]["result"]["dropout"].update(status="diverged", test_mse=float("nan"), diverged_at_step=30)
+    frame = records_frame(records)
+    frame.loc[5, "status"] = "diverged"                      # the plain-and-dropout pair's status
+    main = cell_table(frame, ["task"])
+    versus = comparison_tables(frame, ["task"])["early_stop"]
+    assert main["n_ok"].tolist() == [11]                     # the pair's own table leaves it out, as before
+    assert versus["n_ok"].tolist() == [12] and versus["diverged_dropout"].tolist() == [1]
+    worst = frame["test_mse_dropout"].drop(index=5).max()
+    assert versus["delta_values"].iloc[0][5] == frame.loc[5, "test_mse_early_stop"] - worst
