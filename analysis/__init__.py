@@ -22,6 +22,7 @@ _LAZY = {
                      "paired_t_power", "prob_improvement", "seeds_for_power", "wilcoxon_p", "wilcoxon_rows",
                      "wilson_interval"), ".stats"),
     "records_frame": ".frame", "curves_frame": ".frame",
+    "pair_trials": ".pairs", "best_of_families": ".families",
     "OBJECTIVES": ".objectives", "Objective": ".objectives",
     "atomic_write": ".files", "atomic_write_text": ".files",
     "write_report": ".report", "build_report": ".report",

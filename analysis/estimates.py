@@ -16,6 +16,8 @@ from . import _render as R
 from .answers import Cost, Plan, cost, noise_free_ratio, plan, versus_line
 from .cells import cell_axes, cell_table, focus_cell
 from .comparisons import comparison_tables
+from .families import best_of_families
+from .pairs import pair_trials
 from .decisions import Best, best_cell
 from .outcomes import DEFAULT, OUTCOMES, Outcome, outcome as find_outcome
 from .trend import Trend, fit_trend
@@ -49,7 +51,7 @@ class Estimates:
     """A sweep's numbers: ``trials`` (analysis.frame.records_frame), ``cells`` (analysis.cells.cell_table)."""
     trials: pd.DataFrame             # one row per trial
     cells: pd.DataFrame              # one row per cell of ``axes``
-    axes: list[str]                  # the swept fields that define a cell
+    axes: list[str]                  # the swept fields plain or dropout reads: they define a cell (analysis.pairs)
     focus: Optional[int]             # index in ``cells`` of the cell the findings lead with
     known: pd.DataFrame              # analysis.known_answers.known_answer_table over every finished trial
     beside: pd.DataFrame             # the focus cell's nets beside the known answers, formatted
@@ -63,6 +65,8 @@ class Estimates:
     trend: Optional[Trend] = None    # analysis.trend.fit_trend over the grid
     variance: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.variance.variance_table (crossed designs)
     comparisons: dict[str, pd.DataFrame] = field(default_factory=dict)  # analysis.comparisons, per comparator arm
+    families: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.families: best of each family, per group
+    pairs: pd.DataFrame = field(default_factory=pd.DataFrame)  # ``trials`` with each (seed, plain-dropout pair) once
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage
 
 
@@ -79,16 +83,20 @@ def estimate(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[st
     out = find_outcome(options.outcome or asked.get("outcome") or DEFAULT)
     seed, n_resamples, method = options.seed, options.n_resamples, options.method
     trials = records_frame(records)
-    ok = trials[trials["status"] == "ok"]
+    swept = cell_axes(trials, manifest)
+    # plain against dropout: cells from the settings those two arms read, each (seed, pair) once
+    pairs = pair_trials(trials, swept, "plain", "dropout")
+    axes = pairs.axes
+    ok = pairs.frame[pairs.frame["status"] == "ok"]
     if len(ok) and ok[f"delta_{out.name}"].isna().all():
         raise ValueError(f"outcome {out.name!r}: these records do not hold it (results of schema 1 "
                          "measured test_mse only); rerun the trials or report test_mse")
-    axes = cell_axes(trials, manifest)
     expected = len(manifest.get("seeds") or []) or None
-    cells = cell_table(trials, axes, expected_seeds=expected, seed=seed, n_resamples=n_resamples,
+    cells = cell_table(pairs.frame, axes, expected_seeds=expected, seed=seed, n_resamples=n_resamples,
                        method=method, smallest_effect=smallest_effect, outcome=out.name)
-    comparisons = comparison_tables(trials, axes, outcome=out.name, expected_seeds=expected,
+    comparisons = comparison_tables(trials, swept, outcome=out.name, expected_seeds=expected,
                                     smallest_effect=smallest_effect, seed=seed, n_resamples=n_resamples, method=method)
+    families = best_of_families(trials, swept, outcome=out.name)
     lap("cells")
     fidx = focus_cell(cells, axes, focus) if len(cells) else None
     ka = known_answer_trials(_data_keys(ok)) if len(ok) else pd.DataFrame()
@@ -103,7 +111,8 @@ def estimate(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[st
                                       if smallest_effect is not None else "by default 10% of sigma^2"),
                      outcome=out, noise_free_ratio=noise_free_ratio(ok, axes),
                      trend=_trend(ok, cells, axes, fidx, f"delta_{out.name}"),
-                     variance=variance_table(ok, axes, out.name), comparisons=comparisons)
+                     variance=variance_table(ok, axes, out.name), comparisons=comparisons,
+                     families=families, pairs=pairs.frame)
 
 
 def _trend(ok: pd.DataFrame, cells: pd.DataFrame, axes: list[str], fidx: Optional[int], column: str) -> Optional[Trend]:

@@ -50,21 +50,83 @@ def summary(rep: Estimates) -> list[str]:
 
 
 def _against(rep: Estimates) -> list[str]:
-    """Per comparator arm: does dropout beat it, in how many cells, and where (analysis.comparisons)."""
+    """Does dropout beat the alternatives? First each family's best against dropout's best, chosen on
+    the even seeds and judged on the odd (analysis.families); then per setting (analysis.comparisons)."""
     from .comparisons import NAMES, VERDICT_WORDS
 
-    out = []
+    out = _against_families(rep)
     for arm, c in rep.comparisons.items():
         if c.empty or not (c["delta_n"] > 0).any():
             continue
         counts = c["verdict"].value_counts()
-        rest = [f"{counts.get(v, 0)} {VERDICT_WORDS[v]}" for v in ("withheld", "no effect", "not detected", "too few seeds")
-                if counts.get(v, 0)]
-        out.append(f"Does dropout beat {NAMES[arm]} (same data and initial weights)? On {rep.outcome.label} it does "
-                   f"better in {counts.get('helps', 0)} of {len(c)} cells and worse in {counts.get('hurts', 0)}"
+        rest = [f"{n} {VERDICT_WORDS.get(v, v)}" for v, n in counts.items() if v not in ("helps", "hurts") and n]
+        axes = c.attrs.get("axes", rep.axes)
+        out.append(f"Per setting, against {NAMES[arm]} (all seeds, no choice made): dropout does better in "
+                   f"{counts.get('helps', 0)} of {len(c)} cells of "
+                   f"{', '.join(_axis(a) for a in axes) or 'the sweep'} and worse in {counts.get('hurts', 0)}"
                    + (f"; {', '.join(rest)}" if rest else "") + ".")
-        out += [f"Against {NAMES[arm]}, {line[0].lower()}{line[1:]}" for line in _where_lines(c, rep.axes, VERDICT_WORDS)]
+        words = {**{v: v for v in counts.index}, **VERDICT_WORDS}
+        out += [f"Against {NAMES[arm]}, {line[0].lower()}{line[1:]}" for line in _where_lines(c, axes, words)]
     return out
+
+
+CHOSEN = {"weight_decay": "best lambda", "early_stop": "best patience", "plain": ""}
+
+
+def _against_families(rep: Estimates) -> list[str]:
+    """One sentence per rival family: in how many groups dropout's best beats its best, and by how much."""
+    from .comparisons import NAMES
+
+    f = rep.families
+    if f is None or f.empty:
+        return []
+    groups = f.attrs.get("group_axes", [])
+    unit = f"({', '.join(_axis(a) for a in groups)}) groups" if groups else "groups"
+    per = " and ".join(_axis(a) for a in groups) or "sweep"
+    out = []
+    for q in ("weight_decay", "early_stop", "plain"):
+        g = f[f["question"] == q]
+        if g.empty:
+            continue
+        counts = g["verdict"].value_counts()
+        chose = [f"{CHOSEN[q]} per {per}" if g["rival_settings"].max() > 1 else "",
+                 f"dropout's best rate per {per}" if g["dropout_settings"].max() > 1 else ""]
+        how = (", ".join(x for x in chose if x) + ", chosen on the even seeds, judged on the odd" if any(chose)
+               else "one setting each, judged on the odd seeds")
+        head = (f"Against {NAMES[q]} ({how}): dropout better in "
+                f"{counts.get('dropout better', 0)} of {len(g)} {unit}, worse in {counts.get('dropout worse', 0)}")
+        rest = [f"{counts.get(v, 0)} {v}" for v in ("not detected", "too few seeds") if counts.get(v, 0)]
+        decided = g[g["verdict"].isin(["dropout better", "dropout worse"])]
+        if len(decided):
+            shown = decided.reindex(decided["delta_mean"].abs().sort_values(ascending=False).index)[:4]
+            where = "; ".join(f"{r['verdict'].split()[1]} at {_label(r, groups)}{_choices(r)}: {_diff(r)}"
+                              for _, r in shown.iterrows())
+            tail = f"; where decided, {rep.outcome.label} difference (rival - dropout) " + where
+            if len(decided) > len(shown):
+                tail += f"; {len(decided) - len(shown)} more in the table"
+        else:
+            r = g.loc[g["delta_mean"].abs().idxmax()]
+            tail = f"; the largest mean difference, at {_label(r, groups)}, is {_diff(r)}"
+        div = int(g["diverged_dropout"].sum()), int(g["diverged_rival"].sum())
+        if any(div):
+            tail += (f"; diverged seeds counted against their arm: dropout {div[0]}, {NAMES[q]} {div[1]}")
+        out.append(head + (f", {', '.join(rest)}" if rest else "") + tail + ".")
+    if out:
+        out.append("Each question above is one Holm family across its groups (t-test on the mean paired "
+                   "difference); the rule: 'Best of each family' below.")
+    return out
+
+
+def _choices(r: Mapping[str, Any]) -> str:
+    """' (dropout=0.5, weight_decay=0.001)': the chosen settings, where there was a choice."""
+    said = [x for x, n in ((r["dropout_choice"], r["dropout_settings"]), (r["rival_choice"], r["rival_settings"]))
+            if x and n > 1]
+    return f" ({', '.join(said)})" if said else ""
+
+
+def _diff(r: Mapping[str, Any]) -> str:
+    return (f"{r['delta_mean']:+.4f} [{r['delta_ci_low']:+.4f}, {r['delta_ci_high']:+.4f}], "
+            f"Holm p = {R.pvalue(r['p_holm'])}")
 
 
 def _trend(rep: Estimates) -> str:

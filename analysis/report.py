@@ -104,7 +104,9 @@ def comparisons_display(rep: Estimates) -> pd.DataFrame:
     rows, o = [], rep.outcome
     for arm, c in rep.comparisons.items():
         for _, r in c.iterrows():
-            d = {"against": NAMES[arm], **_axis_values(r, rep.axes), "seeds": int(r["delta_n"])}
+            axes = c.attrs.get("axes", rep.axes)   # the settings dropout and this arm read (analysis.pairs)
+            d = {"against": NAMES[arm], **{a: f"{r[a]:g}" if isinstance(r[a], float) else r[a] for a in axes},
+                 "seeds": int(r["delta_n"])}
             d[f"{o.label} alternative"] = R.num(r[f"{o.name}_{arm}_mean"])
             d[f"{o.label} dropout"] = R.num(r[f"{o.name}_dropout_mean"])
             d[f"{o.label} plain"] = R.num(r[f"{o.name}_plain_mean"])
@@ -257,11 +259,17 @@ def page_blocks(rep: Report) -> list[R.Block]:
                        f"dropout helped); change = dropout's {o} against plain's; * adjusted p < 0.05; "
                        f"p equiv. = TOST within +-the smallest effect, Holm-adjusted. Rule: {RULE}",
                        decisions_display(rep)))
+    if len(rep.families):
+        from .divergence import RULE as DIVERGED
+        from .families import RULE as FAMILIES, families_display
+        blocks.append(("Best of each family", FAMILIES + DIVERGED, families_display(rep.families, rep.outcome.label)))
     if any(len(c) for c in rep.comparisons.values()):
+        from .divergence import RULE as DIVERGED_RULE
         o = rep.outcome.label
         blocks.append(("Dropout against the alternatives", f"delta = {o}(alternative) - {o}(dropout) on the same "
-                       f"seed: same data, same initial weights (> 0: dropout did better). Holm across the cells "
-                       f"of each comparison; verdicts by the same rule. {EARLY_STOP_RULE} The weight_decay arm "
+                       f"seed: same data, same initial weights (> 0: dropout did better). A comparison's cells come "
+                       f"from the settings dropout and that arm read, each seed's pair once. Holm across the cells "
+                       f"of each comparison; verdicts by the same rule. {DIVERGED_RULE} {EARLY_STOP_RULE} The weight_decay arm "
                        f"is the plain net with Adam's coupled L2 penalty.", comparisons_display(rep)))
         if "against" in figures:
             blocks.append((TITLES["against"], "", ("figure", *figures["against"])))

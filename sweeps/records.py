@@ -48,7 +48,7 @@ def load_manifest(out_dir: str | Path) -> dict[str, Any]:
     return {
         "kind": meta.get("kind"), "name": meta.get("name"), "spec": spec,
         "spec_text": meta.get("spec_text", ""),
-        "grid_axes": list(spec.get("grid", {})), "seeds": spec.get("seeds", []),
+        "grid_axes": [*spec.get("grid", {}), *spec.get("families", {})], "seeds": spec.get("seeds", []),
         "code_version": last.get("code_version"), "packages": last.get("packages", {}),
         "host": last.get("host"), "processor": last.get("processor"), "device": last.get("device"),
         "engine": last.get("engine"), "n_jobs": last.get("n_jobs"),

@@ -9,6 +9,10 @@
     [grid]                  # the Cartesian product of these axes
     dropout = [0.1, 0.3, 0.5, 0.7]
     n_train = [10, 20, 50]
+    [families]              # instead of dropout in [grid]: each arm's own settings, zipped, not crossed:
+    dropout = [0.2, 0.5, 0.7]          # config i of every grid cell takes the i-th value of each list,
+    weight_decay = [1e-4, 1e-3, 1e-2]  # so each family gets as many settings as dropout and the plain
+    patience = [3, 5, 10]              # arm (which reads none of them) is trained once per seed
     [execution]             # defaults for how to run; flags override them
     workers = 2             # (n_jobs, its older name, is accepted too)
     device = "cpu"
@@ -31,7 +35,9 @@ from typing import Any, Mapping
 from bench import ENGINES, ConfigError, TrialConfig
 from bench.config import field_names
 
-TOP_KEYS = ("name", "description", "seeds", "arms", "base", "grid", "execution", "report")
+TOP_KEYS = ("name", "description", "seeds", "arms", "base", "grid", "families", "execution", "report")
+FAMILY_SETTINGS = {"dropout": "dropout", "weight_decay": "weight_decay", "patience": "early_stop",
+                   "val_fraction": "early_stop"}   # [families] key -> the arm that reads it
 REPORT_KEYS = ("smallest_effect", "outcome")
 OUTCOMES = ("test_mse", "excess_risk", "new_mse", "new_excess_risk")   # analysis.outcomes
 EXECUTION_KEYS = ("workers", "n_jobs", "device", "engine", "group_size")   # n_jobs: the older name of workers
@@ -53,6 +59,7 @@ class SweepSpec:
     base: dict[str, Any] = field(default_factory=dict)
     crossed: dict[str, int] = field(default_factory=dict)      # {"data": D, "init": I, "masks": M}, or {}
     grid: dict[str, list[Any]] = field(default_factory=dict)    # axis -> values, in file order
+    families: dict[str, list[Any]] = field(default_factory=dict)  # arm setting -> values, zipped (equal lengths)
     execution: dict[str, Any] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)        # [report]: how the report judges results
     description: str = ""
@@ -60,12 +67,13 @@ class SweepSpec:
 
     @property
     def axes(self) -> list[str]:
-        return list(self.grid)
+        """The settings that vary between configs: the grid's axes, then the families' settings."""
+        return [*self.grid, *self.families]
 
     def cells(self) -> list[dict[str, Any]]:
-        """Every combination of axis values, as {axis: value}; one dict when there is no grid."""
-        names = self.axes
-        return [dict(zip(names, combo)) for combo in itertools.product(*(self.grid[a] for a in names))]
+        """Every combination of grid values, each with the i-th value of every family list (i inner),
+        as {setting: value}; one dict when nothing varies."""
+        return expand(self.grid, self.families)
 
     def configs(self, device: str = "cpu") -> list[TrialConfig]:
         """All (cell x seed) trial configs, cells in grid order, seeds inner.
@@ -86,7 +94,8 @@ class SweepSpec:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "seeds": list(self.seeds),
                 **({"crossed": dict(self.crossed)} if self.crossed else {}),
-                "base": self.base, "grid": self.grid, "execution": self.execution, "report": self.report}
+                "base": self.base, "grid": self.grid, **({"families": self.families} if self.families else {}),
+                "execution": self.execution, "report": self.report}
 
     def shared_settings(self) -> str:
         """What must not change between a sweep and its resumption: the base config and the axes."""
@@ -170,22 +179,62 @@ def spec_from_dict(data: Mapping[str, Any], source: str = "<spec>") -> SweepSpec
                 raise fail(key, f"duplicate value {value!r}")
             seen.append(checked)
         grid[axis] = seen
-    _check_cells(base, grid, fail)
+    families = check_families(_table(data, "families", fail), base, grid, fail)
+    _check_cells(base, grid, fail, families)
 
     for key, value in execution.items():
         if key not in EXECUTION_KEYS:
             raise fail(f"execution.{key}", f"unknown key; valid keys: {', '.join(EXECUTION_KEYS)}")
     _check_execution(execution, fail)
     report = check_report(_table(data, "report", fail), fail)
-    return SweepSpec(name=name, seeds=seeds, base=dict(base), grid=grid, crossed=crossed, execution=dict(execution),
-                     report=report, description=description, source=source)
+    return SweepSpec(name=name, seeds=seeds, base=dict(base), grid=grid, families=families, crossed=crossed,
+                     execution=dict(execution), report=report, description=description, source=source)
 
 
-def _check_cells(base: Mapping[str, Any], grid: Mapping[str, list], fail) -> None:
-    """Every combination of axis values is a valid config (task=diabetes with n_train=400 is not)."""
+def expand(grid: Mapping[str, list], families: Mapping[str, list]) -> list[dict[str, Any]]:
+    """The grid's product; within each grid cell, setting i of every family (the lists zipped)."""
     names = list(grid)
-    for combo in itertools.product(*(grid[a] for a in names)):
-        cell = dict(zip(names, combo))
+    combos = [dict(zip(names, combo)) for combo in itertools.product(*(grid[a] for a in names))]
+    if not families:
+        return combos
+    zipped = [dict(zip(families, values)) for values in zip(*families.values())]
+    return [{**combo, **one} for combo in combos for one in zipped]
+
+
+def check_families(families: Mapping[str, Any], base: Mapping[str, Any], grid: Mapping[str, list],
+                   fail) -> dict[str, list[Any]]:
+    """The [families] table: per arm setting a list of distinct valid values, all lists of one length."""
+    out: dict[str, list[Any]] = {}
+    for name, values in families.items():
+        key = f"families.{name}"
+        if name not in FAMILY_SETTINGS:
+            raise fail(key, f"not an arm's setting; families take {', '.join(FAMILY_SETTINGS)}")
+        check_varied(key, name, base, fail, "given per family")
+        if name in grid:
+            raise fail(key, "also a [grid] axis; a setting is either crossed ([grid]) or zipped ([families])")
+        if not isinstance(values, list) or not values:
+            raise fail(key, f"must be a non-empty list of values, got {values!r}")
+        seen: list[Any] = []
+        for i, value in enumerate(values):
+            try:
+                checked = getattr(TrialConfig(**base, **{name: value}), name)
+            except ConfigError as exc:
+                raise fail(f"{key}[{i}]", str(exc)) from None
+            if checked in seen:
+                raise fail(key, f"duplicate value {value!r}: each setting of a family once")
+            seen.append(checked)
+        out[name] = seen
+    lengths = {name: len(v) for name, v in out.items()}
+    if len(set(lengths.values())) > 1:
+        raise fail("families", "lists of unequal length (" + ", ".join(f"{k}: {n}" for k, n in lengths.items())
+                   + "): config i takes the i-th value of every list, so give each family the same number")
+    return out
+
+
+def _check_cells(base: Mapping[str, Any], grid: Mapping[str, list], fail,
+                 families: Mapping[str, list] | None = None) -> None:
+    """Every combination of axis values is a valid config (task=diabetes with n_train=400 is not)."""
+    for cell in expand(grid, families or {}):
         try:
             TrialConfig(**base, **cell)
         except ConfigError as exc:

@@ -156,8 +156,11 @@ def test_report_says_where_dropout_beats_each_comparator():
     for task, d in shift.items():   # the mean paired delta is the shift, to the seeds' noise
         assert table.loc[task, "delta_mean"] == pytest.approx(d, abs=0.003)
     said = [s for s in rep.summary if "early stopping" in s]
-    assert said[0].startswith("Does dropout beat early stopping") and "better in 1 of 3 cells and worse in 1" in said[0]
-    assert "dropout better at task = toy1d" in said[1] and "dropout worse at task = sine1d" in said[1]
+    # first the best of each family on the odd seeds (one setting each here), then every cell on all seeds
+    assert said[0].startswith("Against early stopping (one setting each, judged on the odd seeds): dropout better "
+                              "in 1 of 3 (task) groups, worse in 1")
+    assert said[1].startswith("Per setting, against early stopping") and "better in 1 of 3 cells of task and worse in 1" in said[1]
+    assert "dropout better at task = toy1d" in said[2] and "dropout worse at task = sine1d" in said[2]
     assert "weight decay" not in " ".join(rep.summary)                # no arm, no sentence
 
 
@@ -206,7 +209,7 @@ def test_a_sweep_over_a_comparator_setting_loads_and_checks_every_cell():
         parse_spec('name = "x"\nseeds = 2\narms = "plain,dropout"\n')
 
 
-def test_a_diverged_comparator_leaves_the_main_comparison_alone():
+def test_a_diverged_comparator_counts_against_it_and_leaves_the_main_comparison_alone():
     from analysis.comparisons import comparison_tables
     from analysis.cells import cell_table
     from analysis.frame import records_frame
@@ -217,7 +220,12 @@ def test_a_diverged_comparator_leaves_the_main_comparison_alone():
     assert (frame["status"] == "ok").all() and frame["status_early_stop"].tolist().count("diverged") == 1
     main = cell_table(frame, ["task"])
     versus = comparison_tables(frame, ["task"])["early_stop"]
-    assert main["n_ok"].tolist() == [12] and versus["n_ok"].tolist() == [11] and versus["n_diverged"].tolist() == [1]
+    assert main["n_ok"].tolist() == [12] and versus["n_ok"].tolist() == [12]
+    assert versus["diverged_early_stop"].tolist() == [1] and versus["diverged_dropout"].tolist() == [0]
+    # seed 0's early_stop outcome is its worst finite one on the other seeds: delta = that - dropout's
+    worst = frame["test_mse_early_stop"].iloc[1:].max()
+    expected = (worst - frame["test_mse_dropout"].iloc[0], *(frame["delta_test_mse_vs_early_stop"].iloc[1:]))
+    assert versus["delta_values"].iloc[0].tolist() == pytest.approx(list(expected), abs=0, rel=0)
 
 
 def test_the_trend_is_fitted_to_one_task_and_says_so():
@@ -233,3 +241,20 @@ def test_the_trend_is_fitted_to_one_task_and_says_so():
     assert rep.trend is not None and rep.trend.scope == "task = toy1d only"
     assert rep.trend.n == 24                                   # the toy1d trials only
     assert any("task = toy1d only" in s for s in rep.summary if s.startswith("Trend"))
+
+
+def test_a_diverged_dropout_arm_counts_against_dropout_in_the_comparison():
+    from analysis.comparisons import comparison_tables
+    from analysis.cells import cell_table
+    from analysis.frame import records_frame
+
+    records = _records_with_comparators({"toy1d": 0.02})
+    records[5]["result"]["dropout"].update(status="diverged", test_mse=float("nan"), diverged_at_step=30)
+    frame = records_frame(records)
+    frame.loc[5, "status"] = "diverged"                      # the plain-and-dropout pair's status
+    main = cell_table(frame, ["task"])
+    versus = comparison_tables(frame, ["task"])["early_stop"]
+    assert main["n_ok"].tolist() == [11]                     # the pair's own table leaves it out, as before
+    assert versus["n_ok"].tolist() == [12] and versus["diverged_dropout"].tolist() == [1]
+    worst = frame["test_mse_dropout"].drop(index=5).max()
+    assert versus["delta_values"].iloc[0][5] == frame.loc[5, "test_mse_early_stop"] - worst
