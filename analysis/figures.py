@@ -210,8 +210,13 @@ def plot_arms(trials: pd.DataFrame, x: Optional[str], *, metric: str = "test_mse
     sns.violinplot(data=long, x=xcol, y=metric, hue="arm", order=order, hue_order=list(ARM_COLOURS),
                    palette=ARM_COLOURS, inner=None, cut=0, density_norm="width", ax=ax, alpha=0.35,
                    legend=False)
-    sns.stripplot(data=long, x=xcol, y=metric, hue="arm", order=order, hue_order=list(ARM_COLOURS),
-                  palette=ARM_COLOURS, dodge=True, size=3, alpha=0.6, jitter=0.15, ax=ax)
+    rng = np.random.default_rng(0)  # jitter only; seaborn's stripplot draws it from numpy's global state
+    pos = {v: i for i, v in enumerate(order)}
+    for k, (arm, colour) in enumerate(ARM_COLOURS.items()):  # dodged as the violins: -0.2 and +0.2
+        pts = long[long["arm"] == arm]
+        px = pts[xcol].map(pos).to_numpy(dtype=float) + (k - 0.5) * 0.4
+        ax.scatter(px + rng.uniform(-0.075, 0.075, len(px)), pts[metric], s=9, alpha=0.6, color=colour,
+                   linewidths=0, label=arm)
     if floor is not None:
         ax.axhline(floor, color="0.3", ls=":", lw=1, label=f"floor σ² = {floor:g}")
     ax.set_xticks(range(len(order)), [_fmt(v) for v in order])

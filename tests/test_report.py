@@ -272,3 +272,11 @@ def test_the_exploratory_line_leads_both_pages(tmp_path):
     # the findings no longer invite choosing the outcome now: it is declared before the run
     assert "Choose it with" not in html and "declares it in its spec before the run" in html
 
+
+def test_two_writes_of_one_report_draw_the_same_pictures(tmp_path):
+    """Every random draw in a figure (the strip plots' jitter) comes from a seeded generator."""
+    pngs = []
+    for name in ("a", "b"):
+        write_report(tmp_path / name, records=sweep_records(), manifest=sweep_manifest(), seed_picture=False)
+        pngs.append({p.name: p.read_bytes() for p in sorted((tmp_path / name / "figures").glob("*.png"))})
+    assert "arms_test_mse.png" in pngs[0] and pngs[0] == pngs[1]
