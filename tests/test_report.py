@@ -280,3 +280,59 @@ def test_two_writes_of_one_report_draw_the_same_pictures(tmp_path):
         write_report(tmp_path / name, records=sweep_records(), manifest=sweep_manifest(), seed_picture=False)
         pngs.append({p.name: p.read_bytes() for p in sorted((tmp_path / name / "figures").glob("*.png"))})
     assert "arms_test_mse.png" in pngs[0] and pngs[0] == pngs[1]
+
+
+def _grid_cells(verdicts: dict, small=()) -> "pd.DataFrame":
+    """A 3 x 4 cell table (N x p) with chosen verdicts; every other cell 'not detected'."""
+    import pandas as pd
+
+    rows = []
+    for n in (10, 20, 50):
+        for p in (0.1, 0.3, 0.5, 0.7):
+            v = verdicts.get((n, p), "not detected")
+            m = {"helps": 0.02, "hurts": -0.02}.get(v, 0.001)
+            rows.append({"n_train": n, "dropout": p, "verdict": v, "below_margin": (n, p) in small,
+                         "delta_mean": m, "delta_ci_low": m - 0.01, "delta_ci_high": m + 0.01,
+                         "delta_n": 30, "margin": 0.009})
+    return pd.DataFrame(rows)
+
+
+def test_the_first_line_says_where_in_few_words():
+    from analysis.estimates import Estimates
+    from analysis.first_screen import where
+    import pandas as pd
+
+    helps = {(n, p): "helps" for n in (20, 50) for p in (0.1, 0.3, 0.5)}
+    cells = _grid_cells({**helps, (10, 0.7): "hurts", (20, 0.7): "withheld"}, small={(50, 0.5)})
+    rep = Estimates(trials=pd.DataFrame(), cells=cells, axes=["dropout", "n_train"], focus=0,
+                    known=pd.DataFrame(), beside=pd.DataFrame())
+    assert where(rep) == ("Dropout lowers test MSE in 6 of 12 cells: at p ≤ 0.5 for N = 20 and 50 (1 of them by "
+                          "less than the smallest effect of interest, 0.009); it raises it in 1: at p = 0.7 for "
+                          "N = 10; 4 not detected, 1 withheld (30 seeds per cell).")
+    # one axis: a run at either end, a run in the middle, every value, scattered values
+    from analysis.first_screen import places
+    one = cells[cells["n_train"] == 10]
+    for chosen, said in (([0.1, 0.3], "at p ≤ 0.3"), ([0.5, 0.7], "at p ≥ 0.5"), ([0.1, 0.3, 0.5, 0.7], "at every p"),
+                         ([0.1, 0.5], "at p = 0.1, 0.5"), ([0.3], "at p = 0.3")):
+        assert places(one[one["dropout"].isin(chosen)], one, ["dropout"]) == said
+
+
+def test_the_heatmap_marks_verdicts_in_line_not_only_in_colour():
+    """Solid frames for helps / hurts, dashed where the effect is below the smallest one of interest,
+    hatching where the verdict is withheld; each cell's text holds its interval."""
+    import matplotlib.pyplot as plt
+    from analysis.figures import plot_delta_heatmap
+
+    cells = _grid_cells({(20, 0.1): "helps", (20, 0.3): "helps", (50, 0.1): "hurts", (20, 0.7): "withheld"},
+                        small={(20, 0.3)})
+    fig, axs = plot_delta_heatmap(cells, "dropout", "n_train")
+    patches = axs[0, 0].patches
+    hatched = [p for p in patches if p.get_hatch()]
+    framed = [p for p in patches if not p.get_hatch()]
+    styles = sorted(str(p.get_linestyle()) for p in framed)
+    texts = [t.get_text() for t in axs[0, 0].texts]
+    plt.close(fig)
+    assert len(hatched) == 1 and hatched[0].get_xy() == (3, 1)       # p = 0.7 (4th column), N = 20 (middle row)
+    assert styles == ["-", "-", "--"], styles                         # two frames, one of them dashed
+    assert "+0.020\n[+0.010, +0.030]\nhelps" in texts and "+0.001\n[-0.009, +0.011]\nwithheld" in texts
+    assert "+0.020\n[+0.010, +0.030]\nhelps (< smallest effect)" in texts
