@@ -188,6 +188,7 @@ def _how_much(rep: Estimates) -> str:
     r = c.loc[b.index]
     choice = (f"chosen among the {b.family} cells with at least {b.min_seeds} seeds; its 95% intervals are "
               f"simultaneous over them, so they allow for the choice")
+    fieller = "; the shares' intervals are Fieller's over the same seeds"
     if b.low <= 0 or r["verdict"] != "helps":
         why = ("that interval includes 0, so no cell shows a benefit that survives the choice" if b.low <= 0 else
                f"that cell's verdict is '{r['verdict']}' ({r['reason']}), so no benefit is claimed there")
@@ -203,10 +204,9 @@ def _how_much(rep: Estimates) -> str:
         shares = f", {_share(rel.of_plain)} of the plain net's {o.label}"
         if rel.above_floor is not None:
             shares += f" and {_share(rel.above_floor)} of its error above the noise floor σ² = {floor:.3g}"
-        shares += " (Fieller intervals over the same seeds)"
     return (f"By how much: most at {_label(r, rep.axes)}, where {o.label} falls from {plain:.3f} (plain) to "
             f"{r[f'{o.name}_dropout_mean']:.3f} (dropout): a cut of {b.mean:.4f} [{b.low:.4f}, {b.high:.4f}]"
-            f"{shares} ({choice}).")
+            f"{shares} ({choice}{fieller if shares else ''}).")
 
 
 def _cost(rep: Estimates) -> str:
@@ -383,7 +383,7 @@ def design(rep: Estimates, manifest: Mapping[str, Any], records: Sequence[Mappin
                        "Wilson interval; Wilcoxon signed-rank on delta (scipy defaults) and its Hodges-Lehmann "
                        "estimate; Holm and Benjamini-Hochberg across the family of cells with at least one "
                        "finished seed (statsmodels multipletests); equivalence by two one-sided t-tests "
-                       f"(TOST) within +-the smallest effect of interest, {rep.smallest_effect}, Holm-adjusted; "
+                       f"(TOST) within ±the smallest effect of interest, {rep.smallest_effect}, Holm-adjusted; "
                        "the best cell's interval is Bonferroni-simultaneous over the cells it was chosen "
                        "from; seeds planned for 80% power at Holm's first step (alpha / cells) by a paired "
                        "t-test, divided by the Wilcoxon test's efficiency 3/pi. Details: docs/statistics.md."),
