@@ -18,7 +18,7 @@ td:first-child,th:first-child{text-align:left}
 ul.summary{font-size:1.02em;padding-left:1.2em}ul.summary li{margin:.35em 0}
 figure{margin:1em 0}figure img{width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.88em;color:#444}code{background:#f5f5f5;padding:0 .2em}.note{color:#555;font-size:.9em}
-td.v-helps{background:#dbe9f6}td.v-hurts{background:#f8dcd6}td.v-mixed,td.v-withheld{background:#f4ecd0}
+td.v-helps{background:#dbe9f6}td.v-hurts{background:#f8dcd6}td.v-withheld{background:#f4ecd0}
 ul.answer{font-size:1.08em;padding-left:1.2em;margin:.3em 0 .5em}ul.answer li{margin:.2em 0}
 p.exploratory{background:#fff3cd;border-left:4px solid #b8860b;padding:.3em .6em;margin:.3em 0;font-weight:600}
 figure.lead{margin:.4em 0}figure.lead img{max-height:62vh;width:auto;max-width:100%}

@@ -151,7 +151,7 @@ def plan(cells: pd.DataFrame, *, power: float = 0.8) -> Plan | None:
     pilot = cells[cells["delta_n"] >= stats.MIN_SEEDS]
     if pilot.empty:
         return None
-    family = int(np.isfinite(cells["delta_p_wilcoxon"]).sum()) or 1
+    family = int(np.isfinite(cells["delta_p"]).sum()) or 1
     margin = float(np.median(pilot["margin"]))
     sd_t, sd_l = float(np.median(pilot["delta_sd"])), float(pilot["delta_sd"].max())
     return Plan(margin=margin, family=family, sd_typical=sd_t, sd_largest=sd_l,

@@ -15,6 +15,7 @@ from bench import TrialConfig
 from bench.config import STREAM_SEEDS, field_names
 
 from . import stats
+from .mean_test import mean_test, skewness
 
 METRICS = ("test_mse", "train_mse", "gap")
 ARMS = ("plain", "dropout")
@@ -56,11 +57,13 @@ def cell_table(
     ``eff_df_{arm}`` = N mean(gap) / (2 sigma^2); the paired difference ``delta_*`` from
     ``stats.paired_summary`` (cells with equal n together, in table order); ``margin``, the
     smallest effect of interest (``smallest_effect``, default ``decisions.default_margin``);
-    ``p_holm``, ``p_bh``, ``p_tost_holm`` adjusted across the family of cells with at least one
-    finished seed; ``sig_holm``, ``sig_bh`` at alpha = 0.05; the verdict columns of
-    ``analysis.decisions.decide``.
+    ``delta_p`` (the verdict's test, ``analysis.mean_test.mean_test``; NaN below 3 seeds) and
+    ``delta_skew`` (the deltas' sample skewness G1); ``p_holm``, ``p_bh`` (from ``delta_p``) and
+    ``p_tost_holm`` adjusted across the family of cells with a p-value; ``sig_holm``, ``sig_bh`` at
+    alpha = 0.05; ``delta_bonf_low``/``_high``, the mean's t-interval at 1 - 0.05/m over the m cells
+    of the family (simultaneous); the verdict columns of ``analysis.decisions.decide``.
     """
-    from .decisions import decide, default_margin
+    from .decisions import decide, default_margin, skew_check
 
     table, ok_rows = _cells(frame, list(axes))
     if table.empty:
@@ -73,14 +76,39 @@ def cell_table(
     boot = {"seed": seed, "n_resamples": n_resamples, "method": method}
     _add_arms(table, frame, ok_rows, metrics=tuple(dict.fromkeys(METRICS + (outcome,))), **boot)
     _add_delta(table, frame, ok_rows, column=f"delta_{outcome}", **boot)
-    table["p_holm"] = stats.adjust_pvalues(table["delta_p_wilcoxon"].to_numpy(), method="holm")
-    table["p_bh"] = stats.adjust_pvalues(table["delta_p_wilcoxon"].to_numpy(), method="fdr_bh")
+    _add_test(table)
+    table["p_holm"] = stats.adjust_pvalues(table["delta_p"].to_numpy(), method="holm")
+    table["p_bh"] = stats.adjust_pvalues(table["delta_p"].to_numpy(), method="fdr_bh")
     table["p_tost_holm"] = stats.adjust_pvalues(table["delta_p_tost"].to_numpy(), method="holm")
     table["sig_holm"] = table["p_holm"] < ALPHA
     table["sig_bh"] = table["p_bh"] < ALPHA
-    for name, column in decide(table).items():
+    family = int(np.isfinite(table["delta_p"]).sum())
+    table["delta_bonf_low"], table["delta_bonf_high"] = _bonferroni(table["delta_values"], family)
+    check = skew_check(table, seed=seed)
+    for name, column in decide(table, check=check).items():
         table[name] = column
+    table.attrs["skew_check"] = check    # the family's skewness, for the report's words
     return table
+
+
+def _add_test(table: pd.DataFrame) -> None:
+    """The verdict's test per cell (``analysis.mean_test.mean_test``): ``delta_p``, and ``delta_skew`` (G1)."""
+    p, skew = np.full(len(table), np.nan), np.full(len(table), np.nan)
+    for i, v in enumerate(table["delta_values"]):
+        v = np.asarray(v, dtype=float)
+        if len(v) >= stats.MIN_SEEDS:
+            p[i] = float(mean_test(v)[0])
+            skew[i] = float(skewness(v))
+    table["delta_p"], table["delta_skew"] = p, skew
+
+
+def _bonferroni(values: pd.Series, family: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each cell's t-interval at 1 - alpha / family: all of them cover together with 95%."""
+    low, high = np.full(len(values), np.nan), np.full(len(values), np.nan)
+    for i, v in enumerate(values):
+        if len(v) >= stats.MIN_SEEDS:
+            low[i], high[i] = stats.interval(np.asarray(v, dtype=float), confidence=1 - ALPHA / max(1, family))
+    return low, high
 
 
 def _cells(frame: pd.DataFrame, axes: list[str]) -> tuple[pd.DataFrame, list[np.ndarray]]:

@@ -15,7 +15,7 @@ from .cells import cell_table
 from .frame import COMPARATORS
 
 NAMES = {"early_stop": "early stopping", "weight_decay": "weight decay", "plain": "the plain net"}
-VERDICT_WORDS = {"helps": "dropout better", "hurts": "dropout worse", "mixed": "mixed", "no effect": "no difference",
+VERDICT_WORDS = {"helps": "dropout better", "hurts": "dropout worse", "withheld": "withheld", "no effect": "no difference",
                  "not detected": "not detected", "too few seeds": "too few seeds"}
 
 

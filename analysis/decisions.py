@@ -1,14 +1,18 @@
 """One decision rule for every word, table and figure of a report.
 
-A cell's verdict on the paired delta (test MSE(plain) - test MSE(dropout), > 0: dropout helped):
+A cell's verdict on the paired delta (test MSE(plain) - test MSE(dropout), > 0: dropout helped),
+one estimand (the mean delta), one test, one level:
 
 - **too few seeds**: fewer than ``stats.MIN_SEEDS`` finished seeds; no interval, no verdict.
-- **helps** / **hurts**: the Holm-adjusted Wilcoxon p < alpha, and the mean's 95% t-interval
-  and the Hodges-Lehmann estimate (the test's own direction) both lie on the same side of 0.
-- **mixed**: the corrected test and the interval disagree (one says there is an effect, the
-  other does not, or they point different ways).
-- **no effect**: the equivalence test (TOST, Holm-adjusted across the cells) shows the mean
-  lies within +-margin, the smallest effect of interest.
+- **helps** / **hurts**: the Holm-adjusted p of ``analysis.mean_test.mean_test`` (Student's t and
+  Hall's skewness-corrected t on the mean, the larger p) is below alpha; the direction is the
+  mean's. When the equivalence test (TOST, Holm-adjusted) also puts the mean within
+  +-margin, the smallest effect of interest, ``below_margin`` says so: "helps, below the
+  smallest effect of interest".
+- **withheld**: the test found a direction, but the family's deltas are skewed against it
+  beyond what the test holds its level on at this size (``mean_test.family_skew_check``,
+  a simulation at the family's own size and skewness); the reason says how many seeds would do.
+- **no effect**: no direction, and TOST (Holm-adjusted) shows the mean within +-margin.
 - **not detected**: none of the above; the data cannot tell.
 
 ``decide(cells)`` applies it to ``analysis.cells.cell_table``; ``best_cell`` chooses the
@@ -23,15 +27,18 @@ import numpy as np
 import pandas as pd
 
 from . import stats
+from .mean_test import SkewCheck, family_skew_check
 
 ALPHA = 0.05
 SMALLEST_EFFECT_OF_SIGMA2 = 0.1  # default smallest effect of interest: 10% of the noise variance
-VERDICTS = ("helps", "hurts", "mixed", "no effect", "not detected", "too few seeds")
-RULE = ("'helps' (or 'hurts') when the Holm-adjusted Wilcoxon p < 0.05 and the mean delta's 95% "
-        "t-interval and the Hodges-Lehmann estimate lie on the same side of 0; 'mixed' when the "
-        "corrected test and the interval disagree; 'no effect' when an equivalence test (TOST, "
-        "Holm-adjusted) puts the mean within +-the smallest effect of interest; otherwise 'not "
-        "detected'; no verdict below 3 seeds.")
+VERDICTS = ("helps", "hurts", "withheld", "no effect", "not detected", "too few seeds")
+RULE = ("'helps' (or 'hurts') when the mean delta differs from 0 at Holm-adjusted p < 0.05 over the "
+        "cells (the larger p of Student's t and Hall's skewness-corrected t, which must agree in "
+        "direction), with the mean's direction, marked 'below the smallest effect of interest' when an "
+        "equivalence test (TOST, Holm-adjusted) also puts it within +-that effect; 'withheld' when the "
+        "family's deltas are so skewed that a simulation at this size shows the test claiming false "
+        "directions of that side more than 5% of the time; 'no effect' when TOST alone puts the mean "
+        "within +-the smallest effect of interest; otherwise 'not detected'; no verdict below 3 seeds.")
 
 
 def default_margin(noise_std: np.ndarray | float) -> np.ndarray | float:
@@ -39,39 +46,47 @@ def default_margin(noise_std: np.ndarray | float) -> np.ndarray | float:
     return SMALLEST_EFFECT_OF_SIGMA2 * np.asarray(noise_std, dtype=float) ** 2
 
 
-def decide(cells: pd.DataFrame, *, alpha: float = ALPHA) -> dict[str, pd.Series]:
-    """``verdict`` and ``reason`` per cell of ``analysis.cells.cell_table``."""
-    verdicts, reasons = [], []
+def verdict_words(verdict: str, below_margin: bool = False) -> str:
+    """A verdict as the report writes it: 'helps, below the smallest effect of interest' where that applies."""
+    return f"{verdict}, below the smallest effect of interest" if below_margin and verdict in ("helps", "hurts") \
+        else verdict
+
+
+def skew_check(cells: pd.DataFrame, *, alpha: float = ALPHA, seed: int = 0) -> SkewCheck:
+    """``mean_test.family_skew_check`` over the family of ``cells`` (their ``delta_values``)."""
+    return family_skew_check([np.asarray(v, dtype=float) for v in cells["delta_values"]], alpha=alpha, seed=seed)
+
+
+def decide(cells: pd.DataFrame, *, alpha: float = ALPHA, check: Optional[SkewCheck] = None) -> dict[str, pd.Series]:
+    """``verdict``, ``below_margin``, ``reason`` and ``seeds_needed`` per cell of ``analysis.cells.cell_table``.
+
+    ``check``: the family's skewness check (default: ``skew_check(cells)``).
+    """
+    check = check if check is not None else skew_check(cells, alpha=alpha)
+    out: dict[str, list] = {"verdict": [], "below_margin": [], "reason": [], "seeds_needed": []}
     for _, c in cells.iterrows():
-        v, why = _one(c, alpha)
-        verdicts.append(v)
-        reasons.append(why)
-    return {"verdict": pd.Series(verdicts, index=cells.index, dtype=object),
-            "reason": pd.Series(reasons, index=cells.index, dtype=object)}
+        for k, v in zip(out, _one(c, alpha, check)):
+            out[k].append(v)
+    return {k: pd.Series(v, index=cells.index, dtype=float if k == "seeds_needed" else
+                         bool if k == "below_margin" else object) for k, v in out.items()}
 
 
-def _one(c: pd.Series, alpha: float) -> tuple[str, str]:
+def _one(c: pd.Series, alpha: float, check: SkewCheck) -> tuple[str, bool, str, float]:
     n = int(c["delta_n"])
     if n < stats.MIN_SEEDS:
-        return "too few seeds", f"{n} finished seed{'s' if n != 1 else ''}; an interval needs {stats.MIN_SEEDS}"
-    low, high, hl, p = c["delta_ci_low"], c["delta_ci_high"], c["delta_hl"], c["p_holm"]
-    sig = bool(p < alpha)
-    side = 1 if low > 0 else -1 if high < 0 else 0
-    hl_side = int(np.sign(hl))
-    if sig and side != 0 and hl_side == side:
-        return ("helps" if side > 0 else "hurts"), f"Holm p = {_p(p)}; interval excludes 0"
-    if sig or side != 0:
-        if sig and side == 0:
-            why = f"Holm p = {_p(p)}, but the mean's interval includes 0"
-        elif not sig:
-            why = f"the mean's interval excludes 0, but Holm p = {_p(p)}"
-        else:
-            why = f"Holm p = {_p(p)}; the mean and the Hodges-Lehmann estimate point different ways"
-        return "mixed", why
-    pt = c.get("p_tost_holm", np.nan)
-    if np.isfinite(pt) and pt < alpha:
-        return "no effect", f"within +-{c['margin']:.4g} (TOST Holm p = {_p(pt)})"
-    return "not detected", f"Holm p = {_p(p)}; interval includes 0"
+        return ("too few seeds", False,
+                f"{n} finished seed{'s' if n != 1 else ''}; an interval needs {stats.MIN_SEEDS}", np.nan)
+    p, pt = c["p_holm"], c.get("p_tost_holm", np.nan)
+    inside = bool(np.isfinite(pt) and pt < alpha)
+    if np.isfinite(p) and p < alpha:
+        side = float(np.sign(c["delta_mean"]))
+        if check.withhold and side == check.withhold and n < check.seeds_needed:
+            return "withheld", False, f"Holm p = {_p(p)}, but {check.sentence()}", check.seeds_needed
+        why = f"Holm p = {_p(p)}" + (f"; within +-{c['margin']:.4g} (TOST Holm p = {_p(pt)})" if inside else "")
+        return ("helps" if side > 0 else "hurts"), inside, why, np.nan
+    if inside:
+        return "no effect", False, f"within +-{c['margin']:.4g} (TOST Holm p = {_p(pt)})", np.nan
+    return "not detected", False, f"Holm p = {_p(p)}", np.nan
 
 
 def _p(p: float) -> str:

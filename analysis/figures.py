@@ -23,7 +23,7 @@ from scipy import stats as sps  # noqa: E402
 PALETTE = ["#0072B2", "#E69F00", "#CC79A7", "#009E73", "#56B4E9", "#D55E00", "#000000"]
 ARM_COLOURS = {"plain": "#D55E00", "dropout": "#0072B2"}  # vermillion / blue, as the seed picture
 WIDTH_IN = 11.0  # figures are drawn at the report's column width (about 1100 px at 100 dpi)
-VERDICT_MARKS = {"helps": "helps", "hurts": "hurts", "withheld": "withheld", "mixed": "mixed",
+VERDICT_MARKS = {"helps": "helps", "hurts": "hurts", "withheld": "withheld",
                  "no effect": "no effect", "not detected": "not detected", "too few seeds": "n < 3"}
 DIVERGING = "RdBu"  # ColorBrewer, colour-blind safe: blue = dropout helped, red = it hurt
 LABELS = {"n_train": "training points N", "dropout": "dropout rate p (drop)", "width": "width",
@@ -149,7 +149,7 @@ def _cell_text(mean: float, low: float, high: float, verdict: str, small: bool) 
     return f"{mean:+.3f}{ci}" + (f"\n{word}" if word else "")
 
 
-AGAINST_MARKS = {"helps": "better", "hurts": "worse", "mixed": "mixed", "no effect": "no diff.",
+AGAINST_MARKS = {"helps": "better", "hurts": "worse", "withheld": "withheld", "no effect": "no diff.",
                  "not detected": "", "too few seeds": "n < 3"}
 
 

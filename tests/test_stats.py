@@ -326,7 +326,7 @@ PLANS = [(0.5, 1.0, 1), (1.0, 1.0, 12), (0.3, 1.0, 24), (0.01, 0.02, 12)]  # eff
 def test_seeds_to_detect_against_statsmodels(effect, sd, family):
     n_t = math.ceil(TTestPower().solve_power(effect_size=effect / sd, alpha=0.05 / family, power=0.8,
                                              alternative="two-sided"))
-    assert stats.seeds_to_detect(effect, sd, family=family) == math.ceil(n_t / (3 / math.pi))
+    assert n_t <= stats.seeds_to_detect(effect, sd, family=family) <= 1.25 * n_t + 2  # the t count, raised for the guard
     assert stats.seeds_to_detect(-effect, sd, family=family) == stats.seeds_to_detect(effect, sd, family=family)
 
 
@@ -339,20 +339,19 @@ def test_seeds_to_detect_edge_cases():
 
 @pytest.mark.parametrize("effect, sd, family", PLANS)
 def test_seeds_to_detect_gives_80_percent_power_by_simulation(effect, sd, family):
-    """Gaussian deltas at the planned seeds: the Wilcoxon test (of record) at alpha/family
+    """Gaussian deltas at the planned seeds: the verdict's test (t and Hall's corrected t, the larger p)
+    at alpha/family reaches about 80% on fresh draws, and the plain t-test at least that."""
+    from analysis.mean_test import mean_test
 
-    reaches about 80% (measured 80-82%), the paired t-test a little more, since the count is
-    the t-test's divided by the Wilcoxon efficiency 3/pi.
-    """
     n = int(stats.seeds_to_detect(effect, sd, family=family))
     rng = np.random.default_rng([41, n])
     d = rng.normal(effect, sd, (10_000, n))
     alpha = 0.05 / family
     power_t = np.mean(sps.ttest_1samp(d, 0, axis=-1).pvalue < alpha)
-    power_w = np.mean(stats.wilcoxon_rows(d) < alpha)
-    print(f"n={n}: power t {power_t:.3f}, Wilcoxon {power_w:.3f}")
+    power_rule = np.mean(mean_test(d)[0] < alpha)
+    print(f"n={n}: power t {power_t:.3f}, the verdict's test {power_rule:.3f}")
     assert power_t >= 0.8
-    assert 0.78 <= power_w <= 0.87
+    assert 0.78 <= power_rule <= 0.86
 
 
 @pytest.mark.parametrize("margin, sd, family", [(0.5, 1.0, 1), (0.5, 1.0, 12), (1.0, 1.0, 1)])
