@@ -17,14 +17,13 @@ import pandas as pd
 from .answers import relative
 from .decisions import ALPHA
 from .estimates import Estimates
-from .prose import _axis, _label, _v, verdict_keys
-
-EXPLORATORY = "Exploratory: "
+from . import _render as R
+from .prose import _axis, _label, _share, _v, verdict_keys
 
 
 def first_screen(rep: Estimates) -> list[str]:
     """The exploratory line (where it applies), then where, by how much, at what cost."""
-    out = [EXPLORATORY + "; ".join(rep.exploratory) + "; its verdicts are not the sweep's pre-declared ones."
+    out = [R.EXPLORATORY + " " + "; ".join(rep.exploratory) + "; its verdicts are not the sweep's pre-declared ones."
            ] if rep.exploratory else []
     if rep.focus is None or not (rep.cells["delta_n"] > 0).any():
         return out + ["No cell has a finished trial yet, so there is nothing to compare."]
@@ -36,20 +35,25 @@ def where(rep: Estimates) -> str:
     c, o = rep.cells, rep.outcome.label
     keys = verdict_keys(c)
     helps, hurts = c[c["verdict"] == "helps"], c[c["verdict"] == "hurts"]
-    small = int((keys == "helps|small").sum())
     said = f"Dropout lowers {o} in {len(helps)} of {len(c)} cell{'s' if len(c) != 1 else ''}"
     if len(helps) and rep.axes:
         said += ": " + places(helps, c, rep.axes)
-    if small:
-        margin = helps.loc[keys[helps.index] == "helps|small", "margin"].median()
-        said += f" ({small} of them by less than the smallest effect of interest, {margin:.3g})"
+    said += _small(c, keys, "helps")
     said += "; it raises it " + (f"in {len(hurts)}: {places(hurts, c, rep.axes)}" if len(hurts) and rep.axes
-                                 else f"in {len(hurts)}" if len(hurts) else "in none")
+                                 else f"in {len(hurts)}" if len(hurts) else "in none") + _small(c, keys, "hurts")
     counts = c["verdict"].value_counts()
     rest = [f"{counts[v]} {v}" for v in counts.index if v not in ("helps", "hurts")]
     n = sorted(set(c["delta_n"].astype(int)))
     seeds = f"{n[0]} seeds per cell" if len(n) == 1 else f"{n[0]}–{n[-1]} seeds per cell"
     return said + ("; " + ", ".join(rest) if rest else "") + f" ({seeds})."
+
+
+def _small(c: pd.DataFrame, keys: pd.Series, verdict: str) -> str:
+    """' (1 of them by less than the smallest effect of interest, 0.009)', or '' where none is."""
+    small = keys == f"{verdict}|small"
+    if not small.any():
+        return ""
+    return f" ({int(small.sum())} of them by less than the smallest effect of interest, {c.loc[small, 'margin'].median():.3g})"
 
 
 def places(sub: pd.DataFrame, c: pd.DataFrame, axes: Sequence[str]) -> str:
@@ -88,14 +92,6 @@ def _span(values: pd.Series, every: pd.Series, axis: str) -> str:
 
 def _and(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
-
-
-def _share(x: tuple[float, float, float]) -> str:
-    """'14% [8%, 20%]'; an unbounded interval says so."""
-    r, lo, hi = x
-    if not (abs(lo) < float("inf") and abs(hi) < float("inf")):
-        return f"{100 * r:.0f}% (interval unbounded)"
-    return f"{100 * r:.0f}% [{100 * lo:.0f}%, {100 * hi:.0f}%]"
 
 
 def how_much(rep: Estimates) -> str:

@@ -15,7 +15,8 @@ import pandas as pd
 
 from . import _render as R
 from .cells import cell_label
-from .decisions import RULE, VERDICTS
+from .answers import relative
+from .decisions import ALPHA, RULE, VERDICTS
 from .estimates import Estimates
 from .outcomes import OUTCOMES
 from .stats import MIN_SEEDS
@@ -64,6 +65,14 @@ def _v(v: Any) -> str:
 
 def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
+
+
+def _share(x: tuple[float, float, float]) -> str:
+    """'14% [8%, 20%]'; an unbounded interval says so."""
+    r, lo, hi = x
+    if not (abs(lo) < float("inf") and abs(hi) < float("inf")):
+        return f"{100 * r:.0f}% (interval unbounded)"
+    return f"{100 * r:.0f}% [{100 * lo:.0f}%, {100 * hi:.0f}%]"
 
 
 def summary(rep: Estimates) -> list[str]:
@@ -177,10 +186,6 @@ def _where_lines(c: pd.DataFrame, axes: Sequence[str], words: Mapping[str, str] 
 def _how_much(rep: Estimates) -> str:
     """The best cell in full: both arms' means, the cut, and the cut as a share of the plain net's error and
     of its error above the noise floor, each with an interval simultaneous over the cells it was chosen from."""
-    from .answers import relative
-    from .decisions import ALPHA
-    from .first_screen import _share
-
     c, b, o = rep.cells, rep.best, rep.outcome
     if b is None:
         return ("By how much: no cell has enough seeds yet to name the best (a cell needs half its planned "
