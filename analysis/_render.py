@@ -82,7 +82,7 @@ def html_table(frame: pd.DataFrame) -> str:
     cols = list(frame.columns)
 
     def td(col: str, v: Any) -> str:
-        cls = f" class='v-{str(v).split()[0]}'" if col == "verdict" and str(v) else ""
+        cls = f" class='v-{str(v).split()[0].rstrip(',')}'" if col == "verdict" and str(v) else ""
         return f"<td{cls}>{html.escape(str(v))}</td>"
 
     body = "".join("<tr>" + "".join(td(c, v) for c, v in zip(cols, row)) + "</tr>"

@@ -108,10 +108,11 @@ def plot_delta_heatmap(cells: pd.DataFrame, x: str, y: str, facet: Optional[str]
     font = 9 if cells[x].nunique() * len(panels) <= 8 else 7
     for ax, pv in zip(axs[0], panels):
         sel = cells if facet is None else cells[cells[facet] == pv]
+        vs, ss = verdicts[sel.index], small[sel.index]
         sel = sel.assign(text=[_cell_text(m, lo, hi, v, s) for m, lo, hi, v, s in
-                               zip(sel["delta_mean"], sel[lo_col], sel[hi_col], verdicts[sel.index], small[sel.index])],
+                               zip(sel["delta_mean"], sel[lo_col], sel[hi_col], vs, ss)],
                          mark=[("small" if s else "frame") if v in ("helps", "hurts") else
-                               "hatch" if v == "withheld" else "" for v, s in zip(verdicts[sel.index], small[sel.index])])
+                               "hatch" if v == "withheld" else "" for v, s in zip(vs, ss)])
         mean = sel.pivot_table(index=y, columns=x, values="delta_mean", aggfunc="first", dropna=False)
         mean = mean.sort_index(ascending=False)
         text, mark = (sel.pivot_table(index=y, columns=x, values=k, aggfunc="first")

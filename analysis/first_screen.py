@@ -53,7 +53,8 @@ def _small(c: pd.DataFrame, keys: pd.Series, verdict: str) -> str:
     small = keys == f"{verdict}|small"
     if not small.any():
         return ""
-    return f" ({int(small.sum())} of them by less than the smallest effect of interest, {c.loc[small, 'margin'].median():.3g})"
+    margin = c.loc[small, "margin"].median()
+    return f" ({int(small.sum())} of them by less than the smallest effect of interest, {margin:.3g})"
 
 
 def places(sub: pd.DataFrame, c: pd.DataFrame, axes: Sequence[str]) -> str:

@@ -247,9 +247,9 @@ def _line(rep: Estimates) -> str:
         return ""
     r = row.iloc[0]
     o = rep.outcome.label
-    nets = (f"on the same {r['n']} seeds {_diff('the plain net', r['plain_minus_line'], r['plain_minus_line_low'], r['plain_minus_line_high'])}, "
-            f"{_diff('dropout', r['dropout_minus_line'], r['dropout_minus_line_low'], r['dropout_minus_line_high'])}"
-            " (paired differences, 95% t-intervals; per cell: tables/versus_line.csv)")
+    plain, drop = ([r[f"{arm}_minus_line{s}"] for s in ("", "_low", "_high")] for arm in ("plain", "dropout"))
+    nets = (f"on the same {r['n']} seeds {_diff('the plain net', *plain)}, {_diff('dropout', *drop)} (paired "
+            "differences, 95% t-intervals; per cell: tables/versus_line.csv)")
     score = f"{R.ci(r['line_mean'], r['line_low'], r['line_high'])} {o}"
     if r["correct_line"]:
         return (f"Reference: on {r['task']} the truth is a line, so the least-squares line is the correctly "

@@ -23,7 +23,7 @@ from . import _render as R
 from .cells import cell_label
 from .estimates import Estimates, StatsOptions, estimate
 from .files import atomic_write
-from .decisions import RULE
+from .decisions import RULE, verdict_words
 from .first_screen import first_screen
 from .prose import design, findings, formula, summary, term
 
@@ -90,12 +90,14 @@ def decisions_display(rep: Estimates) -> pd.DataFrame:
         o = rep.outcome
         d[f"{o.label} plain"] = R.num(r[f"{o.name}_plain_mean"])
         d[f"{o.label} dropout"] = R.num(r[f"{o.name}_dropout_mean"])
-        d["mean delta [95% CI]"] = R.ci(r["delta_mean"], r["delta_ci_low"], r["delta_ci_high"], 4)
+        d["mean Δ [95% CI]"] = R.ci(r["delta_mean"], r["delta_ci_low"], r["delta_ci_high"], 4)
+        if "delta_bonf_low" in r:   # the interval the verdict follows, simultaneous over the cells
+            d["simultaneous CI"] = f"[{R.num(r['delta_bonf_low'], 4)}, {R.num(r['delta_bonf_high'], 4)}]"
         d["change"] = R.percent(-r["delta_mean"] / r[f"{o.name}_plain_mean"]) if r["delta_n"] else "-"
         d["p Holm"] = R.pvalue(r["p_holm"]) + ("*" if r["sig_holm"] else "")
         d["p BH"] = R.pvalue(r["p_bh"]) + ("*" if r["sig_bh"] else "")
         d["p equiv."] = R.pvalue(r["p_tost_holm"])
-        d["verdict"] = r["verdict"] + (", below the smallest effect" if bool(r.get("below_margin", False)) else "")
+        d["verdict"] = verdict_words(r["verdict"], bool(r.get("below_margin", False)))
         rows.append(d)
     return pd.DataFrame(rows)
 
@@ -256,8 +258,10 @@ def page_blocks(rep: Report) -> list[R.Block]:
     blocks.append(("Summary", "", ("list", rep.summary)))
     if len(rep.cells):
         o = rep.outcome.label
-        blocks.append(("Decision per cell", f"delta = {o}(plain) - {o}(dropout) on the same seed (> 0: "
-                       f"dropout helped); change = dropout's {o} against plain's; * adjusted p < 0.05; "
+        blocks.append(("Decision per cell", f"Δ = {o}(plain) − {o}(dropout) on the same seed (> 0: "
+                       f"dropout helped); simultaneous CI: the mean's 95% t-interval over all the cells at once "
+                       f"(Bonferroni, as drawn in the heatmap), beside the verdict's Holm-adjusted test; change = "
+                       f"dropout's {o} against plain's; * adjusted p < 0.05; "
                        f"p equiv. = TOST within ±the smallest effect, Holm-adjusted. Rule: {RULE}",
                        decisions_display(rep)))
     if any(len(c) for c in rep.comparisons.values()):

@@ -90,12 +90,13 @@ def _delta_figures(rep: Estimates, ok: pd.DataFrame) -> list[tuple[str, str, Any
     if len(axes) >= 2:
         facet = axes[2] if len(axes) > 2 and c[axes[2]].nunique() <= MAX_PANELS else None
         cs, held = _hold(c, axes, fidx, [a for a in (axes[0], axes[1], facet) if a])
-        which = ("its 95% interval simultaneous over the cells (Bonferroni), as the rule uses"
-                 if "delta_bonf_low" in cs else "its 95% t-interval")
+        which = ("its 95% t-interval simultaneous over the cells (Bonferroni)" if "delta_bonf_low" in cs
+                 else "its 95% t-interval")
         out.append(("delta_heatmap", f"Mean paired Δ of {o} (plain − dropout; blue: dropout helped) over "
                     f"{F.LABELS.get(axes[0], axes[0])} and {F.LABELS.get(axes[1], axes[1])} ({_seeds_text(cs)})"
                     + (f", one panel per {facet}" if facet else "") + held
-                    + f"; under each mean, {which}, then the verdict by the report's decision rule.",
+                    + f"; under each mean, {which}, then the verdict by the report's decision rule "
+                    "(a Holm-adjusted test).",
                     F.plot_delta_heatmap(cs, axes[0], axes[1], facet, label=o)[0]))
     return out
 

@@ -53,7 +53,8 @@ def test_coverage_holds_where_dividing_by_the_plain_mean_does_not(slope):
     _, lo, hi = fieller(delta, plain)
     covered = np.mean((lo <= truth) & (truth <= hi))
     half = sps.t.ppf(0.975, 9) * delta.std(axis=1, ddof=1) / np.sqrt(10)
-    naive_lo, naive_hi = (delta.mean(axis=1) - half) / plain.mean(axis=1), (delta.mean(axis=1) + half) / plain.mean(axis=1)
+    mean_d, mean_p = delta.mean(axis=1), plain.mean(axis=1)
+    naive_lo, naive_hi = (mean_d - half) / mean_p, (mean_d + half) / mean_p
     naive = np.mean((naive_lo <= truth) & (truth <= naive_hi))
     assert 0.935 <= covered <= 0.965, covered
     assert not 0.935 <= naive <= 0.965, naive

@@ -314,8 +314,8 @@ def test_the_first_line_says_where_in_few_words():
     # one axis: a run at either end, a run in the middle, every value, scattered values
     from analysis.first_screen import places
     one = cells[cells["n_train"] == 10]
-    for chosen, said in (([0.1, 0.3], "at p ≤ 0.3"), ([0.5, 0.7], "at p ≥ 0.5"), ([0.1, 0.3, 0.5, 0.7], "at every p"),
-                         ([0.1, 0.5], "at p = 0.1, 0.5"), ([0.3], "at p = 0.3")):
+    for chosen, said in (([0.1, 0.3], "at p ≤ 0.3"), ([0.5, 0.7], "at p ≥ 0.5"),
+                         ([0.1, 0.3, 0.5, 0.7], "at every p"), ([0.1, 0.5], "at p = 0.1, 0.5"), ([0.3], "at p = 0.3")):
         assert places(one[one["dropout"].isin(chosen)], one, ["dropout"]) == said
 
 
