@@ -105,7 +105,7 @@ def render_markdown(title: str, blocks: Sequence[Block]) -> str:
             out.append(md_table(content))
         elif content[0] == "lead":
             _, lines, name, caption = content
-            out += [f"**{s}**" if s.startswith(EXPLORATORY) else f"- {s}" for s in lines]
+            out += [f"**{s}**\n" if s.startswith(EXPLORATORY) else f"- {s}" for s in lines]
             if name:
                 out += ["", f"![{caption}](figures/{name}.png)", "", f"*{caption}*"]
         elif content[0] == "list":
