@@ -115,7 +115,8 @@ def how_much(rep: Estimates) -> str:
     rel = relative(ok, r, rep.axes, o.name, floor=None, confidence=1 - ALPHA / b.family)
     plain = r[f"{o.name}_plain_mean"]
     share = f", {_share(rel.of_plain)} of the plain net's {plain:.3f}" if rel else ""
-    return f"Most at {at}: {ci} lower {o.label}{share} ({choice})."
+    small = f", below the smallest effect of interest ({r['margin']:.3g})" if bool(r.get("below_margin", False)) else ""
+    return f"Most at {at}: {ci} lower {o.label}{share}{small} ({choice})."
 
 
 def cost(rep: Estimates) -> str:

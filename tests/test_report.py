@@ -338,3 +338,18 @@ def test_the_heatmap_marks_verdicts_in_line_not_only_in_colour():
     assert styles == ["-", "-", "--"], styles                         # two frames, one of them dashed
     assert "+0.020\n[+0.010, +0.030]\nhelps" in texts and "+0.001\n[-0.009, +0.011]\nwithheld" in texts
     assert "+0.020\n[+0.010, +0.030]\nhelps (< smallest effect)" in texts
+
+
+def test_a_benefit_below_the_smallest_effect_says_so_on_the_first_screen():
+    """Clearly above 0 and clearly inside ±0.009 (10% of σ²): 'helps', but not by an effect of interest."""
+    import numpy as np
+    from _records import synthetic_records
+
+    z = np.random.default_rng(0).normal(size=30)
+    deltas = {(("dropout", 0.5),): 0.003 + 0.001 * (z - z.mean()) / z.std(ddof=1)}
+    rep = build_report(synthetic_records(deltas, base={"n_train": 20}), {"name": "small", "grid_axes": ["dropout"]},
+                       figures=False)
+    cell = rep.cells.iloc[0]
+    assert cell["verdict"] == "helps" and bool(cell["below_margin"])
+    assert "(1 of them by less than the smallest effect of interest, 0.009)" in rep.lead[0]
+    assert "lower test MSE" in rep.lead[1] and "below the smallest effect of interest (0.009)" in rep.lead[1]
