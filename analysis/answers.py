@@ -6,14 +6,16 @@ Pure functions over the trials frame (``analysis.frame.records_frame``), the cel
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
 from . import stats
 from .decisions import ALPHA
+from .ratio import fieller
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,7 @@ class Cost:
     """What a dropout arm costs beside the plain arm: step time per engine, share of the sweep's time."""
     step_ratio: dict[str, tuple[float, int]]   # engine -> (median dropout/plain arm-step time, trials)
     dropout_share: float                       # dropout arms' share of the sweep's training time
+    step_ratio_quartiles: dict[str, tuple[float, float]] = field(default_factory=dict)  # engine -> (25%, 75%)
 
 
 def _arm_step(ok: pd.DataFrame, arm: str) -> pd.Series:
@@ -41,23 +44,38 @@ def cost(ok: pd.DataFrame) -> Cost | None:
         return None
     plain, drop = _arm_step(timed, "plain"), _arm_step(timed, "dropout")
     same = timed["engine_plain"] == timed["engine_dropout"]
-    ratios = {str(e): (float(np.median((drop / plain)[same & (timed["engine_plain"] == e)])),
-                       int((same & (timed["engine_plain"] == e)).sum()))
-              for e in sorted(timed.loc[same, "engine_plain"].dropna().unique())}
+    engines = [str(e) for e in sorted(timed.loc[same, "engine_plain"].dropna().unique())]
+    each = {e: (drop / plain)[same & (timed["engine_plain"] == e)].to_numpy(float) for e in engines}
+    ratios = {e: (float(np.median(r)), len(r)) for e, r in each.items()}
+    quartiles = {e: (float(np.quantile(r, 0.25)), float(np.quantile(r, 0.75))) for e, r in each.items()}
     fields = [c for c in ("seed", "n_train", "noise_std", "width", "depth", "lr", "steps", "task", "init")
               if c in timed]
     plain_time = float((plain * timed["steps"]).groupby([timed[c] for c in fields], dropna=False).first().sum())
     dropout_time = float((drop * timed["steps"]).sum())
-    return Cost(step_ratio=ratios, dropout_share=dropout_time / (dropout_time + plain_time))
+    return Cost(step_ratio=ratios, dropout_share=dropout_time / (dropout_time + plain_time),
+                step_ratio_quartiles=quartiles)
+
+
+LINEAR_TRUTH = ("toy1d",)   # tasks whose truth is a line: there the least-squares line is the correct model
+
+
+def _t_interval(d: np.ndarray) -> tuple[float, float]:
+    """The mean's 95% t-interval; NaN below ``stats.MIN_SEEDS`` values."""
+    if len(d) < stats.MIN_SEEDS:
+        return float("nan"), float("nan")
+    low, high = sps.ttest_1samp(d, 0).confidence_interval()
+    return float(low), float(high)
 
 
 def versus_line(ok: pd.DataFrame, known: pd.DataFrame, cells: pd.DataFrame, axes: Sequence[str],
                 outcome: str = "test_mse") -> pd.DataFrame:
-    """Per cell: the least-squares line's ``outcome`` on the same seeds beside both nets'.
+    """Per cell: the least-squares line's ``outcome`` on the same seeds, and each net's paired difference from it.
 
     ``known`` is ``known_answer_trials`` (one row per seed and predictor). Columns: the axes,
-    n, line_mean, plain_mean, dropout_mean, line_beats_plain, line_beats_dropout (seeds where
-    the line's value is lower), line_beats_both_means (the line's mean is below both nets').
+    task, n, line_mean [line_low, line_high], plain_mean, dropout_mean, and for each net
+    ``{arm}_minus_line`` with ``_low``/``_high`` (mean paired difference net - line over the
+    same seeds, 95% t-interval; > 0: the net is worse than the line); ``correct_line``: the
+    task's truth is a line, so the line is the correctly specified model (a reference, not a rival).
     """
     data_keys = ["n_train", "noise_std", "task", "n_features", "test_size"]
     line = known[known["predictor"] == "least_squares"][["seed", *data_keys, outcome]]
@@ -70,15 +88,49 @@ def versus_line(ok: pd.DataFrame, known: pd.DataFrame, cells: pd.DataFrame, axes
     for key, g in groups:
         key = key if isinstance(key, tuple) else (key,)
         row = dict(zip(keys, key))
-        plain, drop = g[f"{outcome}_plain"], g[f"{outcome}_dropout"]
-        row.update(n=len(g), line_mean=g["line_value"].mean(), plain_mean=plain.mean(), dropout_mean=drop.mean(),
-                   line_beats_plain=int((g["line_value"] < plain).sum()),
-                   line_beats_dropout=int((g["line_value"] < drop).sum()))
+        ln = g["line_value"].to_numpy(float)
+        low, high = _t_interval(ln)
+        row.update(task=str(g["task"].iloc[0]), n=len(g), line_mean=ln.mean(), line_low=low, line_high=high)
+        for arm in ("plain", "dropout"):
+            net = g[f"{outcome}_{arm}"].to_numpy(float)
+            d = net - ln
+            low, high = _t_interval(d)
+            row.update({f"{arm}_mean": net.mean(), f"{arm}_minus_line": d.mean(), f"{arm}_minus_line_low": low,
+                        f"{arm}_minus_line_high": high})
+        row["correct_line"] = row["task"] in LINEAR_TRUTH
         rows.append(row)
-    out = pd.DataFrame(rows)
-    if len(out):
-        out["line_beats_both_means"] = (out["line_mean"] < out["plain_mean"]) & (out["line_mean"] < out["dropout_mean"])
-    return out
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class Relative:
+    """A cell's mean delta as a share of the plain net's mean error, with Fieller intervals (analysis.ratio)."""
+    of_plain: tuple[float, float, float]             # (share, low, high) of the plain net's mean
+    above_floor: Optional[tuple[float, float, float]]  # of the plain net's error above the noise floor
+    floor: float
+    confidence: float
+
+
+def relative(ok: pd.DataFrame, cell: Mapping[str, Any], axes: Sequence[str], outcome: str, *,
+             floor: Optional[float], confidence: float = 0.95) -> Optional[Relative]:
+    """mean(delta) / mean(plain) over the cell's finished seeds, paired by seed, with Fieller's interval.
+
+    ``floor``: the outcome's noise floor (sigma^2), or None where none is known; then
+    ``above_floor`` is None. ``confidence``: the interval's level (a chosen best cell's is
+    simultaneous). None below ``stats.MIN_SEEDS`` seeds.
+    """
+    sel = ok
+    for a in axes:
+        sel = sel[sel[a] == cell[a]]
+    sel = sel.dropna(subset=[f"delta_{outcome}", f"{outcome}_plain"])
+    if len(sel) < stats.MIN_SEEDS:
+        return None
+    d, plain = sel[f"delta_{outcome}"].to_numpy(float), sel[f"{outcome}_plain"].to_numpy(float)
+    of_plain = tuple(float(x) for x in fieller(d, plain, confidence=confidence))
+    above = None
+    if floor is not None and plain.mean() > floor:
+        above = tuple(float(x) for x in fieller(d, plain - floor, confidence=confidence))
+    return Relative(of_plain=of_plain, above_floor=above, floor=float(floor or 0.0), confidence=confidence)
 
 
 @dataclass(frozen=True)

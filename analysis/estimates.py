@@ -67,6 +67,8 @@ class Estimates:
     comparisons: dict[str, pd.DataFrame] = field(default_factory=dict)  # analysis.comparisons, per comparator arm
     families: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.families: best of each family, per group
     pairs: pd.DataFrame = field(default_factory=pd.DataFrame)  # ``trials`` with each (seed, plain-dropout pair) once
+    declared_outcome: str = DEFAULT  # the spec's [report] outcome (declared before the run), else the default
+    exploratory: list[str] = field(default_factory=list)  # why this report is not the declared analysis
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage
 
 
@@ -108,11 +110,31 @@ def estimate(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[st
                      line=versus_line(ok, ka, cells, axes, out.name) if len(ok) else pd.DataFrame(),
                      cost=cost(ok), plan=plan(cells) if len(cells) else None,
                      smallest_effect=(f"{float(smallest_effect):g}, as set for this report"
-                                      if smallest_effect is not None else "by default 10% of sigma^2"),
+                                      if smallest_effect is not None else "by default 10% of σ²"),
                      outcome=out, noise_free_ratio=noise_free_ratio(ok, axes),
                      trend=_trend(ok, cells, axes, fidx, f"delta_{out.name}"),
                      variance=variance_table(ok, axes, out.name), comparisons=comparisons,
-                     families=families, pairs=pairs.frame)
+                     families=families, pairs=pairs.frame,
+                     declared_outcome=asked.get("outcome") or DEFAULT, exploratory=exploratory(asked, options))
+
+
+def exploratory(declared: Mapping[str, Any], options: StatsOptions) -> list[str]:
+    """Why a report departs from the analysis its spec declared before the run ([report]); [] if it does not.
+
+    An outcome or smallest effect chosen after the results were seen turns the verdicts into
+    exploratory ones: the choice could have followed the numbers.
+    """
+    why = []
+    outcome = declared.get("outcome") or DEFAULT
+    if options.outcome is not None and options.outcome != outcome:
+        why.append(f"the outcome was changed after the run (declared: {OUTCOMES[outcome].label}; shown: "
+                   f"{find_outcome(options.outcome).label})")
+    effect = declared.get("smallest_effect")
+    if options.smallest_effect is not None and (effect is None or float(effect) != float(options.smallest_effect)):
+        was = f"{float(effect):g}" if effect is not None else "none, so 10% of σ²"
+        why.append(f"the smallest effect of interest was changed after the run (declared: {was}; shown: "
+                   f"{float(options.smallest_effect):g})")
+    return why
 
 
 def _trend(ok: pd.DataFrame, cells: pd.DataFrame, axes: list[str], fidx: Optional[int], column: str) -> Optional[Trend]:

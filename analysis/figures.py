@@ -23,11 +23,11 @@ from scipy import stats as sps  # noqa: E402
 PALETTE = ["#0072B2", "#E69F00", "#CC79A7", "#009E73", "#56B4E9", "#D55E00", "#000000"]
 ARM_COLOURS = {"plain": "#D55E00", "dropout": "#0072B2"}  # vermillion / blue, as the seed picture
 WIDTH_IN = 11.0  # figures are drawn at the report's column width (about 1100 px at 100 dpi)
-VERDICT_MARKS = {"helps": "helps", "hurts": "hurts", "withheld": "withheld", "no effect": "no effect",
-                 "not detected": "", "too few seeds": "n < 3"}
+VERDICT_MARKS = {"helps": "helps", "hurts": "hurts", "withheld": "withheld",
+                 "no effect": "no effect", "not detected": "not detected", "too few seeds": "n < 3"}
 DIVERGING = "RdBu"  # ColorBrewer, colour-blind safe: blue = dropout helped, red = it hurt
 LABELS = {"n_train": "training points N", "dropout": "dropout rate p (drop)", "width": "width",
-          "depth": "depth", "lr": "learning rate", "steps": "steps", "noise_std": "noise sigma"}
+          "depth": "depth", "lr": "learning rate", "steps": "steps", "noise_std": "noise σ"}
 
 
 def _fmt(v) -> str:
@@ -84,34 +84,70 @@ def plot_delta_trend(trials: pd.DataFrame, cells: pd.DataFrame, axes: Sequence[s
 
 
 def plot_delta_heatmap(cells: pd.DataFrame, x: str, y: str, facet: Optional[str] = None, *, label: str = "test MSE"):
-    """Mean delta over two swept axes, each cell marked with its verdict (``analysis.decisions``).
+    """Mean delta over two swept axes, each cell marked with its interval and verdict (``analysis.decisions``).
 
-    One panel per value of ``facet`` if given. Colour is centred at 0 (blue: dropout helped).
+    Colour: the mean delta, centred at 0 (blue: dropout helped; ColorBrewer RdBu, colour-blind
+    safe). Text: the mean, its interval and the verdict. The verdict is also drawn in line,
+    not colour: a solid frame for helps / hurts, a dashed one where the effect lies below the
+    smallest effect of interest (``below_margin``), hatching where the verdict is withheld.
+    The interval is the Bonferroni one the rule uses (``delta_bonf_low``/``_high``) where the
+    table has it, else the cell's 95% interval. One panel per value of ``facet`` if given.
+    Returns (fig, array of Axes).
     """
+    from matplotlib.patches import Patch, Rectangle
+
     panels = sorted(cells[facet].unique()) if facet else [None]
     lim = float(np.nanmax(np.abs(cells["delta_mean"]))) or 1.0
+    lo_col, hi_col = (("delta_bonf_low", "delta_bonf_high") if "delta_bonf_low" in cells
+                      else ("delta_ci_low", "delta_ci_high"))
     rows = cells[y].nunique()
-    fig, axs = plt.subplots(1, len(panels), figsize=(WIDTH_IN, 1.2 + 0.75 * rows), squeeze=False)
+    fig, axs = plt.subplots(1, len(panels), figsize=(WIDTH_IN, 1.5 + 0.8 * rows), squeeze=False)
+    small = (cells["below_margin"].fillna(False).astype(bool) if "below_margin" in cells
+             else pd.Series(False, index=cells.index))
+    verdicts = cells["verdict"] if "verdict" in cells else pd.Series("", index=cells.index)
+    font = 9 if cells[x].nunique() * len(panels) <= 8 else 7
     for ax, pv in zip(axs[0], panels):
         sel = cells if facet is None else cells[cells[facet] == pv]
-        verdicts = sel["verdict"] if "verdict" in sel else pd.Series("", index=sel.index)
-        sel = sel.assign(text=[("" if pd.isna(m) else f"{m:+.3f}") + (f"\n{VERDICT_MARKS.get(v, v)}" if v else "")
-                               for m, v in zip(sel["delta_mean"], verdicts)])
+        vs, ss = verdicts[sel.index], small[sel.index]
+        sel = sel.assign(text=[_cell_text(m, lo, hi, v, s) for m, lo, hi, v, s in
+                               zip(sel["delta_mean"], sel[lo_col], sel[hi_col], vs, ss)],
+                         mark=[("small" if s else "frame") if v in ("helps", "hurts") else
+                               "hatch" if v == "withheld" else "" for v, s in zip(vs, ss)])
         mean = sel.pivot_table(index=y, columns=x, values="delta_mean", aggfunc="first", dropna=False)
         mean = mean.sort_index(ascending=False)
-        text = sel.pivot_table(index=y, columns=x, values="text", aggfunc="first")
-        text = text.reindex(index=mean.index, columns=mean.columns).fillna("")
+        text, mark = (sel.pivot_table(index=y, columns=x, values=k, aggfunc="first")
+                      .reindex(index=mean.index, columns=mean.columns).fillna("") for k in ("text", "mark"))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PendingDeprecationWarning)  # seaborn 0.13 on matplotlib 3.11
             sns.heatmap(mean, ax=ax, cmap=DIVERGING, center=0, vmin=-lim, vmax=lim, annot=text.to_numpy(),
-                        fmt="", annot_kws={"fontsize": 10}, cbar=ax is axs[0, -1],
-                        cbar_kws={"label": f"mean delta {label}\n(> 0: dropout helped)"})
+                        fmt="", annot_kws={"fontsize": font}, cbar=ax is axs[0, -1],
+                        cbar_kws={"label": f"mean Δ {label}\n(> 0: dropout helped)"})
+        for i, j in zip(*np.nonzero(mark.to_numpy() != "")):
+            m = mark.iat[i, j]
+            if m == "hatch":
+                ax.add_patch(Rectangle((j, i), 1, 1, fill=False, hatch="///", edgecolor="0.35", lw=0, zorder=2))
+            else:
+                ax.add_patch(Rectangle((j + 0.04, i + 0.04), 0.92, 0.92, fill=False, edgecolor="black", lw=2.2,
+                                       ls="--" if m == "small" else "-", zorder=2))
         ax.set_xlabel(_label(x))
         ax.set_ylabel(_label(y))
         ax.set_title(f"{_label(facet)} = {_fmt(pv)}" if facet else "")
-    fig.suptitle("Mean paired delta (plain - dropout) per cell, with its verdict", fontsize=11)
-    fig.tight_layout()
+    keys = [Patch(fill=False, edgecolor="black", lw=2, label="helps / hurts (solid frame)"),
+            Patch(fill=False, edgecolor="black", lw=2, ls="--", label="helps / hurts, below the smallest effect"),
+            Patch(fill=False, edgecolor="0.35", hatch="///", lw=0, label="withheld: no direction claimed")]
+    fig.legend(handles=keys, loc="lower center", ncol=3, fontsize=9, frameon=False)
+    fig.suptitle("Mean paired Δ (plain − dropout) per cell, with its interval and verdict", fontsize=11)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig, axs
+
+
+def _cell_text(mean: float, low: float, high: float, verdict: str, small: bool) -> str:
+    """'+0.046 / [+0.023, +0.070] / helps' for one heatmap cell."""
+    if pd.isna(mean):
+        return ""
+    ci = "" if pd.isna(low) else f"\n[{low:+.3f}, {high:+.3f}]"
+    word = VERDICT_MARKS.get(verdict, verdict) + (" (< smallest effect)" if small else "")
+    return f"{mean:+.3f}{ci}" + (f"\n{word}" if word else "")
 
 
 AGAINST_MARKS = {"helps": "better", "hurts": "worse", "withheld": "withheld", "no effect": "no diff.",
@@ -154,14 +190,15 @@ def plot_against(tables: dict, x: str, rows: Sequence[str], *, names: dict, labe
 
 
 def _short(axis: str) -> str:
-    return {"n_train": "N", "dropout": "p", "noise_std": "sigma"}.get(axis, axis)
+    return {"n_train": "N", "dropout": "p", "noise_std": "σ"}.get(axis, axis)
 
 
 def plot_arms(trials: pd.DataFrame, x: Optional[str], *, metric: str = "test_mse",
               floor: Optional[float] = None):
     """Per-seed distribution of both arms (violin + strip) for each value of ``x``.
 
-    ``floor`` draws a reference line (sigma^2 for test MSE). Returns (fig, ax).
+    ``floor`` draws a reference line (σ² for test MSE). Per-seed points are jittered from a
+    seeded generator, so the same data draw the same picture. Returns (fig, ax).
     """
     long = trials.melt(id_vars=[c for c in ([x] if x else [])], value_vars=[f"{metric}_plain", f"{metric}_dropout"],
                        var_name="arm", value_name=metric)
@@ -174,10 +211,15 @@ def plot_arms(trials: pd.DataFrame, x: Optional[str], *, metric: str = "test_mse
     sns.violinplot(data=long, x=xcol, y=metric, hue="arm", order=order, hue_order=list(ARM_COLOURS),
                    palette=ARM_COLOURS, inner=None, cut=0, density_norm="width", ax=ax, alpha=0.35,
                    legend=False)
-    sns.stripplot(data=long, x=xcol, y=metric, hue="arm", order=order, hue_order=list(ARM_COLOURS),
-                  palette=ARM_COLOURS, dodge=True, size=3, alpha=0.6, jitter=0.15, ax=ax)
+    rng = np.random.default_rng(0)  # jitter only; seaborn's stripplot draws it from numpy's global state
+    pos = {v: i for i, v in enumerate(order)}
+    for k, (arm, colour) in enumerate(ARM_COLOURS.items()):  # dodged as the violins: -0.2 and +0.2
+        pts = long[long["arm"] == arm]
+        px = pts[xcol].map(pos).to_numpy(dtype=float) + (k - 0.5) * 0.4
+        ax.scatter(px + rng.uniform(-0.075, 0.075, len(px)), pts[metric], s=9, alpha=0.6, color=colour,
+                   linewidths=0, label=arm)
     if floor is not None:
-        ax.axhline(floor, color="0.3", ls=":", lw=1, label=f"floor sigma^2 = {floor:g}")
+        ax.axhline(floor, color="0.3", ls=":", lw=1, label=f"floor σ² = {floor:g}")
     ax.set_xticks(range(len(order)), [_fmt(v) for v in order])
     ax.set_xlabel(_label(x) if x else "")
     ax.set_ylabel(metric.replace("_", " "))
@@ -217,7 +259,7 @@ def plot_learning_curves(curves: pd.DataFrame, panel: Optional[str] = None, *,
                          label=f"{arm} (n={len(wide)})")
             ax.fill_between(wide.columns.to_numpy(), low, high, color=colour, alpha=0.2)
         if floor is not None:
-            ax.axhline(floor, color="0.3", ls=":", lw=1, label="floor sigma^2")
+            ax.axhline(floor, color="0.3", ls=":", lw=1, label="floor σ²")
         ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.set_title(f"{_label(panel)} = {_fmt(pv)}" if panel else "", fontsize=10)

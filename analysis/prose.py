@@ -1,6 +1,8 @@
-"""The sentences of a sweep's report: the summary that answers the question first, the
-findings under it (numbers with intervals, in words) and the design block (what was run, on
-what, and how every number is defined). Every verdict comes from ``analysis.decisions``.
+"""The sentences of a sweep's report under its first screen (``analysis.first_screen``): the
+summary (what the verdicts are on, where, how much, the trend, the cost, the reference
+predictors, the seeds), the findings (numbers with intervals, in words) and the design block
+(what was run, on what, and how every number is defined). Every verdict comes from
+``analysis.decisions``.
 
 Both read an ``analysis.estimates.Estimates`` and return plain strings.
 """
@@ -13,13 +15,39 @@ import pandas as pd
 
 from . import _render as R
 from .cells import cell_label
-from .decisions import RULE, VERDICTS
+from .answers import relative
+from .decisions import ALPHA, RULE, VERDICTS
 from .estimates import Estimates
+from .outcomes import OUTCOMES
 from .stats import MIN_SEEDS
 
 
 AXIS_NAMES = {"n_train": "N", "dropout": "p", "width": "width", "depth": "depth", "lr": "lr",
-              "steps": "steps", "noise_std": "sigma"}
+              "steps": "steps", "noise_std": "σ"}
+SMALL = "below the smallest effect of interest"   # a helps/hurts cell inside +-the margin (below_margin)
+TERMS = {"delta": "Δ", "p2": "p²", "logN": "log N", "logN2": "(log N)²", "logw": "log w", "logw2": "(log w)²",
+         "p:logN": "p·log N", "p:logw": "p·log w"}
+
+
+def term(t: str) -> str:
+    """A trend model's term as a reader writes it: 'logN2' -> '(log N)²'."""
+    return TERMS.get(t, t)
+
+
+def formula(f: str) -> str:
+    """'delta ~ p + p2 + logN' -> 'Δ ~ p + p² + log N'."""
+    lhs, _, rhs = f.partition(" ~ ")
+    return f"{term(lhs)} ~ " + " + ".join(term(t) for t in rhs.split(" + ")) if rhs else f
+
+
+def verdict_keys(c: pd.DataFrame) -> pd.Series:
+    """Each cell's verdict, with 'helps|small' / 'hurts|small' where it lies below the smallest effect."""
+    small = c["below_margin"].fillna(False).astype(bool) if "below_margin" in c else pd.Series(False, index=c.index)
+    return c["verdict"].where(~small, c["verdict"] + "|small")
+
+
+def _key_order() -> list[str]:
+    return [k for v in VERDICTS for k in ((v, f"{v}|small") if v in ("helps", "hurts") else (v,))]
 
 
 def _axis(a: str) -> str:
@@ -39,14 +67,37 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
+def _share(x: tuple[float, float, float]) -> str:
+    """'14% [8%, 20%]'; an unbounded interval says so."""
+    r, lo, hi = x
+    if not (abs(lo) < float("inf") and abs(hi) < float("inf")):
+        return f"{100 * r:.0f}% (interval unbounded)"
+    return f"{100 * r:.0f}% [{100 * lo:.0f}%, {100 * hi:.0f}%]"
+
+
 def summary(rep: Estimates) -> list[str]:
-    """The answer first: where dropout helps, by how much, at what cost, beside a least-squares line."""
+    """Under the first screen's answer: what the verdicts are on, where in detail, the comparators,
+    how much, the trend, what the compute went to, the least-squares line, the seeds."""
     c = rep.cells
     if rep.focus is None or not (c["delta_n"] > 0).any():
-        return ["No cell has a finished trial yet, so there is nothing to compare."]
-    out = [_headline(rep), *_where(rep), *_against(rep), _how_much(rep)]
+        return [_declared(rep)]
+    out = [_declared(rep), *_where(rep), *_against(rep), _how_much(rep)]
     out += [s for s in (_trend(rep), _cost(rep), _line(rep), _seeds(rep)) if s]
     return out
+
+
+def _declared(rep: Estimates) -> str:
+    """Which outcome the verdicts are on, which were declared before the run, and which others exist."""
+    o, declared = rep.outcome, OUTCOMES[rep.declared_outcome]
+    held = [x.label for x in OUTCOMES.values() if x.name != o.name and f"delta_{x.name}" in rep.trials
+            and rep.trials[f"delta_{x.name}"].notna().any()]
+    also = (f" The records also hold {', '.join(held)}: a report on one of those, chosen after seeing these results, "
+            "is exploratory." if held else "")
+    if o.name == declared.name:
+        return (f"Verdicts are on {o.label}, the outcome declared before the run (the spec's [report] outcome; test "
+                f"MSE where it names none), with the smallest effect of interest {rep.smallest_effect}.{also}")
+    return (f"Verdicts are on {o.label}, chosen after the run; the outcome declared before it is {declared.label}, "
+            f"so these verdicts are exploratory.{also}")
 
 
 def _against(rep: Estimates) -> list[str]:
@@ -145,10 +196,10 @@ def _trend(rep: Estimates) -> str:
         if len(where) > 4 and best["p_star"].notna().any():   # a long list: its two ends, the table for the rest
             lo, hi = best["p_star"].idxmin(), best["p_star"].idxmax()
             where = [where[lo], where[hi]]
-            parts.append(f"the rate with the largest benefit runs from {where[0][1]} at {where[0][0]} to "
+            parts.append(f"the rate with the largest benefit, p̂*, runs from {where[0][1]} at {where[0][0]} to "
                          f"{where[1][1]} at {where[1][0]} (every setting: the trend table)")
         else:
-            parts.append("the rate with the largest benefit is " + "; ".join(f"{v} at {k}" for k, v in where))
+            parts.append("the rate with the largest benefit, p̂*, is " + "; ".join(f"{v} at {k}" for k, v in where))
     if tr.peak_n:
         pk = tr.peak_n
         extra = "".join(f"; {s}" for s in pk.get("notes", []))     # where an end left the grid of N
@@ -162,19 +213,7 @@ def _trend(rep: Estimates) -> str:
     scope = f", {tr.scope}" if tr.scope else ""
     if not parts:
         return f"Trend across the grid ({tr.method}{scope}): {fit}."
-    return f"Trend across the grid ({tr.method}, {tr.formula}{scope}): " + "; ".join(parts) + f"; {fit}."
-
-
-def _headline(rep: Estimates) -> str:
-    c = rep.cells
-    counts = c["verdict"].value_counts()
-    parts = [f"{counts.get(v, 0)} {v}" for v in ("not detected", "withheld", "no effect", "too few seeds")
-             if counts.get(v, 0)]
-    seeds = sorted(set(c["delta_n"].astype(int)))
-    seeds_txt = f"{seeds[0]} seeds per cell" if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]} seeds per cell"
-    return (f"Does dropout lower {rep.outcome.label}? In {counts.get('helps', 0)} of {len(c)} cells it does and in "
-            f"{counts.get('hurts', 0)} it raises it" + (f"; {', '.join(parts)}" if parts else "")
-            + f" ({seeds_txt}; verdicts by the rule under 'Decision per cell').")
+    return f"Trend across the grid ({tr.method}, {formula(tr.formula)}{scope}): " + "; ".join(parts) + f"; {fit}."
 
 
 def _where(rep: Estimates) -> list[str]:
@@ -183,89 +222,106 @@ def _where(rep: Estimates) -> list[str]:
 
 
 def _where_lines(c: pd.DataFrame, axes: Sequence[str], words: Mapping[str, str] | None = None) -> list[str]:
-    """'Where N = 20: helps at p = 0.3, 0.5; ...', verdicts named by ``words`` (default: themselves)."""
-    words = words or {v: v for v in VERDICTS}
+    """'Where N = 20: helps at p = 0.3, 0.5; ...', verdicts named by ``words`` (default: themselves);
+    a helps/hurts cell below the smallest effect of interest is named apart."""
+    words = dict(words or {v: v for v in VERDICTS})
+    words.update({f"{v}|small": f"{words.get(v, v)}, {SMALL}," for v in ("helps", "hurts")})
     if not axes:
         return []
+    c = c.assign(_key=verdict_keys(c))
+    order = _key_order() + sorted(set(c["_key"]) - set(_key_order()))   # a verdict the rule adds later, too
     if len(axes) == 1:
         a = axes[0]
-        by = {words[v]: [_v(x) for x in c.loc[c["verdict"] == v, a]] for v in VERDICTS}
+        by = {words.get(v, v): [_v(x) for x in c.loc[c["_key"] == v, a]] for v in order}
         return ["Where: " + "; ".join(f"{v} at {_axis(a)} = {', '.join(xs)}" for v, xs in by.items() if xs) + "."]
     group = "task" if "task" in axes else min(axes, key=lambda a: (c[a].nunique(), axes.index(a)))
     rest = [a for a in axes if a != group]
     lines = []
     for g, sub in c.groupby(group, sort=True):
         said = []
-        for v in VERDICTS:
-            hit = sub[sub["verdict"] == v]
+        for v in order:
+            hit = sub[sub["_key"] == v]
             if len(hit):
                 where = (f"{_axis(rest[0])} = " + ", ".join(_v(x) for x in hit[rest[0]]) if len(rest) == 1
                          else "; ".join(_label(r, rest) for _, r in hit.iterrows()))
-                said.append(f"{words[v]} at {where}")
+                said.append(f"{words.get(v, v)} at {where}")
         lines.append(f"Where {_axis(group)} = {_v(g)}: {'; '.join(said)}.")
     return lines
 
 
 def _how_much(rep: Estimates) -> str:
+    """The best cell in full: both arms' means, the cut, and the cut as a share of the plain net's error and
+    of its error above the noise floor, each with an interval simultaneous over the cells it was chosen from."""
     c, b, o = rep.cells, rep.best, rep.outcome
     if b is None:
         return ("By how much: no cell has enough seeds yet to name the best (a cell needs half its planned "
                 "seeds, and at least 3).")
     r = c.loc[b.index]
-    plain, floor = r[f"{o.name}_plain_mean"], o.floor(r["noise_std"])
-    rel = f"{_pct(b.mean / plain)} [{_pct(b.low / plain)}, {_pct(b.high / plain)}]"
-    choice = (f"chosen among the {b.family} cells with at least {b.min_seeds} seeds; its 95% interval is "
-              f"simultaneous over them, so it allows for the choice")
-    if b.low <= 0:
+    choice = (f"chosen among the {b.family} cells with at least {b.min_seeds} seeds; its 95% intervals are "
+              f"simultaneous over them, so they allow for the choice")
+    fieller = "; the shares' intervals are Fieller's over the same seeds"
+    if b.low <= 0 or r["verdict"] != "helps":
+        why = ("that interval includes 0, so no cell shows a benefit that survives the choice" if b.low <= 0 else
+               f"that cell's verdict is '{r['verdict']}' ({r['reason']}), so no benefit is claimed there")
         return (f"By how much: the largest mean benefit, at {_label(r, rep.axes)}, is {b.mean:.4f} {o.label} "
-                f"[{b.low:.4f}, {b.high:.4f}] ({choice}); that interval includes 0, so no cell shows a benefit "
-                f"that survives the choice.")
-    helped = c[c["verdict"] == "helps"]
-    spread = ""
-    if len(helped) > 1:
-        cuts = helped["delta_mean"] / helped[f"{o.name}_plain_mean"]
-        spread = f" Where it helps, the cut is {_pct(cuts.min())}-{_pct(cuts.max())} of the plain net's {o.label}."
-    excess = (f" and {_pct(b.mean / (plain - floor))} of the plain net's error above the noise floor "
-              f"sigma^2 = {floor:.3g}" if o.noisy and plain > floor and r.get("task") != "diabetes" else "")
-    # (diabetes: real labels, no noise of ours, so no known floor)
+                f"[{b.low:.4f}, {b.high:.4f}] ({choice}); {why}.")
+    plain = r[f"{o.name}_plain_mean"]
+    # diabetes: real labels, no noise of ours, so no known floor
+    floor = o.floor(r["noise_std"]) if o.noisy and r.get("task") != "diabetes" else (None if o.noisy else 0.0)
+    ok = rep.trials[rep.trials["status"] == "ok"]
+    rel = relative(ok, r, rep.axes, o.name, floor=floor if floor else None, confidence=1 - ALPHA / b.family)
+    shares = ""
+    if rel is not None:
+        shares = f", {_share(rel.of_plain)} of the plain net's {o.label}"
+        if rel.above_floor is not None:
+            shares += f" and {_share(rel.above_floor)} of its error above the noise floor σ² = {floor:.3g}"
     return (f"By how much: most at {_label(r, rep.axes)}, where {o.label} falls from {plain:.3f} (plain) to "
-            f"{r[f'{o.name}_dropout_mean']:.3f} (dropout): a cut of {b.mean:.4f} [{b.low:.4f}, {b.high:.4f}], "
-            f"{rel} of the plain net's {o.label}{excess} ({choice}).{spread}")
+            f"{r[f'{o.name}_dropout_mean']:.3f} (dropout): a cut of {b.mean:.4f} [{b.low:.4f}, {b.high:.4f}]"
+            f"{shares} ({choice}{fieller if shares else ''}).")
 
 
 def _cost(rep: Estimates) -> str:
     k = rep.cost
     if k is None:
         return ""
-    steps = "; ".join(f"{ratio:.2f}x the plain arm's on the {engine} engine (median over {n} trials)"
-                      for engine, (ratio, n) in k.step_ratio.items())
-    return (f"At what cost: a dropout arm's training step takes {steps or 'an unknown multiple of the plain arm'}; "
-            f"dropout arms took {_pct(k.dropout_share)} of this sweep's training time (a plain arm does not depend "
-            f"on the rate, so it is trained once and shared by every rate).")
+    return (f"Compute: dropout arms took {_pct(k.dropout_share)} of this sweep's training time; a plain arm does not "
+            f"depend on the rate, so it is trained once and shared by every rate.")
+
+
+def _diff(name: str, mean: float, low: float, high: float) -> str:
+    """'the plain net is 0.021 [0.012, 0.030] worse': the direction only where the interval excludes 0."""
+    ci = f"{abs(mean):.3f} [{low:.3f}, {high:.3f}]" if low > 0 else f"{abs(mean):.3f} [{-high:.3f}, {-low:.3f}]"
+    if low > 0:
+        return f"{name} is {ci} worse"
+    if high < 0:
+        return f"{name} is {ci} better"
+    if np.isfinite(low):
+        return f"{name} is not distinguishable from it ({mean:+.3f} [{low:.3f}, {high:.3f}])"
+    return f"{name} differs by {mean:+.3f} (no interval below {MIN_SEEDS} seeds)"
 
 
 def _line(rep: Estimates) -> str:
+    """The least-squares line on the same seeds: the correct model where the truth is a line, a rival elsewhere."""
     ln = rep.line
     if ln is None or ln.empty:
         return ""
-    k, m = int(ln["line_beats_both_means"].sum()), len(ln)
     f = rep.cells.loc[rep.focus]
     row = ln
     for a in rep.axes:
         row = row[row[a] == f[a]]
-    at = ""
-    if len(row):
-        r = row.iloc[0]
-        at = (f"; at {_label(f, rep.axes)} it scores {r['line_mean']:.3f} against {r['plain_mean']:.3f} (plain) "
-              f"and {r['dropout_mean']:.3f} (dropout), lower than the plain net on {r['line_beats_plain']} of "
-              f"{r['n']} seeds and the dropout net on {r['line_beats_dropout']} of {r['n']}")
-    if k == 0:
-        return (f"Beside a simple predictor: both nets' mean {rep.outcome.label} is below a least-squares linear fit's "
-                f"in at least one arm of every cell{at}.")
-    lead = "A simpler model wins here" if k == m else "A simpler model often wins here"
-    return (f"{lead}: a least-squares linear fit (on one input, a 2-parameter line) on the same data has a lower "
-            f"mean {rep.outcome.label} than both nets "
-            f"in {k} of {m} cells{at}.")
+    if not len(row):
+        return ""
+    r = row.iloc[0]
+    o = rep.outcome.label
+    plain, drop = ([r[f"{arm}_minus_line{s}"] for s in ("", "_low", "_high")] for arm in ("plain", "dropout"))
+    nets = (f"on the same {r['n']} seeds {_diff('the plain net', *plain)}, {_diff('dropout', *drop)} (paired "
+            "differences, 95% t-intervals; per cell: tables/versus_line.csv)")
+    score = f"{R.ci(r['line_mean'], r['line_low'], r['line_high'])} {o}"
+    if r["correct_line"]:
+        return (f"Reference: on {r['task']} the truth is a line, so the least-squares line is the correctly "
+                f"specified model; at {_label(f, rep.axes)} it scores {score}; {nets}.")
+    return (f"Beside a least-squares linear fit (misspecified on {r['task']}: its truth is not a line): at "
+            f"{_label(f, rep.axes)} it scores {score}; {nets}.")
 
 
 def _seeds(rep: Estimates) -> str:
@@ -275,8 +331,8 @@ def _seeds(rep: Estimates) -> str:
     few = ("; so here 'not detected' does not mean 'no effect'" if p.seeds < p.detect_typical else "")
     return (f"Seeds: to detect a true change of {p.margin:.4g} in {rep.outcome.label} (the smallest effect of interest, "
             f"{rep.smallest_effect}) with 80% power under Holm over {p.family} cells, a cell needs about "
-            f"{R.count(p.detect_typical)} seeds at the typical SD of delta ({p.sd_typical:.3g}) and "
-            f"{R.count(p.detect_largest)} at the largest ({p.sd_largest:.3g}); showing 'no effect' (|delta| < "
+            f"{R.count(p.detect_typical)} seeds at the typical SD of Δ ({p.sd_typical:.3g}) and "
+            f"{R.count(p.detect_largest)} at the largest ({p.sd_largest:.3g}); showing 'no effect' (|Δ| < "
             f"{p.margin:.4g}) takes about {R.count(p.equivalence_typical)}. This sweep has {p.seeds}{few}.")
 
 
@@ -298,10 +354,11 @@ def findings(rep: Estimates, *, method: str) -> list[str]:
     if len(rep.variance):
         out.append(_variance(rep))
     if rep.noise_free_ratio is not None:
-        out.append(f"Noise-free outcome: against the known truth (excess risk) the per-seed delta's SD, and so its "
+        out.append(f"Noise-free outcome: against the known truth (excess risk) the per-seed Δ's SD, and so its "
                    f"interval's width, is {rep.noise_free_ratio:.2f}x that of test MSE (median over cells): the test "
-                   f"noise accounts for {_pct(1 - rep.noise_free_ratio)} of the width. Choose it with [report] "
-                   f"outcome = \"excess_risk\" (this report: {rep.outcome.name}).")
+                   f"noise accounts for {_pct(1 - rep.noise_free_ratio)} of the width. A sweep that wants it declares "
+                   f"it in its spec before the run ([report] outcome = \"excess_risk\"); chosen after seeing the "
+                   f"results, it makes the report exploratory (this report: {rep.outcome.label}).")
     return out
 
 
@@ -315,8 +372,12 @@ def _focus(rep: Estimates, method: str) -> str:
                 f"mean paired delta {f['delta_mean']:.4f}, no interval below {MIN_SEEDS} seeds, no verdict.")
     said = {"helps": f"dropout lowers {rep.outcome.label} by {f['delta_mean']:.4f}",
             "hurts": f"dropout raises {rep.outcome.label} by {-f['delta_mean']:.4f}",
-            "no effect": f"dropout has no effect larger than +-{f['margin']:.4g}",
-            "withheld": "a direction is withheld", "not detected": "no effect of dropout is detected"}[f["verdict"]]
+            "no effect": f"dropout has no effect larger than ±{f['margin']:.4g}",
+            "withheld": "no direction is claimed (withheld)",
+            "not detected": "no effect of dropout is detected"}.get(
+        f["verdict"], f"the verdict is '{f['verdict']}'")
+    if bool(f.get("below_margin", False)):
+        said += f", {SMALL} (±{f['margin']:.4g})"
     interval = "t-interval" if method == "t" else f"{method} bootstrap interval"
     return (f"At {label} (the cell nearest the seed experiment), {said} ({f['reason']}): mean paired delta "
             f"{R.ci(f['delta_mean'], f['delta_ci_low'], f['delta_ci_high'], 4)} (95% {interval} over {n} seeds), "
@@ -343,7 +404,7 @@ def _known(rep: Estimates) -> str:
     o, ls = (kn[kn["predictor"] == p].iloc[0] for p in ("oracle", "least_squares"))
     checks = rep.known[[f"{m}_within" for m in ("train_mse", "test_mse", "gap")]].to_numpy().ravel()
     checks = np.array([bool(x) for x in checks if not pd.isna(x)], dtype=bool)   # values with an interval
-    return (f"Known answers on the same seeds (N = {int(f['n_train'])}, sigma^2 = {f['noise_std'] ** 2:.3f}): "
+    return (f"Known answers on the same seeds (N = {int(f['n_train'])}, σ² = {f['noise_std'] ** 2:.3f}): "
             f"the oracle's test MSE is {R.ci(o['test_mse'], o['test_mse_ci_low'], o['test_mse_ci_high'])} "
             f"(textbook {o['test_mse_expected']:.3f}) and the least-squares line's "
             f"{R.ci(ls['test_mse'], ls['test_mse_ci_low'], ls['test_mse_ci_high'])} (textbook "
@@ -387,14 +448,14 @@ def design(rep: Estimates, manifest: Mapping[str, Any], records: Sequence[Mappin
         ("Metrics", "test MSE: eval mode on fresh-noise targets at the training x (in-sample error); train "
                     "MSE: eval mode on the training points; gap = test MSE - train MSE; delta = test "
                     "MSE(plain) - test MSE(dropout) on the same seed (> 0: dropout helped); effective df = "
-                    "N gap / (2 sigma^2); all after the last step. Diverged and failed trials are counted, not "
+                    "N gap / (2σ²); all after the last step. Diverged and failed trials are counted, not "
                     "averaged."),
         ("Statistics", _intervals(method, n_resamples, seed) + "; P(delta > 0) with a "
                        "Wilson interval; the verdict's test on the mean delta: Student's t and Hall's (1992) "
                        "skewness-corrected t, the larger p, directions agreeing; Holm and Benjamini-Hochberg "
                        "across the family of cells with a p-value (statsmodels multipletests), beside each "
                        "cell's Bonferroni (1 - 0.05/cells) interval; equivalence by two one-sided t-tests "
-                       f"(TOST) within +-the smallest effect of interest, {rep.smallest_effect}, Holm-adjusted; "
+                       f"(TOST) within ±the smallest effect of interest, {rep.smallest_effect}, Holm-adjusted; "
                        f"{_skew_words(rep)}; the best cell's interval is Bonferroni-simultaneous over the cells "
                        "it was chosen from; seeds planned for 80% power of that test at Holm's first step "
                        "(alpha / cells); the Wilcoxon signed-rank p and the Hodges-Lehmann estimate are shown "

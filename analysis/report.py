@@ -23,13 +23,15 @@ from . import _render as R
 from .cells import cell_label
 from .estimates import Estimates, StatsOptions, estimate
 from .files import atomic_write
-from .decisions import RULE
-from .prose import design, findings, summary
+from .decisions import RULE, verdict_words
+from .first_screen import first_screen
+from .prose import design, findings, formula, summary, term
 
 
 @dataclass
 class Report(Estimates):
     """Everything the report says: the estimates, and the words and figures made of them."""
+    lead: list[str] = field(default_factory=list)      # the first screen: where, how much, at what cost
     summary: list[str] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
     design: list[tuple[str, str]] = field(default_factory=list)
@@ -49,6 +51,7 @@ def build_report(records: Sequence[Mapping[str, Any]], manifest: Optional[Mappin
     est = estimate(records, manifest, options=options, focus=focus, lap=clock.lap)
     rep = Report(**{f.name: getattr(est, f.name) for f in fields(Estimates)})
     rep.seconds = clock.seconds
+    rep.lead = first_screen(rep)
     rep.summary = summary(rep)
     rep.findings = findings(rep, method=options.method)
     rep.design = design(rep, manifest, records, seed=options.seed, n_resamples=options.n_resamples,
@@ -87,12 +90,14 @@ def decisions_display(rep: Estimates) -> pd.DataFrame:
         o = rep.outcome
         d[f"{o.label} plain"] = R.num(r[f"{o.name}_plain_mean"])
         d[f"{o.label} dropout"] = R.num(r[f"{o.name}_dropout_mean"])
-        d["mean delta [95% CI]"] = R.ci(r["delta_mean"], r["delta_ci_low"], r["delta_ci_high"], 4)
+        d["mean Δ [95% CI]"] = R.ci(r["delta_mean"], r["delta_ci_low"], r["delta_ci_high"], 4)
+        if "delta_bonf_low" in r:   # the interval the verdict follows, simultaneous over the cells
+            d["simultaneous CI"] = f"[{R.num(r['delta_bonf_low'], 4)}, {R.num(r['delta_bonf_high'], 4)}]"
         d["change"] = R.percent(-r["delta_mean"] / r[f"{o.name}_plain_mean"]) if r["delta_n"] else "-"
         d["p Holm"] = R.pvalue(r["p_holm"]) + ("*" if r["sig_holm"] else "")
         d["p BH"] = R.pvalue(r["p_bh"]) + ("*" if r["sig_bh"] else "")
         d["p equiv."] = R.pvalue(r["p_tost_holm"])
-        d["verdict"] = r["verdict"]
+        d["verdict"] = verdict_words(r["verdict"], bool(r.get("below_margin", False)))
         rows.append(d)
     return pd.DataFrame(rows)
 
@@ -138,11 +143,11 @@ def cells_display(rep: Estimates) -> pd.DataFrame:
 def trend_display(rep: Estimates) -> pd.DataFrame:
     """The trend model's coefficients, then its best rate per setting, each with its interval."""
     tr = rep.trend
-    rows = [{"term": r["term"], "estimate [95% CI]": R.ci(r["estimate"], r["ci_low"], r["ci_high"], 4),
+    rows = [{"term": term(r["term"]), "estimate [95% CI]": R.ci(r["estimate"], r["ci_low"], r["ci_high"], 4),
              "p": R.pvalue(r["p"])} for _, r in tr.coefficients.iterrows()]
     for _, r in tr.best_rate.iterrows():
         at = ", ".join(f"{a}={r[a]:g}" for a in ("n_train", "width") if a in r)
-        rows.append({"term": f"best rate p* ({at or 'overall'})",
+        rows.append({"term": f"best rate p̂* ({at or 'overall'})",
                      "estimate [95% CI]": R.ci(r["p_star"], r["ci_low"], r["ci_high"], 3), "p": r["note"]})
     return pd.DataFrame(rows)
 
@@ -177,7 +182,7 @@ def arms_display(rep: Estimates) -> pd.DataFrame:
 def known_display(rep: Estimates) -> pd.DataFrame:
     rows = []
     for _, r in rep.known.iterrows():
-        d = {"task": r["task"], "N": int(r["n_train"]), "sigma": r["noise_std"]}
+        d = {"task": r["task"], "N": int(r["n_train"]), "σ": r["noise_std"]}
         for setting in ("n_features", "test_size"):   # shown only where some trial sets it
             if (rep.known[setting] != 0).any():
                 d[setting] = int(r[setting])
@@ -221,7 +226,7 @@ def write_report(out_dir: str | Path, *, records: Sequence[Mapping[str, Any]],
             stale.unlink()
     clock.lap("png")
     tables = {"cells": rep.cells.drop(columns=["delta_values"], errors="ignore"), "known_answers": rep.known,
-              "trials": rep.trials.drop(columns=["error"]),
+              "trials": rep.trials.drop(columns=["error"]), **({"versus_line": rep.line} if len(rep.line) else {}),
               **{f"versus_{arm}": c.drop(columns=["delta_values"], errors="ignore")
                  for arm, c in rep.comparisons.items()}}
     for name, table in tables.items():
@@ -247,17 +252,19 @@ TITLES = {"delta_heatmap": "Where dropout helps", "delta_vs_n_train": "Benefit a
 
 
 def page_blocks(rep: Report) -> list[R.Block]:
-    """The page in reading order: the answer, the figure that carries it, the verdicts, then the details."""
+    """The page in reading order: the answer in three lines and the figure that carries it (the first
+    screen), the summary, the verdicts, then the details."""
     figures = {name: (name, caption) for name, caption, _ in rep.figures}
     lead = next((n for n in LEAD_FIGURES if n in figures), None)
-    blocks: list[R.Block] = [("Summary", "", ("list", rep.summary))]
-    if lead:
-        blocks.append((TITLES[lead], "", ("figure", *figures[lead])))
+    blocks: list[R.Block] = [("", "", ("lead", rep.lead, *(figures[lead] if lead else (None, ""))))]
+    blocks.append(("Summary", "", ("list", rep.summary)))
     if len(rep.cells):
         o = rep.outcome.label
-        blocks.append(("Decision per cell", f"delta = {o}(plain) - {o}(dropout) on the same seed (> 0: "
-                       f"dropout helped); change = dropout's {o} against plain's; * adjusted p < 0.05; "
-                       f"p equiv. = TOST within +-the smallest effect, Holm-adjusted. Rule: {RULE}",
+        blocks.append(("Decision per cell", f"Δ = {o}(plain) − {o}(dropout) on the same seed (> 0: "
+                       f"dropout helped); simultaneous CI: the mean's 95% t-interval over all the cells at once "
+                       f"(Bonferroni, as drawn in the heatmap), beside the verdict's Holm-adjusted test; change = "
+                       f"dropout's {o} against plain's; * adjusted p < 0.05; "
+                       f"p equiv. = TOST within ±the smallest effect, Holm-adjusted. Rule: {RULE}",
                        decisions_display(rep)))
     if len(rep.families):
         from .divergence import RULE as DIVERGED
@@ -279,7 +286,7 @@ def page_blocks(rep: Report) -> list[R.Block]:
                        "Full numbers: tables/cells.csv.", cells_display(rep)))
     if rep.trend is not None:
         blocks.append(("Trend model: coefficients", f"{rep.trend.method}, {rep.trend.n} seeds x cells: "
-                       f"{rep.trend.formula} (p = dropout rate, logN = log n_train, logw = log width); 95% "
+                       f"{formula(rep.trend.formula)} (p = dropout rate, N = n_train, w = width); 95% "
                        "intervals. " + " ".join(rep.trend.notes), trend_display(rep)))
     if len(rep.variance):
         blocks.append(("Where the variance comes from", "A crossed design: every combination of data, init and "
@@ -292,12 +299,12 @@ def page_blocks(rep: Report) -> list[R.Block]:
                        f"({cell_label(rep.cells.loc[rep.focus], rep.axes)}) on its own seeds: mean [95% CI].",
                        rep.beside))
     blocks.append(("Both arms per cell", "Mean [95% CI] and median of each arm's metrics; eff. df = N gap / "
-                   "(2 sigma^2).", arms_display(rep)))
+                   "(2σ²).", arms_display(rep)))
     if len(rep.known):
         blocks.append(("Known answers on all seeds", "The oracle f (where the task has a known truth), the "
                        "least-squares linear fit and, on diabetes, ridge, on the data of every finished trial, "
                        "against ESL 7.4's in-sample table where it applies (toy1d; the oracle on every synthetic "
-                       "task; sigma is unused on diabetes).", known_display(rep)))
+                       "task; σ is unused on diabetes).", known_display(rep)))
     blocks += [(TITLES.get(name, name.replace("_", " ").capitalize()), "", ("figure", name, caption))
                for name, caption, _ in rep.figures if name not in (lead, "against")]
     return blocks

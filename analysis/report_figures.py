@@ -15,6 +15,7 @@ from . import figures as F
 from .cells import cell_label, slice_through
 from .estimates import Estimates
 from .frame import curves_frame
+from .prose import formula
 
 TREND_AXES = ("n_train", "dropout", "width")
 MAX_CURVE_TRIALS = 200  # learning curves: at most this many seeds per cell
@@ -43,7 +44,7 @@ def make_figures(rep: Estimates, records: Sequence[Mapping[str, Any]], *,
     sl_trials = _trials_in(ok, sl_cells, axes)
     where = (f" for each {vary}" if vary else "") + held
     out.append(("arms_test_mse", f"Test MSE per seed of both arms{where} ({_seeds_text(sl_cells)}); dotted: "
-                                 "the noise floor sigma^2.",
+                                 "the noise floor σ².",
                 F.plot_arms(sl_trials, vary, floor=sigma2)[0]))
     firsts = sl_trials.sort_values("seed").groupby(axes or (lambda _: 0), sort=False).head(MAX_CURVE_TRIALS)
     ids = set(firsts["trial_id"])
@@ -89,10 +90,13 @@ def _delta_figures(rep: Estimates, ok: pd.DataFrame) -> list[tuple[str, str, Any
     if len(axes) >= 2:
         facet = axes[2] if len(axes) > 2 and c[axes[2]].nunique() <= MAX_PANELS else None
         cs, held = _hold(c, axes, fidx, [a for a in (axes[0], axes[1], facet) if a])
-        out.append(("delta_heatmap", f"Mean paired delta of {o} over {F.LABELS.get(axes[0], axes[0])} and "
-                    f"{F.LABELS.get(axes[1], axes[1])} ({_seeds_text(cs)})"
+        which = ("its 95% t-interval simultaneous over the cells (Bonferroni)" if "delta_bonf_low" in cs
+                 else "its 95% t-interval")
+        out.append(("delta_heatmap", f"Mean paired Δ of {o} (plain − dropout; blue: dropout helped) over "
+                    f"{F.LABELS.get(axes[0], axes[0])} and {F.LABELS.get(axes[1], axes[1])} ({_seeds_text(cs)})"
                     + (f", one panel per {facet}" if facet else "") + held
-                    + "; each cell's verdict by the report's decision rule (blank: not detected).",
+                    + f"; under each mean, {which}, then the verdict by the report's decision rule "
+                    "(a Holm-adjusted test).",
                     F.plot_delta_heatmap(cs, axes[0], axes[1], facet, label=o)[0]))
     return out
 
@@ -122,7 +126,7 @@ def _trend_figure(rep: Estimates) -> tuple[str, str, Any]:
         v = min(curves[a].unique(), key=lambda u: abs(float(u) - float(f[a])))
         cell_fit, curves = cell_fit[cell_fit[a] == v], curves[curves[a] == v]
     where = ", ".join(f"{F.LABELS.get(a, a)} = {curves[a].iloc[0]:g}" for a in held)
-    caption = (f"The trend model ({tr.method}: {tr.formula}) over the cell means of {rep.outcome.label}; bars "
+    caption = (f"The trend model ({tr.method}: {formula(tr.formula)}) over the cell means of {rep.outcome.label}; bars "
                f"and bands are 95% intervals" + (f"; one colour per {F.LABELS.get(hue, hue)}" if hue else "")
                + (f"; at {where}" if where else "") + (f"; {tr.scope}" if tr.scope else "") + ".")
     return ("trend", caption, F.plot_trend(cell_fit, curves, hue, label=rep.outcome.label)[0])

@@ -63,25 +63,24 @@ def test_report_renders_with_every_image(report, tmp_path):
     assert "<h2>Summary</h2>" in dom and "<h2>Design</h2>" in dom and "<table>" in dom
 
 
-# On load: how wide the decision table is against the window, where its last columns end, where
-# the summary ends and how wide the lead figure is drawn.
+# On load: how wide the decision table is against the window, where its last columns end and how
+# wide the figures under the first screen are drawn.
 MEASURE = ("<script>window.addEventListener('load',function(){"
            "var h=[].slice.call(document.querySelectorAll('h2')).filter(function(x){"
            "return x.textContent==='Decision per cell'})[0],t=h.nextElementSibling;"
            "while(t&&t.tagName!=='TABLE')t=t.nextElementSibling;"
            "var th=[].slice.call(t.querySelectorAll('th')),right={};"
            "th.forEach(function(c){right[c.textContent]=Math.round(c.getBoundingClientRect().right)});"
-           "var s=document.querySelector('ul.summary').getBoundingClientRect(),"
-           "f=document.querySelector('figure img').getBoundingClientRect();"
+           "var f=document.querySelector('figure:not(.lead) img').getBoundingClientRect();"
            "var d=document.createElement('pre');d.id='layout';d.textContent=JSON.stringify({window:window.innerWidth,"
-           "scroll:t.scrollWidth,client:t.clientWidth,right:right,summary_bottom:Math.round(s.bottom),"
+           "scroll:t.scrollWidth,client:t.clientWidth,right:right,"
            "figure_width:Math.round(f.width),body:document.body.clientWidth});document.body.appendChild(d);});"
            "</script>")
 
 
-def test_first_screen_at_1280px_answers_and_the_verdicts_fit(report, tmp_path):
-    """At 1280 x 800 the summary is on the first screen, the decision table needs no sideways
-    scrolling (its p-value and verdict columns are in view) and figures take the column's width.
+def test_at_1280px_the_verdicts_fit_and_figures_take_the_width(report, tmp_path):
+    """At 1280 px the decision table needs no sideways scrolling (its p-value and verdict columns
+    are in view) and the figures under the first screen take the column's width.
     Screenshots of the first screen and the whole page go to test-artefacts/ for a person to look at."""
     import json
 
@@ -91,7 +90,6 @@ def test_first_screen_at_1280px_answers_and_the_verdicts_fit(report, tmp_path):
     assert layout["scroll"] <= layout["client"], layout            # no sideways scrolling
     for column in ("p Holm", "p BH", "verdict"):
         assert layout["right"][column] <= layout["window"], (column, layout)
-    assert layout["summary_bottom"] <= 800, layout                 # the answer is on the first screen
     assert layout["figure_width"] >= 0.9 * layout["body"] - 40, layout
     artefacts = Path(__file__).resolve().parents[1] / "test-artefacts"
     artefacts.mkdir(exist_ok=True)
@@ -102,6 +100,54 @@ def test_first_screen_at_1280px_answers_and_the_verdicts_fit(report, tmp_path):
                         f"--screenshot={shot}", report.resolve().as_uri()], capture_output=True, timeout=120,
                        check=True)
         assert shot.stat().st_size > 10_000
+
+
+# On load: what follows the title, the first list on the page and where its third line ends, and
+# the first figure (its file and its box), all in CSS pixels from the top of the page.
+FIRST_SCREEN = ("<script>window.addEventListener('load',function(){"
+                "var h=document.querySelector('h1'),next=h.nextElementSibling,ul=document.querySelector('ul'),"
+                "li=ul.querySelectorAll('li'),f=document.querySelector('figure'),img=f.querySelector('img');"
+                "var kids=[].slice.call(next.children).map(function(c){return c.tagName+'.'+c.className});"
+                "var d=document.createElement('pre');d.id='first-screen';d.textContent=JSON.stringify({"
+                "after_title:next.tagName+'.'+next.className,children:kids,list:ul.className,lines:li.length,"
+                "texts:[].slice.call(li,0,3).map(function(x){return x.textContent.slice(0,40)}),"
+                "third_bottom:li.length>2?Math.round(li[2].getBoundingClientRect().bottom):null,"
+                "figure:f.querySelector('code').textContent,figure_top:Math.round(img.getBoundingClientRect().top),"
+                "figure_bottom:Math.round(img.getBoundingClientRect().bottom),"
+                "exploratory:[].slice.call(document.querySelectorAll('p.exploratory')).map(function(p){"
+                "return Math.round(p.getBoundingClientRect().bottom)})});document.body.appendChild(d);});</script>")
+
+
+def first_screen(html_path, tmp_path) -> dict:
+    import json
+
+    dom, counts = load_in_chromium(html_path, tmp_path, extra=FIRST_SCREEN)
+    assert counts["errors"] == 0, counts
+    return json.loads(re.search(r'<pre id="first-screen">([^<]*)</pre>', dom)[1].replace("&quot;", '"'))
+
+
+def test_the_first_screen_is_three_lines_and_the_verdict_figure(report, tmp_path):
+    """At 1280 x 800 the page opens with the answer: right after the title, three lines (where, how
+    much, at what cost), then the verdict heatmap, all of it inside the first 800 pixels."""
+    s = first_screen(report, tmp_path)
+    assert s["after_title"] == "DIV.lead" and s["children"] == ["UL.answer", "FIGURE.lead"], s
+    assert s["lines"] == 3, s
+    assert s["texts"][0].startswith("Dropout lowers test MSE in") and s["texts"][2].startswith("At what cost"), s
+    assert s["figure"] == "figures/delta_heatmap.png", s
+    assert s["third_bottom"] <= s["figure_top"] and s["figure_bottom"] <= 800, s
+    assert s["exploratory"] == []
+
+
+def test_an_exploratory_report_says_so_above_the_three_lines(tmp_path):
+    from analysis.estimates import StatsOptions
+
+    path = write_report(tmp_path / "exploratory", records=sweep_records(), manifest=sweep_manifest(),
+                        seed_picture=False, options=StatsOptions(outcome="excess_risk"))
+    s = first_screen(path, tmp_path)
+    assert s["children"] == ["P.exploratory", "UL.answer", "FIGURE.lead"], s
+    assert s["texts"][0].startswith("Dropout lowers excess risk in"), s
+    assert len(s["exploratory"]) == 1 and s["exploratory"][0] <= s["third_bottom"] <= s["figure_top"], s
+    assert s["figure_bottom"] <= 800, s
 
 
 def test_the_check_sees_a_broken_image(report, tmp_path):

@@ -56,7 +56,7 @@ def test_words_follow_each_cells_interval():
     where = next(s for s in rep.summary if s.startswith("Where"))
     assert "helps at p = 0.5" in where and "hurts at p = 0.8" in where
     assert "no effect at p = 0.1" in where and "not detected at p = 0.2" in where
-    assert rep.summary[0].startswith("Does dropout lower test MSE? In 1 of 4 cells it does and in 1 it raises it")
+    assert rep.lead[0].startswith("Dropout lowers test MSE in 1 of 4 cells: at p = 0.5; it raises it in 1: at p = 0.8")
     # table and text use the same verdicts
     assert decisions_display(rep)["verdict"].tolist() == rep.cells["verdict"].tolist()
     # the same focus cell helps: the sentence says so, with its number
@@ -163,16 +163,33 @@ def test_no_best_cell_until_enough_seeds():
     assert any("no cell has enough seeds yet" in s for s in rep.summary)
 
 
-def test_the_least_squares_line_is_said_when_it_wins():
-    # nets at test MSE 0.16 and 0.13 on N = 20 points: the line's in-sample error is about 0.099
-    rep = _report({(("dropout", 0.5),): _normal(0.03, 0.02, 12, 1)})
-    line = next(s for s in rep.summary if "least-squares line" in s)
-    assert line.startswith("A simpler model wins here")
-    assert "in 1 of 1 cells" in line
-    # nets far better than any line: the sentence turns round
+def test_the_least_squares_line_is_the_reference_where_the_truth_is_a_line():
+    """toy1d's truth is a line: each net is compared with the line on the same seeds, paired, in words that
+    follow the paired difference's interval (not a count of cells where the line's mean is lower)."""
+    from analysis.estimates import _data_keys
+    from analysis.frame import records_frame
+    from analysis.known_answers import known_answer_trials
+
+    deltas = {(("dropout", 0.5),): _normal(0.03, 0.02, 12, 1)}
+    rep = _report(deltas)
+    ok = records_frame(synthetic_records(deltas, base=BASE)).sort_values("seed")
+    ka = known_answer_trials(_data_keys(ok))
+    line = ka[ka["predictor"] == "least_squares"].set_index("seed").loc[ok["data_stream"], "test_mse"].to_numpy()
+    plain = ok["test_mse_plain"].to_numpy() - line
+    r = rep.line.iloc[0]
+    assert r["plain_minus_line"] == pytest.approx(plain.mean())
+    assert (r["plain_minus_line_low"], r["plain_minus_line_high"]) == pytest.approx(
+        sps.ttest_1samp(plain, 0).confidence_interval())
+    said = next(s for s in rep.summary if "least-squares line" in s)
+    assert said.startswith("Reference: on toy1d the truth is a line, so the least-squares line is the correctly "
+                           "specified model")
+    assert f"the plain net is {plain.mean():.3f} [{r['plain_minus_line_low']:.3f}, " in said and "worse" in said
+    assert "of 1 cells" not in said
+    # nets far better than any line: the words turn round with the interval
     good = build_report(synthetic_records({(("dropout", 0.5),): _normal(0.0, 0.001, 12, 1)}, plain=0.01,
                                           base=BASE), {"name": "x", "grid_axes": ["dropout"]}, figures=False)
-    assert any(s.startswith("Beside a simple predictor: both nets") for s in good.summary)
+    said = next(s for s in good.summary if "least-squares line" in s)
+    assert "the plain net is" in said and "better" in said and "worse" not in said
 
 
 def test_seed_planning_uses_the_stated_smallest_effect_and_the_family():

@@ -8,7 +8,7 @@ from pathlib import Path
 REPORT_EXAMPLES = """examples:
   dropout-bench report results/quick                  # writes results/quick/report.html
   dropout-bench report results/quick --out /tmp/rq    # report elsewhere, store untouched
-  dropout-bench report results/quick --smallest-effect 0.02   # judge against a larger effect
+  dropout-bench report results/quick --smallest-effect 0.02   # a larger effect: an exploratory report
   dropout-bench report results/quick --interval BCa --resamples 1999 --no-seed-picture
 """
 
@@ -25,10 +25,12 @@ def add_report_command(sub) -> None:
                         "bootstrap (under-covers at small seed counts)")
     p.add_argument("--smallest-effect", type=float, metavar="MSE",
                    help="smallest change in test MSE worth finding (default: the spec's [report] "
-                        "smallest_effect, else 10%% of sigma^2)")
+                        "smallest_effect, else 10%% of sigma^2); another value than the spec declared makes "
+                        "the report exploratory, and it says so first")
     p.add_argument("--outcome", choices=("test_mse", "excess_risk", "new_mse", "new_excess_risk"),
                    help="compare the arms on this outcome (default: the spec's [report] outcome, else "
-                        "test_mse); excess_risk is test MSE without its test noise")
+                        "test_mse); excess_risk is test MSE without its test noise. An outcome other than the "
+                        "declared one is chosen after the run: the report is marked exploratory")
     p.add_argument("--resamples", type=int, default=9_999, metavar="N",
                    help="bootstrap resamples per interval, with a bootstrap --interval (default 9999)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap's random stream (default 0)")
