@@ -62,7 +62,7 @@ def cell_table(
     standard error under normality: detectably skewed); ``p_holm``, ``p_bh`` (from ``delta_p``) and
     ``p_tost_holm`` adjusted across the family of cells with a p-value; ``sig_holm``, ``sig_bh`` at
     alpha = 0.05; ``delta_bonf_low``/``_high``, the mean's t-interval at 1 - 0.05/m over the m cells
-    of the family (simultaneous); the verdict columns of ``analysis.decisions.decide``.
+    of the family (simultaneous), and ``interval_differs`` where it and the Holm test disagree; the verdict columns of ``analysis.decisions.decide``.
     """
     from .decisions import decide, default_margin, skew_check
 
@@ -85,6 +85,11 @@ def cell_table(
     table["sig_bh"] = table["p_bh"] < ALPHA
     family = int(np.isfinite(table["delta_p"]).sum())
     table["delta_bonf_low"], table["delta_bonf_high"] = _bonferroni(table["delta_values"], family)
+    # where the simultaneous interval and the verdict's test disagree (Holm steps down to looser
+    # levels than Bonferroni's; the skew guard can make the test stricter than the interval)
+    side = np.where(table["delta_bonf_low"] > 0, 1, np.where(table["delta_bonf_high"] < 0, -1, 0))
+    test = np.where(table["sig_holm"], np.sign(table["delta_mean"]), 0)
+    table["interval_differs"] = (side != test) & np.isfinite(table["p_holm"])
     check = skew_check(table, seed=seed)
     for name, column in decide(table, check=check).items():
         table[name] = column

@@ -97,7 +97,8 @@ def decisions_display(rep: Estimates) -> pd.DataFrame:
         d["p Holm"] = R.pvalue(r["p_holm"]) + ("*" if r["sig_holm"] else "")
         d["p BH"] = R.pvalue(r["p_bh"]) + ("*" if r["sig_bh"] else "")
         d["p equiv."] = R.pvalue(r["p_tost_holm"])
-        d["verdict"] = verdict_words(r["verdict"], bool(r.get("below_margin", False)))
+        d["verdict"] = verdict_words(r["verdict"], bool(r.get("below_margin", False))) + (
+            " †" if r.get("interval_differs", False) else "")
         rows.append(d)
     return pd.DataFrame(rows)
 
@@ -264,7 +265,10 @@ def page_blocks(rep: Report) -> list[R.Block]:
                        f"dropout helped); simultaneous CI: the mean's 95% t-interval over all the cells at once "
                        f"(Bonferroni, as drawn in the heatmap), beside the verdict's Holm-adjusted test; change = "
                        f"dropout's {o} against plain's; * adjusted p < 0.05; "
-                       f"p equiv. = TOST within ±the smallest effect, Holm-adjusted. Rule: {RULE}",
+                       f"p equiv. = TOST within ±the smallest effect, Holm-adjusted; † the simultaneous interval and the "
+                       f"Holm test disagree here (Holm steps down to looser levels than Bonferroni's after the "
+                       f"strongest cells; the skewness guard can make the test stricter than the interval): the "
+                       f"verdict follows the test. Rule: {RULE}",
                        decisions_display(rep)))
     if len(rep.families):
         from .divergence import RULE as DIVERGED

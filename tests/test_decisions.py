@@ -215,3 +215,20 @@ def test_the_specs_smallest_effect_reaches_the_report():
     assert rep.plan.margin == 0.02 and (rep.cells["margin"] == 0.02).all()
     assert build_report(records, manifest, figures=False, options=StatsOptions(smallest_effect=0.005)).plan.margin == 0.005
     assert build_report(records, {"name": "m"}, figures=False).plan.margin == pytest.approx(0.1 * 0.3 ** 2)
+
+
+def test_where_the_simultaneous_interval_and_the_holm_test_differ_the_table_says_so():
+    """Holm's second step tests at 0.05/(m-1): a cell can pass it while its Bonferroni (0.05/m) interval touches 0."""
+    rng = np.random.default_rng(3)
+    deltas = {(("dropout", 0.1),): _normal(0.05, 0.02, 30, 1)}                  # decided at Holm's first step
+    for i in range(2, 8):
+        deltas[(("dropout", round(0.1 * i, 1)),)] = _normal(0.0, 0.02, 30, i)
+    # a cell whose t p lies between 0.05/7 (Bonferroni) and 0.05/6 (Holm's second threshold)
+    t = sps.t.ppf(1 - 0.05 / 7 / 2 * 0.97, 29)
+    deltas[(("dropout", 0.9),)] = _normal(t * 0.02 / np.sqrt(30), 0.02, 30, 9)
+    rep = _report(deltas)
+    c = _cell(rep, dropout=0.9)
+    assert c["verdict"] == "helps" and c["delta_bonf_low"] < 0 < c["delta_mean"] and c["interval_differs"]
+    row = decisions_display(rep).set_index("dropout").loc["0.9"]
+    assert row["verdict"].endswith("†")
+    assert not rep.cells.loc[rep.cells["dropout"] != 0.9, "interval_differs"].any()
