@@ -420,7 +420,9 @@ def design(rep: Estimates, manifest: Mapping[str, Any], records: Sequence[Mappin
     env = next((r["result"].get("env") or {} for r in records if r.get("result")), {})
     spec = manifest.get("spec") or {}
     seeds = manifest.get("seeds") or sorted(t["seed"].unique().tolist())
-    grid = spec.get("grid") or {a: sorted(t[a].unique().tolist()) for a in rep.axes}
+    # what each axis took: the spec's grid or [families] lists, else the trials' own values
+    grid = {a: (spec.get("grid") or {}).get(a) or (spec.get("families") or {}).get(a)
+            or sorted(t[a].unique().tolist()) for a in rep.axes}
     fixed = {k: v for k, v in (t.iloc[0][[f for f in ("n_train", "noise_std", "width", "depth", "dropout", "lr",
                                                       "steps", "eval_every", "init", "device")]].items())
              if k not in rep.axes} if len(t) else {}

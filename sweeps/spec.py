@@ -169,16 +169,7 @@ def spec_from_dict(data: Mapping[str, Any], source: str = "<spec>") -> SweepSpec
             raise fail(key, f"must be a list of values, got {type(values).__name__}")
         if not values:
             raise fail(key, "empty axis; give at least one value")
-        seen: list[Any] = []
-        for i, value in enumerate(values):
-            try:
-                checked = getattr(TrialConfig(**base, **{axis: value}), axis)
-            except ConfigError as exc:
-                raise fail(f"{key}[{i}]", str(exc)) from None
-            if checked in seen:
-                raise fail(key, f"duplicate value {value!r}")
-            seen.append(checked)
-        grid[axis] = seen
+        grid[axis] = _distinct_values(key, axis, values, base, fail, "")
     families = check_families(_table(data, "families", fail), base, grid, fail)
     _check_cells(base, grid, fail, families)
 
@@ -189,6 +180,20 @@ def spec_from_dict(data: Mapping[str, Any], source: str = "<spec>") -> SweepSpec
     report = check_report(_table(data, "report", fail), fail)
     return SweepSpec(name=name, seeds=seeds, base=dict(base), grid=grid, families=families, crossed=crossed,
                      execution=dict(execution), report=report, description=description, source=source)
+
+
+def _distinct_values(key: str, field: str, values: list, base: Mapping[str, Any], fail, why: str) -> list[Any]:
+    """Each value as TrialConfig validates it (one-line errors naming ``key[i]``), no value twice."""
+    seen: list[Any] = []
+    for i, value in enumerate(values):
+        try:
+            checked = getattr(TrialConfig(**base, **{field: value}), field)
+        except ConfigError as exc:
+            raise fail(f"{key}[{i}]", str(exc)) from None
+        if checked in seen:
+            raise fail(key, f"duplicate value {value!r}{why}")
+        seen.append(checked)
+    return seen
 
 
 def expand(grid: Mapping[str, list], families: Mapping[str, list]) -> list[dict[str, Any]]:
@@ -214,16 +219,7 @@ def check_families(families: Mapping[str, Any], base: Mapping[str, Any], grid: M
             raise fail(key, "also a [grid] axis; a setting is either crossed ([grid]) or zipped ([families])")
         if not isinstance(values, list) or not values:
             raise fail(key, f"must be a non-empty list of values, got {values!r}")
-        seen: list[Any] = []
-        for i, value in enumerate(values):
-            try:
-                checked = getattr(TrialConfig(**base, **{name: value}), name)
-            except ConfigError as exc:
-                raise fail(f"{key}[{i}]", str(exc)) from None
-            if checked in seen:
-                raise fail(key, f"duplicate value {value!r}: each setting of a family once")
-            seen.append(checked)
-        out[name] = seen
+        out[name] = _distinct_values(key, name, values, base, fail, ": each setting of a family once")
     lengths = {name: len(v) for name, v in out.items()}
     if len(set(lengths.values())) > 1:
         raise fail("families", "lists of unequal length (" + ", ".join(f"{k}: {n}" for k, n in lengths.items())
