@@ -51,7 +51,7 @@ def comparison_tables(trials: pd.DataFrame, axes: Sequence[str], *, outcome: str
         pairs = pair_trials(trials[trained(trials, c)], axes, "dropout", c)
         sub, cell_axes = pairs.frame, pairs.axes
         finished = sub["status"].isin(["ok", "diverged"]).to_numpy()
-        sub = sub.assign(**{f"div_dropout": diverged(sub, "dropout") & finished,
+        sub = sub.assign(**{"div_dropout": diverged(sub, "dropout") & finished,
                             f"div_{c}": diverged(sub, c) & finished})
         done = sub[finished]
         for arm in ("dropout", c):

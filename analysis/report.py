@@ -25,7 +25,8 @@ from .estimates import Estimates, StatsOptions, estimate
 from .files import atomic_write
 from .decisions import RULE, verdict_words
 from .first_screen import first_screen
-from .prose import design, findings, formula, summary, term
+from .design import design
+from .prose import findings, formula, summary, term
 
 
 @dataclass

@@ -189,3 +189,21 @@ def test_estimates_carry_the_families_table():
     assert rep.families.attrs["group_axes"] == ["n_train"] and len(rep.families) == 6
     assert rep.axes == ["n_train", "dropout"] and (rep.cells["delta_n"] == 8).all()
     assert rep.comparisons["weight_decay"].attrs["axes"] == ["n_train", "dropout", "weight_decay"]
+
+
+def test_the_summary_leads_the_comparators_with_the_best_of_each_family():
+    """The report's words for the best-of-family comparison: each rival's choice, the groups, the largest
+    difference with its interval and Holm p."""
+    from analysis.report import build_report
+
+    def outcome(kind, cfg):
+        base = 0.2 + _noise(kind, cfg.n_train, cfg.seed)
+        return base - 0.05 if kind == "weight_decay" else base   # weight decay is far better everywhere
+
+    spec = parse_spec(SPEC)
+    manifest = {"name": "fam", "grid_axes": spec.axes, "spec": spec.to_dict(), "seeds": list(range(8))}
+    rep = build_report(_records(outcome), manifest, figures=False)
+    lines = [s for s in rep.summary if s.startswith("Against weight decay (best lambda")]
+    assert len(lines) == 1, rep.summary
+    assert "dropout better in 0 of 2 (N) groups, worse in 2" in lines[0] and "Holm p" in lines[0]
+    assert "dropout in [0.2, 0.5, 0.7]" in dict(rep.design)["Cells"]
