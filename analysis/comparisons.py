@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .cells import cell_table
-from .divergence import apply_rule, diverged
+from .divergence import pair_under_rule
 from .frame import COMPARATORS
 from .pairs import pair_trials
 
@@ -49,23 +49,14 @@ def comparison_tables(trials: pd.DataFrame, axes: Sequence[str], *, outcome: str
         if column not in trials or trials[column].isna().all():
             continue
         pairs = pair_trials(trials[trained(trials, c)], axes, "dropout", c)
-        sub, cell_axes = pairs.frame, pairs.axes
-        finished = sub["status"].isin(["ok", "diverged"]).to_numpy()
-        sub = sub.assign(**{"div_dropout": diverged(sub, "dropout") & finished,
-                            f"div_{c}": diverged(sub, c) & finished})
-        done = sub[finished]
-        for arm in ("dropout", c):
-            done = apply_rule(done, cell_axes, arm, [f"{outcome}_{arm}"])
-        delta = done[f"{outcome}_{c}"] - done[f"{outcome}_dropout"]
-        sub.loc[done.index, [f"{outcome}_dropout", f"{outcome}_{c}"]] = done[[f"{outcome}_dropout", f"{outcome}_{c}"]]
-        sub.loc[done.index, f"delta_{outcome}"] = delta
+        cell_axes = pairs.axes
         # the pair's status: dropout's and c's alone (the plain net's divergence is not theirs)
-        sub.loc[done.index, "status"] = np.where(np.isfinite(delta.to_numpy(dtype=float)), "ok", "diverged")
+        sub = pair_under_rule(pairs.frame, cell_axes, c, "dropout", [outcome], f"delta_{outcome}")
         table = cell_table(sub, cell_axes, expected_seeds=expected_seeds, smallest_effect=smallest_effect,
                            outcome=outcome, **boot)
         if not table.empty:   # the same finished seeds as the dropout mean: c's mean = dropout's + delta's
             table[f"{outcome}_{c}_mean"] = table[f"{outcome}_dropout_mean"] + table["delta_mean"]
-            counts = _counts(sub, cell_axes, ["div_dropout", f"div_{c}"])
+            counts = counts_per_cell(sub, cell_axes, ["div_dropout", f"div_{c}"])
             table["diverged_dropout"] = counts["div_dropout"].to_numpy()
             table[f"diverged_{c}"] = counts[f"div_{c}"].to_numpy()
         table.attrs["axes"] = list(cell_axes)
@@ -73,7 +64,7 @@ def comparison_tables(trials: pd.DataFrame, axes: Sequence[str], *, outcome: str
     return out
 
 
-def _counts(frame: pd.DataFrame, axes: list[str], columns: list[str]) -> pd.DataFrame:
+def counts_per_cell(frame: pd.DataFrame, axes: list[str], columns: list[str]) -> pd.DataFrame:
     """Per cell of ``axes`` (sorted as cell_table sorts them), the sum of each bool column."""
     if not axes:
         return frame[columns].sum().to_frame().T

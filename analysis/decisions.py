@@ -35,9 +35,9 @@ VERDICTS = ("helps", "hurts", "withheld", "no effect", "not detected", "too few 
 RULE = ("'helps' (or 'hurts') when the mean delta differs from 0 at Holm-adjusted p < 0.05 over the "
         "cells (the larger p of Student's t and Hall's skewness-corrected t, which must agree in "
         "direction), with the mean's direction, marked 'below the smallest effect of interest' when an "
-        "equivalence test (TOST, Holm-adjusted) also puts it within +-that effect; 'withheld' when the "
-        "family's deltas are so skewed that a simulation at this size shows the test claiming false "
-        "directions of that side more than 5% of the time; 'no effect' when TOST alone puts the mean "
+        "equivalence test (TOST, Holm-adjusted) also puts it within +-that effect; 'withheld' for the "
+        "side a skew makes unsafe, when the family's deltas are so skewed that a simulation at this size "
+        "shows the test claiming a false direction in more than 5% of null sweeps of that shape; 'no effect' when TOST alone puts the mean "
         "within +-the smallest effect of interest; otherwise 'not detected'; no verdict below 3 seeds.")
 
 

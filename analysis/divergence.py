@@ -1,4 +1,5 @@
-"""A diverged arm counts against itself: one rule for every comparison of arms.
+"""A diverged arm counts against itself: one rule for every comparison of arms (plain against
+dropout, and dropout against each comparator).
 
 Dropping a seed on which an arm diverged would flatter that arm (its worst outcome leaves the
 average). Instead its outcome on that seed becomes the worst (largest) finite value the same
@@ -47,4 +48,28 @@ def apply_rule(frame: pd.DataFrame, by: list[str], arm: str, columns: list[str])
         for col in columns:
             j = out.columns.get_loc(col)
             out.iloc[idx, j] = count_against(frame[col].to_numpy(dtype=float)[idx], bad[idx])
+    return out
+
+
+def pair_under_rule(frame: pd.DataFrame, axes: list[str], a: str, b: str, columns: list[str],
+                    delta: str) -> pd.DataFrame:
+    """The trials of one comparison of arms ``a`` and ``b`` with each diverged arm counted against itself.
+
+    ``frame``: one row per (seed, pair of arms) (``analysis.pairs.pair_trials``); ``columns``: the
+    metric stems the report reads per arm (``{m}_{a}``, ``{m}_{b}``), ``columns[0]`` the outcome;
+    ``delta``: the paired delta column, recomputed as outcome(a) - outcome(b). A finished trial's
+    status becomes "ok" where that delta is finite, "diverged" where it is not (an arm that
+    diverged on every seed of its cell); ``div_{a}`` and ``div_{b}`` mark the seeds counted against
+    each arm. Rows that failed are left as they are.
+    """
+    finished = frame["status"].isin(["ok", "diverged"]).to_numpy()
+    out = frame.assign(**{f"div_{a}": diverged(frame, a) & finished, f"div_{b}": diverged(frame, b) & finished})
+    done = out[finished]
+    for arm in (a, b):
+        done = apply_rule(done, axes, arm, [f"{m}_{arm}" for m in columns if f"{m}_{arm}" in done])
+    value = done[f"{columns[0]}_{a}"] - done[f"{columns[0]}_{b}"]
+    cols = [f"{m}_{arm}" for arm in (a, b) for m in columns if f"{m}_{arm}" in done]
+    out.loc[done.index, cols] = done[cols]
+    out.loc[done.index, delta] = value
+    out.loc[done.index, "status"] = np.where(np.isfinite(value.to_numpy(dtype=float)), "ok", "diverged")
     return out

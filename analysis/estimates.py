@@ -15,9 +15,10 @@ import pandas as pd
 from . import _render as R
 from .answers import Cost, Plan, cost, noise_free_ratio, plan, versus_line
 from .cells import cell_axes, cell_table, focus_cell
-from .comparisons import comparison_tables
+from .comparisons import comparison_tables, counts_per_cell
 from .families import best_of_families
 from .pairs import pair_trials
+from .divergence import pair_under_rule
 from .decisions import Best, best_cell
 from .outcomes import DEFAULT, OUTCOMES, Outcome, outcome as find_outcome
 from .trend import Trend, fit_trend
@@ -89,13 +90,20 @@ def estimate(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[st
     # plain against dropout: cells from the settings those two arms read, each (seed, pair) once
     pairs = pair_trials(trials, swept, "plain", "dropout")
     axes = pairs.axes
-    ok = pairs.frame[pairs.frame["status"] == "ok"]
-    if len(ok) and ok[f"delta_{out.name}"].isna().all():
+    finished = pairs.frame[pairs.frame["status"] == "ok"]
+    if len(finished) and finished[f"delta_{out.name}"].isna().all():
         raise ValueError(f"outcome {out.name!r}: these records do not hold it (results of schema 1 "
                          "measured test_mse only); rerun the trials or report test_mse")
+    # a seed on which plain or dropout diverged counts against that arm (analysis.divergence)
+    kept = pair_under_rule(pairs.frame, axes, "plain", "dropout",
+                           list(dict.fromkeys([out.name, "test_mse", "train_mse", "gap"])), f"delta_{out.name}")
+    ok = kept[kept["status"] == "ok"]
     expected = len(manifest.get("seeds") or []) or None
-    cells = cell_table(pairs.frame, axes, expected_seeds=expected, seed=seed, n_resamples=n_resamples,
+    cells = cell_table(kept, axes, expected_seeds=expected, seed=seed, n_resamples=n_resamples,
                        method=method, smallest_effect=smallest_effect, outcome=out.name)
+    if len(cells):
+        counted = counts_per_cell(kept, axes, ["div_plain", "div_dropout"])
+        cells["diverged_plain"], cells["diverged_dropout"] = (counted[c].to_numpy() for c in ("div_plain", "div_dropout"))
     comparisons = comparison_tables(trials, swept, outcome=out.name, expected_seeds=expected,
                                     smallest_effect=smallest_effect, seed=seed, n_resamples=n_resamples, method=method)
     families = best_of_families(trials, swept, outcome=out.name)
@@ -114,7 +122,7 @@ def estimate(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[st
                      outcome=out, noise_free_ratio=noise_free_ratio(ok, axes),
                      trend=_trend(ok, cells, axes, fidx, f"delta_{out.name}"),
                      variance=variance_table(ok, axes, out.name), comparisons=comparisons,
-                     families=families, pairs=pairs.frame,
+                     families=families, pairs=kept,
                      declared_outcome=asked.get("outcome") or DEFAULT, exploratory=exploratory(asked, options))
 
 

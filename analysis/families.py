@@ -7,8 +7,8 @@ flatters dropout. Here, per group (the cell axes no family reads: task, N, ...),
 chooses its best setting on the same half of the seeds (``SELECT``: the even seeds), and the
 chosen settings are compared on the other half (the odd seeds), which played no part in the
 choice: paired delta = outcome(rival's best) - outcome(dropout's best) on the same seed (> 0:
-dropout better), its mean with a 95% t-interval and a one-sample t-test, Holm-adjusted across
-the groups of one question (dropout against one rival family): one multiplicity family per
+dropout better), its mean with a 95% t-interval and the verdicts' test of the mean
+(``analysis.mean_test``), Holm-adjusted across the groups of one question (dropout against one rival family): one multiplicity family per
 question. A seed on which an arm diverged counts against it (``analysis.divergence``; the
 cell of that rule is the arm setting's seeds of the same group and half).
 
@@ -98,7 +98,7 @@ def best_of_families(trials: pd.DataFrame, axes: Sequence[str], *, outcome: str 
     ``dropout_settings``, ``rival_settings`` (how many each chose among); ``n_select`` (selection
     seeds of dropout's choice); ``n`` (confirmation seeds with both arms); ``{outcome}_dropout_mean``,
     ``{outcome}_rival_mean``; ``delta_mean``, ``delta_ci_low``, ``delta_ci_high`` (95% t); ``p``
-    (one-sample t-test of the mean delta); ``p_holm`` (Holm across the groups of this question);
+    (the verdicts' test of the mean delta, analysis.mean_test); ``p_holm`` (Holm across the groups of this question);
     ``diverged_dropout``, ``diverged_rival`` (confirmation seeds counted against each arm);
     ``verdict`` ("dropout better", "dropout worse", "not detected", "too few seeds").
     ``table.attrs["group_axes"]`` names the group axes. Empty when the trials carry no comparator arm.

@@ -109,8 +109,9 @@ def plot_delta_heatmap(cells: pd.DataFrame, x: str, y: str, facet: Optional[str]
     for ax, pv in zip(axs[0], panels):
         sel = cells if facet is None else cells[cells[facet] == pv]
         vs, ss = verdicts[sel.index], small[sel.index]
-        sel = sel.assign(text=[_cell_text(m, lo, hi, v, s) for m, lo, hi, v, s in
-                               zip(sel["delta_mean"], sel[lo_col], sel[hi_col], vs, ss)],
+        differs = sel["interval_differs"] if "interval_differs" in sel else pd.Series(False, index=sel.index)
+        sel = sel.assign(text=[_cell_text(m, lo, hi, v, s, bool(dd)) for m, lo, hi, v, s, dd in
+                               zip(sel["delta_mean"], sel[lo_col], sel[hi_col], vs, ss, differs)],
                          mark=[("small" if s else "frame") if v in ("helps", "hurts") else
                                "hatch" if v == "withheld" else "" for v, s in zip(vs, ss)])
         mean = sel.pivot_table(index=y, columns=x, values="delta_mean", aggfunc="first", dropna=False)
@@ -141,11 +142,11 @@ def plot_delta_heatmap(cells: pd.DataFrame, x: str, y: str, facet: Optional[str]
     return fig, axs
 
 
-def _cell_text(mean: float, low: float, high: float, verdict: str, small: bool) -> str:
-    """'+0.046 / [+0.023, +0.070] / helps' for one heatmap cell."""
+def _cell_text(mean: float, low: float, high: float, verdict: str, small: bool, differs: bool = False) -> str:
+    """'+0.046 / [+0.023, +0.070] / helps' for one heatmap cell; '†' where the interval and the test disagree."""
     if pd.isna(mean):
         return ""
-    ci = "" if pd.isna(low) else f"\n[{low:+.3f}, {high:+.3f}]"
+    ci = "" if pd.isna(low) else f"\n[{low:+.3f}, {high:+.3f}]" + (" †" if differs else "")
     word = VERDICT_MARKS.get(verdict, verdict) + (" (< smallest effect)" if small else "")
     return f"{mean:+.3f}{ci}" + (f"\n{word}" if word else "")
 

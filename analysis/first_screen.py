@@ -106,12 +106,12 @@ def how_much(rep: Estimates) -> str:
     ci = f"{b.mean:.3f} [{b.low:.3f}, {b.high:.3f}]"
     choice = f"intervals allow for picking the best of {b.family} cells"
     if b.low <= 0:
-        return (f"By how much: no cell's benefit survives picking the best of {b.family}: the largest mean cut, "
-                f"at {at}, is {ci}.")
+        return (f"By how much: the largest mean cut, at {at}, is {ci}; allowing for picking it among {b.family} "
+                f"cells, its interval includes 0.")
     if r["verdict"] != "helps":
         return (f"By how much: the largest mean cut, at {at}, is {ci} ({choice}), but that cell's verdict is "
                 f"'{r['verdict']}', so no benefit is claimed there.")
-    ok = rep.trials[rep.trials["status"] == "ok"]
+    ok = rep.pairs[rep.pairs["status"] == "ok"]     # each (seed, pair of arms) once
     rel = relative(ok, r, rep.axes, o.name, floor=None, confidence=1 - ALPHA / b.family)
     plain = r[f"{o.name}_plain_mean"]
     share = f", {_share(rel.of_plain)} of the plain net's {plain:.3f}" if rel else ""

@@ -60,7 +60,7 @@ def skewness(delta: np.ndarray) -> np.ndarray:
     m2, m3 = (c ** 2).mean(axis=-1), (c ** 3).mean(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         g1 = m3 / m2 ** 1.5 * math.sqrt(n * (n - 1)) / (n - 2)
-    return np.where(m2 > 0, g1, 0.0)
+    return np.where(m2 > 0, g1, np.where(np.isnan(m2), np.nan, 0.0))
 
 
 def skewness_se(n: np.ndarray | int) -> np.ndarray:
@@ -87,7 +87,8 @@ def mean_test(delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(p, direction) per row: the two-sided p that the mean is 0, and the sign of the mean.
 
     p = max(p of Student's t, p of Hall's corrected t), both on n - 1 df; 1 where the two
-    statistics point different ways. delta (..., n) with n >= 3 -> two (...) arrays; NaN below 3.
+    statistics point different ways; 0 where every seed has the same non-zero delta.
+    delta (..., n) with n >= 3 -> two (...) arrays; p is NaN below 3 seeds or where a value is missing.
     """
     d = np.asarray(delta, dtype=float)
     n = d.shape[-1]
@@ -99,6 +100,8 @@ def mean_test(delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     p_h = 2 * sps.t.sf(np.abs(h), n - 1)
     same = np.sign(t) == np.sign(h)
     p = np.where(same, np.maximum(p_t, p_h), 1.0)
+    p = np.where(np.isinf(t), 0.0, p)                          # every seed the same non-zero delta
+    p = np.where(np.isfinite(d).all(axis=-1), p, np.nan)       # a missing value: no test
     return p, np.sign(d.mean(axis=-1))
 
 
@@ -227,6 +230,7 @@ class SkewCheck:
     safe: float             # the largest skewness of that sign at which the simulated rule holds alpha
     withhold: float         # the sign whose directions are withheld (0: none)
     seeds_needed: float     # seeds at which |gamma| would be safe (nan when nothing is withheld)
+    seeds_tried: int = 0    # the most seeds the search for seeds_needed simulated
 
     def sentence(self) -> str:
         """The check in words, for the report."""
@@ -238,15 +242,13 @@ class SkewCheck:
         if not self.withhold:
             return shape + ", so no direction is withheld"
         side = "'hurts'" if self.withhold < 0 else "'helps'"
-        return f"{shape}, so {side} is withheld; about {_count(self.seeds_needed)} seeds per cell would do"
+        more = (f"about {int(self.seeds_needed):,}" if np.isfinite(self.seeds_needed)
+                else f"more than the {self.seeds_tried:,} simulated")
+        return f"{shape}, so {side} is withheld; {more} seeds per cell would do"
 
 
 def _safe(x: float) -> str:
     return "any tried (4)" if not np.isfinite(x) else f"{x:.1f}"
-
-
-def _count(x: float) -> str:
-    return "more than 2,000" if not np.isfinite(x) else f"{int(x):,}"
 
 
 def family_skew_check(deltas: list[np.ndarray], *, alpha: float = ALPHA, seed: int = 0,
@@ -258,7 +260,7 @@ def family_skew_check(deltas: list[np.ndarray], *, alpha: float = ALPHA, seed: i
     live = [np.asarray(d, dtype=float) for d in deltas if len(d) >= 3]
     if not live:
         return SkewCheck(math.nan, 0.0, 0, 0, math.nan, 0.0, math.nan)
-    g = float(np.mean([skewness(d) for d in live]))
+    g = float(np.nanmean([skewness(d) for d in live])) if any(np.isfinite(d).all() for d in live) else math.nan
     n = int(np.median([len(d) for d in live]))
     m = len(live)
     gamma, withhold = withheld_sign(g, m, n, alpha=alpha, seed=seed)
@@ -266,13 +268,14 @@ def family_skew_check(deltas: list[np.ndarray], *, alpha: float = ALPHA, seed: i
     safe = safe_skewness(m, n, sign, alpha=alpha, seed=seed)
     if not withhold:
         return SkewCheck(g, gamma, n, m, safe, 0.0, math.nan)
-    needed = math.inf
+    needed, tried = math.inf, n
     for k in (1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64):
         n2 = int(math.ceil(n * k))
         if n2 > max_seeds:
             break
+        tried = n2
         # the same population skewness at more seeds (one simulation per step: an estimate)
         if null_claim_rate(gamma, m, n2, alpha=alpha, seed=seed, replications=_replications(m, n2)) <= alpha:
             needed = float(n2)
             break
-    return SkewCheck(g, gamma, n, m, safe, withhold, needed)
+    return SkewCheck(g, gamma, n, m, safe, withhold, needed, tried)

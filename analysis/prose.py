@@ -155,16 +155,18 @@ def _against_families(rep: Estimates) -> list[str]:
             tail = f"; where decided, {rep.outcome.label} difference (rival - dropout) " + where
             if len(decided) > len(shown):
                 tail += f"; {len(decided) - len(shown)} more in the table"
-        else:
+        elif g["delta_mean"].notna().any():
             r = g.loc[g["delta_mean"].abs().idxmax()]
             tail = f"; the largest mean difference, at {_label(r, groups)}, is {_family_diff(r)}"
+        else:   # a partial sweep: no seed of the judging half has finished yet
+            tail = "; no seed of the judging (odd) half has finished yet"
         div = int(g["diverged_dropout"].sum()), int(g["diverged_rival"].sum())
         if any(div):
             tail += (f"; diverged seeds counted against their arm: dropout {div[0]}, {NAMES[q]} {div[1]}")
         out.append(head + (f", {', '.join(rest)}" if rest else "") + tail + ".")
     if out:
-        out.append("Each question above is one Holm family across its groups (t-test on the mean paired "
-                   "difference); the rule: 'Best of each family' below.")
+        out.append("Each question above is one Holm family across its groups (the verdicts' test of the mean paired "
+                   "difference, the verdicts' test); the rule: 'Best of each family' below.")
     return out
 
 
@@ -261,14 +263,14 @@ def _how_much(rep: Estimates) -> str:
               f"simultaneous over them, so they allow for the choice")
     fieller = "; the shares' intervals are Fieller's over the same seeds"
     if b.low <= 0 or r["verdict"] != "helps":
-        why = ("that interval includes 0, so no cell shows a benefit that survives the choice" if b.low <= 0 else
+        why = ("that interval includes 0, so the largest mean cut does not survive the choice" if b.low <= 0 else
                f"that cell's verdict is '{r['verdict']}' ({r['reason']}), so no benefit is claimed there")
         return (f"By how much: the largest mean benefit, at {_label(r, rep.axes)}, is {b.mean:.4f} {o.label} "
                 f"[{b.low:.4f}, {b.high:.4f}] ({choice}); {why}.")
     plain = r[f"{o.name}_plain_mean"]
     # diabetes: real labels, no noise of ours, so no known floor
     floor = o.floor(r["noise_std"]) if o.noisy and r.get("task") != "diabetes" else (None if o.noisy else 0.0)
-    ok = rep.trials[rep.trials["status"] == "ok"]
+    ok = rep.pairs[rep.pairs["status"] == "ok"]     # each (seed, pair of arms) once
     rel = relative(ok, r, rep.axes, o.name, floor=floor if floor else None, confidence=1 - ALPHA / b.family)
     shares = ""
     if rel is not None:

@@ -86,13 +86,17 @@ def decisions_display(rep: Estimates) -> pd.DataFrame:
     rows = []
     for _, r in rep.cells.iterrows():
         d = _axis_values(r, rep.axes)
+        against = int(r.get("diverged_plain", 0)) + int(r.get("diverged_dropout", 0))
         d["seeds"] = f"{int(r['n_ok'])}/{int(r['n_expected'])}" + (
-            f" ({int(r['n_diverged'])} div, {int(r['n_failed'])} fail)" if r["n_diverged"] or r["n_failed"] else "")
+            f" ({int(r.get('diverged_plain', 0))} plain, {int(r.get('diverged_dropout', 0))} dropout diverged: "
+            "counted against them" + (f"; {int(r['n_failed'])} failed" if r["n_failed"] else "") + ")"
+            if against else f" ({int(r['n_diverged'])} div, {int(r['n_failed'])} fail)"
+            if r["n_diverged"] or r["n_failed"] else "")
         o = rep.outcome
         d[f"{o.label} plain"] = R.num(r[f"{o.name}_plain_mean"])
         d[f"{o.label} dropout"] = R.num(r[f"{o.name}_dropout_mean"])
         d["mean Δ [95% CI]"] = R.ci(r["delta_mean"], r["delta_ci_low"], r["delta_ci_high"], 4)
-        if "delta_bonf_low" in r:   # the interval the verdict follows, simultaneous over the cells
+        if "delta_bonf_low" in r:   # simultaneous over the cells; the verdict follows the Holm test († where they differ)
             d["simultaneous CI"] = f"[{R.num(r['delta_bonf_low'], 4)}, {R.num(r['delta_bonf_high'], 4)}]"
         d["change"] = R.percent(-r["delta_mean"] / r[f"{o.name}_plain_mean"]) if r["delta_n"] else "-"
         d["p Holm"] = R.pvalue(r["p_holm"]) + ("*" if r["sig_holm"] else "")

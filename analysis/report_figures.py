@@ -27,7 +27,7 @@ def make_figures(rep: Estimates, records: Sequence[Mapping[str, Any]], *,
                  seed_picture: bool) -> list[tuple[str, str, Any]]:
     """Every figure of the report as (name, caption, figure); ``seed_picture`` reruns one trial for its picture."""
     c, axes, fidx = rep.cells, rep.axes, rep.focus
-    ok = rep.trials[rep.trials["status"] == "ok"]
+    ok = rep.pairs[rep.pairs["status"] == "ok"]     # each (seed, pair of arms) once: a dot is a seed
     sigma2 = float(c.loc[fidx, "noise_std"]) ** 2
     out = _delta_figures(rep, ok)
     if any(len(t) for t in rep.comparisons.values()):
@@ -96,7 +96,7 @@ def _delta_figures(rep: Estimates, ok: pd.DataFrame) -> list[tuple[str, str, Any
                     f"{F.LABELS.get(axes[0], axes[0])} and {F.LABELS.get(axes[1], axes[1])} ({_seeds_text(cs)})"
                     + (f", one panel per {facet}" if facet else "") + held
                     + f"; under each mean, {which}, then the verdict by the report's decision rule "
-                    "(a Holm-adjusted test).",
+                    "(a Holm-adjusted test; † where that test and the simultaneous interval disagree).",
                     F.plot_delta_heatmap(cs, axes[0], axes[1], facet, label=o)[0]))
     return out
 

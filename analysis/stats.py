@@ -335,10 +335,9 @@ def seeds_to_detect(effect: float, sd: float, *, family: int = 1, alpha: float =
     if not np.isfinite(n) or n > 2_000:
         return n
     n = max(3, int(n))
-    rng = np.random.default_rng(20_240)
-    z = rng.standard_normal((4_000, 2_000))
     while n <= 2_000:
-        if np.mean(mean_test(z[:, :n] + dz)[0] < a) >= power:
+        z = np.random.default_rng([20_240, n]).standard_normal((4_000, n))
+        if np.mean(mean_test(z + dz)[0] < a) >= power:
             return float(n)
         n += max(1, n // 20)
     return math.inf

@@ -171,6 +171,9 @@ def spec_from_dict(data: Mapping[str, Any], source: str = "<spec>") -> SweepSpec
             raise fail(key, "empty axis; give at least one value")
         grid[axis] = _distinct_values(key, axis, values, base, fail, "")
     families = check_families(_table(data, "families", fail), base, grid, fail)
+    if families and crossed:   # seeds 2j and 2j+1 would share data and init: the halves would not be apart
+        raise fail("families", "not with crossed seeds: the best of each family is chosen on the even seeds and "
+                               "judged on the odd ones, which a crossed design pairs on the same data")
     _check_cells(base, grid, fail, families)
 
     for key, value in execution.items():

@@ -232,3 +232,22 @@ def test_where_the_simultaneous_interval_and_the_holm_test_differ_the_table_says
     row = decisions_display(rep).set_index("dropout").loc["0.9"]
     assert row["verdict"].endswith("†")
     assert not rep.cells.loc[rep.cells["dropout"] != 0.9, "interval_differs"].any()
+
+
+def test_a_diverged_dropout_seed_counts_against_dropout_in_the_main_table():
+    """Not dropped (which would flatter dropout): its test MSE becomes dropout's worst finite value in the cell."""
+    deltas = {(("dropout", 0.5),): _normal(0.02, 0.01, 12, 1)}
+    records = synthetic_records(deltas, base=BASE)
+    bad = records[3]["result"]
+    bad["dropout"].update(status="diverged", diverged_at_step=17, test_mse=float("nan"), gap=float("nan"),
+                          train_mse=float("nan"))
+    bad["delta_test_mse"] = float("nan")
+    records[3]["status"] = "diverged"
+    rep = build_report(records, {"name": "div", "grid_axes": ["dropout"], "seeds": list(range(12))}, figures=False)
+    c = rep.cells.iloc[0]
+    plain = np.array([r["result"]["plain"]["test_mse"] for r in records])
+    drop = np.array([r["result"]["dropout"]["test_mse"] for r in records])
+    drop[3] = np.nanmax(np.delete(drop, 3))                      # the worst finite value of dropout's other seeds
+    assert c["delta_n"] == 12 and c["diverged_dropout"] == 1 and c["diverged_plain"] == 0
+    assert c["delta_mean"] == pytest.approx(np.mean(plain - drop))
+    assert "1 dropout diverged: counted against them" in decisions_display(rep)["seeds"].iloc[0]

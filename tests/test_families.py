@@ -207,3 +207,12 @@ def test_the_summary_leads_the_comparators_with_the_best_of_each_family():
     assert len(lines) == 1, rep.summary
     assert "dropout better in 0 of 2 (N) groups, worse in 2" in lines[0] and "Holm p" in lines[0]
     assert "dropout in [0.2, 0.5, 0.7]" in dict(rep.design)["Cells"]
+
+
+def test_families_refuse_crossed_seeds():
+    """Crossed seeds 2j and 2j+1 share data and initial weights: the even (choosing) and odd (judging)
+    halves would not be independent."""
+    text = SPEC.replace("seeds = 8", "seeds = {data = 2, init = 2, masks = 2}")
+    with pytest.raises(SpecError, match="families: not with crossed seeds") as err:
+        parse_spec(text)
+    assert "\n" not in str(err.value)

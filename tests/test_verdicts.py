@@ -155,3 +155,15 @@ def test_the_skewness_standard_error_matches_simulation():
         g = skewness(np.random.default_rng(n).standard_normal((20_000, n)))
         assert g.std() == pytest.approx(float(skewness_se(n)), rel=0.03)
     assert np.isnan(skewness_se(2))
+
+
+def test_the_test_on_degenerate_cells():
+    """Every seed the same non-zero delta: p = 0; all zero: p = 1; a missing value: no test (NaN);
+    fewer than 3 seeds: NaN."""
+    p, sign = mean_test(np.array([[0.5, 0.5, 0.5], [0.0, 0.0, 0.0], [0.1, np.nan, 0.2], [1.0, 2.0, 4.0]]))
+    assert p[0] == 0 and sign[0] == 1
+    assert p[1] == 1
+    assert np.isnan(p[2])
+    assert 0 < p[3] < 1
+    assert np.isnan(mean_test(np.array([0.1, 0.2]))[0])
+    assert np.isnan(skewness(np.array([0.1, np.nan, 0.2, 0.3])))
