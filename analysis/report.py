@@ -138,6 +138,7 @@ def cells_display(rep: Estimates) -> pd.DataFrame:
         d["Hodges-Lehmann"] = R.num(r["delta_hl"], 4)
         d["sd delta"] = R.num(r["delta_sd"], 4)
         d["d_z"] = R.num(r["delta_dz"], 2)
+        d["skewness"] = R.num(r["delta_skew"], 2) + (" (skewed)" if r.get("skewed", False) else "")
         d["P(delta>0) [95% CI]"] = R.ci(r["delta_p_improve"], r["delta_p_improve_low"], r["delta_p_improve_high"], 2)
         d["p Wilcoxon"] = R.pvalue(r["delta_p_wilcoxon"])
         d["p TOST"] = R.pvalue(r["delta_p_tost"])
@@ -291,7 +292,9 @@ def page_blocks(rep: Report) -> list[R.Block]:
             blocks.append((TITLES["against"], "", ("figure", *figures["against"])))
     blocks += [("Details", "", ("list", rep.findings)), ("Design", "", ("defs", rep.design))]
     if len(rep.cells):
-        blocks.append(("More statistics per cell", "Unadjusted; median interval: order statistics, from 6 seeds. "
+        blocks.append(("More statistics per cell", "Unadjusted; median interval: order statistics, from 6 seeds; "
+                       "skewness: the deltas' G1, '(skewed)' beyond 1.96 of its standard error under normality "
+                       "(how the verdict allows for skew: the Statistics line of the design). "
                        "Full numbers: tables/cells.csv.", cells_display(rep)))
     if rep.trend is not None:
         blocks.append(("Trend model: coefficients", f"{rep.trend.method}, {rep.trend.n} seeds x cells: "

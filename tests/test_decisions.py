@@ -251,3 +251,14 @@ def test_a_diverged_dropout_seed_counts_against_dropout_in_the_main_table():
     assert c["delta_n"] == 12 and c["diverged_dropout"] == 1 and c["diverged_plain"] == 0
     assert c["delta_mean"] == pytest.approx(np.mean(plain - drop))
     assert "1 dropout diverged: counted against them" in decisions_display(rep)["seeds"].iloc[0]
+
+
+def test_strongly_skewed_cells_are_flagged_in_the_table():
+    from analysis.report import cells_display
+
+    rng = np.random.default_rng(4)
+    deltas = {(("dropout", 0.5),): rng.gamma(0.3, size=30) - 0.3, (("dropout", 0.2),): _normal(0.0, 0.02, 30, 2)}
+    rep = _report(deltas)
+    shown = cells_display(rep).set_index("dropout")["skewness"]
+    assert shown.loc["0.5"].endswith("(skewed)") and not shown.loc["0.2"].endswith("(skewed)")
+    assert _cell(rep, dropout=0.5)["delta_skew"] == pytest.approx(sps.skew(deltas[(("dropout", 0.5),)], bias=False))
