@@ -258,6 +258,26 @@ TITLES = {"delta_heatmap": "Where dropout helps", "delta_vs_n_train": "Benefit a
           "against": "Dropout against the alternatives, at a glance"}
 
 
+def _alternatives_blocks(rep: Report, figures: dict[str, tuple[str, str]]) -> list[R.Block]:
+    """Dropout against the other regularisers: the best of each family, then every setting per cell."""
+    from .divergence import RULE as DIVERGED
+
+    blocks: list[R.Block] = []
+    if len(rep.families):
+        from .families import RULE as FAMILIES, families_display
+        blocks.append(("Best of each family", FAMILIES + DIVERGED, families_display(rep.families, rep.outcome.label)))
+    if any(len(c) for c in rep.comparisons.values()):
+        o = rep.outcome.label
+        blocks.append(("Dropout against the alternatives", f"delta = {o}(alternative) - {o}(dropout) on the same "
+                       f"seed: same data, same initial weights (> 0: dropout did better). A comparison's cells come "
+                       f"from the settings dropout and that arm read, each seed's pair once. Holm across the cells "
+                       f"of each comparison; verdicts by the same rule. {DIVERGED} {EARLY_STOP_RULE} The weight_decay "
+                       f"arm is the plain net with Adam's coupled L2 penalty.", comparisons_display(rep)))
+        if "against" in figures:
+            blocks.append((TITLES["against"], "", ("figure", *figures["against"])))
+    return blocks
+
+
 def page_blocks(rep: Report) -> list[R.Block]:
     """The page in reading order: the answer in three lines and the figure that carries it (the first
     screen), the summary, the verdicts, then the details."""
@@ -276,20 +296,7 @@ def page_blocks(rep: Report) -> list[R.Block]:
                        f"strongest cells; the skewness guard can make the test stricter than the interval): the "
                        f"verdict follows the test. Rule: {RULE}",
                        decisions_display(rep)))
-    if len(rep.families):
-        from .divergence import RULE as DIVERGED
-        from .families import RULE as FAMILIES, families_display
-        blocks.append(("Best of each family", FAMILIES + DIVERGED, families_display(rep.families, rep.outcome.label)))
-    if any(len(c) for c in rep.comparisons.values()):
-        from .divergence import RULE as DIVERGED_RULE
-        o = rep.outcome.label
-        blocks.append(("Dropout against the alternatives", f"delta = {o}(alternative) - {o}(dropout) on the same "
-                       f"seed: same data, same initial weights (> 0: dropout did better). A comparison's cells come "
-                       f"from the settings dropout and that arm read, each seed's pair once. Holm across the cells "
-                       f"of each comparison; verdicts by the same rule. {DIVERGED_RULE} {EARLY_STOP_RULE} The weight_decay arm "
-                       f"is the plain net with Adam's coupled L2 penalty.", comparisons_display(rep)))
-        if "against" in figures:
-            blocks.append((TITLES["against"], "", ("figure", *figures["against"])))
+    blocks += _alternatives_blocks(rep, figures)
     blocks += [("Details", "", ("list", rep.findings)), ("Design", "", ("defs", rep.design))]
     if len(rep.cells):
         blocks.append(("More statistics per cell", "Unadjusted; median interval: order statistics, from 6 seeds; "
