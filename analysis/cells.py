@@ -47,7 +47,7 @@ def cell_table(
     smallest_effect: Optional[float] = None,
     outcome: str = "test_mse",
 ) -> pd.DataFrame:
-    """One row per cell, sorted by the axes; the paired delta is on ``outcome`` (``frame.OUTCOMES``).
+    """One row per cell, sorted by the axes; the paired delta is on ``outcome`` (``outcomes.OUTCOMES``).
 
     Columns: the axes; n_trials, n_ok, n_diverged, n_failed, n_expected, complete (trials
     present / expected); n_train, noise_std; per arm and metric m in (test_mse, train_mse, gap,

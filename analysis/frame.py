@@ -26,9 +26,10 @@ import pandas as pd
 
 from bench.config import STREAM_SEEDS, TrialConfig, field_names
 
-ARM_METRICS = ("test_mse", "train_mse", "train_loss_last", "gap", "excess_risk", "new_mse", "new_excess_risk",
+from .outcomes import LATER, OUTCOMES   # what a report can compare the arms on
+
+ARM_METRICS = ("test_mse", "train_mse", "train_loss_last", "gap", *LATER,
                "diverged_at_step", "step_seconds_median", "step_seconds_iqr", "group_size", "engine")
-OUTCOMES = ("test_mse", "excess_risk", "new_mse", "new_excess_risk")  # what a report can compare the arms on
 ARMS = ("plain", "dropout")
 COMPARATORS = ("early_stop", "weight_decay")
 COMPARATOR_METRICS = (*ARM_METRICS, "best_step", "stopped_step", "status")
@@ -64,7 +65,7 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
     own = row.get("data_seed")
     row["data_stream"] = own if own is not None and own >= 0 else row["seed"]   # the seed of the data's draws
     row["delta_test_mse"] = (result or {}).get("delta_test_mse")
-    for o in OUTCOMES[1:]:
+    for o in LATER:                                       # the record holds delta_test_mse itself
         a, b = row[f"{o}_plain"], row[f"{o}_dropout"]
         row[f"delta_{o}"] = a - b if a is not None and b is not None else None
     for c in COMPARATORS:
@@ -82,8 +83,8 @@ def records_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
                *[f"delta_{o}_vs_{c}" for c in COMPARATORS for o in OUTCOMES]]
     frame = pd.DataFrame(rows, columns=columns)
     for col in frame.columns:
-        if col.startswith(("test_mse", "train_mse", "train_loss", "gap", "step_seconds", "delta", "excess_risk",
-                           "new_", "best_step", "stopped_step")):
+        if col.startswith((*OUTCOMES, "train_mse", "train_loss", "gap", "step_seconds", "delta", "best_step",
+                           "stopped_step")):
             frame[col] = pd.to_numeric(frame[col], errors="coerce")
     return frame
 

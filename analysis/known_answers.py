@@ -20,10 +20,12 @@ import pandas as pd
 
 from bench import TrialConfig
 
+from .outcomes import LATER
+
 PREDICTORS = ("oracle", "least_squares", "ridge")
 DATA_FIELDS = ("task", "n_train", "noise_std", "n_features", "test_size")   # what a trial's data depend on, with its seed
 RIDGE_ALPHAS = np.logspace(-3, 3, 13)
-METRICS = ("train_mse", "test_mse", "gap", "excess_risk", "new_mse", "new_excess_risk")
+METRICS = ("train_mse", "test_mse", "gap", *LATER)
 
 
 def textbook(noise_std: float, n_train: int, task: str = "toy1d") -> pd.DataFrame:

@@ -28,6 +28,7 @@ OUTCOMES = {
     "new_excess_risk": Outcome("new_excess_risk", "excess risk at new inputs", False),
 }
 DEFAULT = "test_mse"
+LATER = tuple(name for name in OUTCOMES if name != "test_mse")   # result schema 2 added these (None before)
 
 
 def outcome(name: str) -> Outcome:

@@ -23,7 +23,8 @@ from bench import ConfigError, TrialConfig
 from bench.config import STREAM_SEEDS, field_types
 from bench.results import Arm, comparator_arm, dropout_arm, plain_arm
 
-from .frame import CONFIG_FIELDS, OUTCOMES
+from .frame import CONFIG_FIELDS
+from .outcomes import OUTCOMES
 
 ARM_OF: dict[str, Callable[[TrialConfig], Arm]] = {
     "plain": plain_arm, "dropout": dropout_arm,

@@ -590,6 +590,7 @@ def _results(grp: _Group, evals: list[int], host: dict, timing: tuple[float, flo
     results: list[ArmResult] = [None] * len(grp.arms)  # type: ignore[list-item]
     for pos, arm in enumerate(grp.arms):
         train, test = float(final[0, pos]), float(final[1, pos])
+        truth = final[2:, pos].tolist()                   # the rows of _final_errors
         stop, best = early.get(pos, {}).get("stopped_step", evals[-1]), early.get(pos, {}).get("best_step")
         upto = evals.index(stop) + 1                      # an early_stop arm's curves end where it stopped
         kept = evals.index(best) if best is not None else upto - 1   # early_stop: the kept weights' fit
@@ -604,7 +605,7 @@ def _results(grp: _Group, evals: list[int], host: dict, timing: tuple[float, flo
             step_seconds_median=timing[0], step_seconds_iqr=timing[1], group_size=len(grp.arms), engine=engine,
             fit=fits[kept, pos].tolist() if fits is not None else None,
             fit_history=fits[:upto, pos].tolist() if fits is not None else None,
-            **dict(zip(("excess_risk", "new_mse", "new_excess_risk"), final[2:, pos].tolist())),
+            excess_risk=truth[0], new_mse=truth[1], new_excess_risk=truth[2],
             **early.get(pos, {}))
     return results
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from analysis.outcomes import OUTCOMES
 from bench import ENGINES, ConfigError, TrialConfig
 from bench.config import field_names
 
@@ -39,7 +40,6 @@ TOP_KEYS = ("name", "description", "seeds", "arms", "base", "grid", "families", 
 FAMILY_SETTINGS = {"dropout": "dropout", "weight_decay": "weight_decay", "patience": "early_stop",
                    "val_fraction": "early_stop"}   # [families] key -> the arm that reads it
 REPORT_KEYS = ("smallest_effect", "outcome")
-OUTCOMES = ("test_mse", "excess_risk", "new_mse", "new_excess_risk")   # analysis.outcomes
 EXECUTION_KEYS = ("workers", "n_jobs", "device", "engine", "group_size")   # n_jobs: the older name of workers
 RESERVED = {"seed": "use the top-level 'seeds'", "device": "set it under [execution]",
             "data_seed": "use the top-level 'seeds = { data = ..., init = ..., masks = ... }'",
@@ -250,7 +250,7 @@ def check_report(report: Mapping[str, Any], fail) -> dict[str, Any]:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
             raise fail("report.smallest_effect", f"{value!r} must be a positive number (a change in test MSE, "
                                                  "e.g. 0.009 for 10% of sigma^2 = 0.09)")
-    if "outcome" in report and report["outcome"] not in OUTCOMES:
+    if "outcome" in report and not (isinstance(report["outcome"], str) and report["outcome"] in OUTCOMES):
         raise fail("report.outcome", f"{report['outcome']!r} must be one of {', '.join(OUTCOMES)}")
     return dict(report)
 

@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from analysis.outcomes import OUTCOMES
+
 REPORT_EXAMPLES = """examples:
   dropout-bench report results/quick                  # writes results/quick/report.html
   dropout-bench report results/quick --out /tmp/rq    # report elsewhere, store untouched
@@ -27,7 +29,7 @@ def add_report_command(sub) -> None:
                    help="smallest change in test MSE worth finding (default: the spec's [report] "
                         "smallest_effect, else 10%% of sigma^2); another value than the spec declared makes "
                         "the report exploratory, and it says so first")
-    p.add_argument("--outcome", choices=("test_mse", "excess_risk", "new_mse", "new_excess_risk"),
+    p.add_argument("--outcome", choices=tuple(OUTCOMES),
                    help="compare the arms on this outcome (default: the spec's [report] outcome, else "
                         "test_mse); excess_risk is test MSE without its test noise. An outcome other than the "
                         "declared one is chosen after the run: the report is marked exploratory")
