@@ -24,12 +24,11 @@ Schema 3 added ``comparators`` and the early-stopping fields; older records load
 from __future__ import annotations
 
 import dataclasses
-import os
-import platform
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .config import DEFAULT_ARMS, TrialConfig
+from .machine import gpu, host
 
 COMPARATOR_FIELDS = ("arms", "weight_decay", "patience", "val_fraction")   # settings of the other arms
 EARLY_STOP_RULE = (
@@ -175,16 +174,16 @@ def environment(device: str) -> dict[str, Any]:
     """What a reader needs to reproduce the numbers: versions, device, threads, determinism."""
     import torch  # here, not at the top: loading and reading results needs no torch
 
+    h, card = host(), gpu(device)
     env: dict[str, Any] = {
         "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
+        "python": h["python"],
+        "platform": h["platform"],
         "device": device,
         "threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
+        "cpu_count": h["cpu_count"],
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
     }
-    if device.startswith("cuda") and torch.cuda.is_available():
-        env["cuda_device"] = torch.cuda.get_device_name(torch.device(device))
-        env["cuda"] = torch.version.cuda
+    if card:
+        env["cuda_device"], env["cuda"] = card
     return env

@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
-import platform
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -32,12 +31,13 @@ import torch
 
 from .config import ConfigError, TrialConfig
 from .engine import ENGINE_REVISION
+from .machine import cpu_model, gpu, host
 from .peers import PEERS, peer_stepper
 from .reference import run_reference_trial
 from .roofline import limit_stepper, measure_roofline, profile_step
 from .steppers import group_stepper, mixed_stepper, reference_stepper
 from .trial import check_device, run_trials
-from .tune import GroupSize, cpu_model, describe, group_size_choice
+from .tune import GroupSize, describe, group_size_choice
 
 SPEED_SCHEMA_VERSION = 3   # 2: group_size_choice, steps (race, roofline, profile), roofline_fraction;
                            # 3: the limit's kernels as a racer, same_rounds_fraction
@@ -270,14 +270,14 @@ def _time_workers(cfg: TrialConfig, trials: int, workers: int, size: int) -> tup
 # ---- environment ---------------------------------------------------------------------
 def machine_info(device: str = "cpu") -> dict[str, Any]:
     """CPU model and core count, torch and python versions, and the GPU if one is used."""
+    h, card = host(), gpu(device)
     info: dict[str, Any] = {
-        "cpu": cpu_model(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
-        "python": platform.python_version(), "platform": platform.platform(), "device": device,
+        "cpu": cpu_model(), "cpu_count": h["cpu_count"], "torch": torch.__version__,
+        "python": h["python"], "platform": h["platform"], "device": device,
         "engine_revision": ENGINE_REVISION,
     }
-    if device.startswith("cuda") and torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
-        info["cuda"] = torch.version.cuda
+    if card:
+        info["gpu"], info["cuda"] = card
     return info
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -38,6 +37,7 @@ import torch
 
 from .config import ConfigError, TrialConfig
 from .engine import ENGINE_REVISION
+from .machine import cpu_model, gpu
 from .memory import group_buffer_bytes
 from .steppers import Stepper, group_stepper, mixed_stepper
 
@@ -249,34 +249,8 @@ def _bucket(n: int) -> int:
 
 
 def _hardware(device: str) -> str:
-    if device.startswith("cuda") and torch.cuda.is_available():
-        return torch.cuda.get_device_name(torch.device(device))
-    return cpu_model()
-
-
-def cpu_model() -> str:
-    """The CPU: its model name, family, model and L2 size ("AMD EPYC (family 25 model 17, L2 1024K)").
-
-    A virtual machine may show only "AMD EPYC", and hosts behind that name differ in the
-    caches the best group size depends on, so the family, model and L2 size are part of it.
-    Read from /proc/cpuinfo and sysfs; elsewhere platform.processor().
-    """
-    fields: dict[str, str] = {}
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                name, _, value = line.partition(":")
-                if not line.strip():
-                    break                                   # the first processor is enough
-                fields.setdefault(name.strip(), value.strip())
-    except OSError:
-        return platform.processor() or "unknown"
-    try:
-        l2 = Path("/sys/devices/system/cpu/cpu0/cache/index2/size").read_text().strip()
-    except OSError:
-        l2 = "?"
-    detail = f"family {fields.get('cpu family', '?')} model {fields.get('model', '?')}, L2 {l2}"
-    return f"{fields.get('model name', platform.processor() or 'unknown')} ({detail})"
+    card = gpu(device)
+    return card[0] if card else cpu_model()
 
 
 def _free_memory(device: str) -> float:

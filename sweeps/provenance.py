@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
-import platform
 import socket
 import subprocess
 from pathlib import Path
 from typing import Any, Sequence
+
+from bench.machine import cpu_name, host
 
 PACKAGES = ("dropout-bench", "torch", "numpy", "optuna", "pandas", "scipy", "statsmodels",
             "seaborn", "matplotlib", "joblib")
@@ -40,19 +40,7 @@ def package_versions() -> dict[str, str]:
 
 
 def host_info() -> dict[str, Any]:
-    return {"host": socket.gethostname(), "platform": platform.platform(),
-            "python": platform.python_version(), "cpu_count": os.cpu_count(),
-            "processor": _cpu_model()}
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    return {"host": socket.gethostname(), **host(), "processor": cpu_name()}
 
 
 def group_size_provenance(cfgs: Sequence[Any], *, engine: str = "auto", group_size: int | str | None = "auto",
