@@ -55,3 +55,39 @@ def test_the_size_check_sees_a_big_function(tmp_path, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     monkeypatch.setattr(sys.modules[__name__], "PACKAGES", ("bench",))
     assert _oversized() == ["bench/big.py:1 big: 71 lines, 9 parameters"]
+
+
+# One home per fact: the outcome names live in analysis/outcomes.py (as Outcome objects; bench
+# records them as ArmResult fields), and the machine is read in bench/machine.py only.
+def _names_outcomes(node: ast.AST) -> bool:
+    """A tuple, list or set literal holding two or more outcome names: a copy of the list."""
+    from analysis.outcomes import OUTCOMES
+
+    return isinstance(node, (ast.Tuple, ast.List, ast.Set)) and sum(
+        isinstance(e, ast.Constant) and e.value in OUTCOMES for e in node.elts) >= 2
+
+
+def _copies() -> list[str]:
+    found = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            where, text = path.relative_to(ROOT).as_posix(), path.read_text()
+            if where != "analysis/outcomes.py" and any(map(_names_outcomes, ast.walk(ast.parse(text)))):
+                found.append(f"{where}: a list of outcome names outside analysis/outcomes.py")
+            if where != "bench/machine.py" and "/proc/cpuinfo" in text:
+                found.append(f"{where}: a reader of the CPU model outside bench/machine.py")
+    return found
+
+
+def test_outcome_names_and_the_machine_have_one_home_each():
+    assert _copies() == []
+
+
+def test_the_home_check_sees_a_copy(tmp_path, monkeypatch):
+    (tmp_path / "sweeps").mkdir()
+    (tmp_path / "sweeps" / "copy.py").write_text('CHOICES = ("test_mse", "excess_risk")\n'
+                                                  'CPU = open("/proc/cpuinfo").readline()\n')
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGES", ("sweeps",))
+    assert _copies() == ["sweeps/copy.py: a list of outcome names outside analysis/outcomes.py",
+                         "sweeps/copy.py: a reader of the CPU model outside bench/machine.py"]
