@@ -11,7 +11,6 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from . import stats
 from .decisions import ALPHA
@@ -59,14 +58,6 @@ def cost(ok: pd.DataFrame) -> Cost | None:
 LINEAR_TRUTH = ("toy1d",)   # tasks whose truth is a line: there the least-squares line is the correct model
 
 
-def _t_interval(d: np.ndarray) -> tuple[float, float]:
-    """The mean's 95% t-interval; NaN below ``stats.MIN_SEEDS`` values."""
-    if len(d) < stats.MIN_SEEDS:
-        return float("nan"), float("nan")
-    low, high = sps.ttest_1samp(d, 0).confidence_interval()
-    return float(low), float(high)
-
-
 def versus_line(ok: pd.DataFrame, known: pd.DataFrame, cells: pd.DataFrame, axes: Sequence[str],
                 outcome: str = "test_mse") -> pd.DataFrame:
     """Per cell: the least-squares line's ``outcome`` on the same seeds, and each net's paired difference from it.
@@ -89,12 +80,12 @@ def versus_line(ok: pd.DataFrame, known: pd.DataFrame, cells: pd.DataFrame, axes
         key = key if isinstance(key, tuple) else (key,)
         row = dict(zip(keys, key))
         ln = g["line_value"].to_numpy(float)
-        low, high = _t_interval(ln)
+        low, high = map(float, stats.interval(ln))
         row.update(task=str(g["task"].iloc[0]), n=len(g), line_mean=ln.mean(), line_low=low, line_high=high)
         for arm in ("plain", "dropout"):
             net = g[f"{outcome}_{arm}"].to_numpy(float)
             d = net - ln
-            low, high = _t_interval(d)
+            low, high = map(float, stats.interval(d))
             row.update({f"{arm}_mean": net.mean(), f"{arm}_minus_line": d.mean(), f"{arm}_minus_line_low": low,
                         f"{arm}_minus_line_high": high})
         row["correct_line"] = row["task"] in LINEAR_TRUTH
