@@ -146,24 +146,32 @@ def exploratory(declared: Mapping[str, Any], options: StatsOptions) -> list[str]
 
 
 def _trend(ok: pd.DataFrame, cells: pd.DataFrame, axes: list[str], fidx: Optional[int], column: str) -> Optional[Trend]:
-    """The trend model over rate, N and width; with several tasks, on the focus cell's task only.
+    """The trend model over rate, N and width, at the focus cell's value of every other swept axis.
 
-    Tasks differ in kind (a line, a sine, ten inputs, real data): one curve through all of them
-    would describe none, so the model is fitted to one task and says which.
+    The model has no term for the other axes (a task, a noise level, a depth...), and one curve
+    through their values would describe none of them; so it is fitted where the focus cell is,
+    and says so. Tasks in particular differ in kind (a line, a sine, ten inputs, real data).
     """
     if not len(ok):
         return None
-    if "task" not in axes or ok["task"].nunique() < 2 or fidx is None:
+    held = [a for a in axes if a not in TREND_TERMS and ok[a].nunique() > 1]
+    if not held or fidx is None:
         return fit_trend(ok, axes, column)
-    task = cells.loc[fidx, "task"]
-    trend = fit_trend(ok[ok["task"] == task], [a for a in axes if a != "task"], column)
+    at = {a: cells.loc[fidx, a] for a in held}
+    sel = ok
+    for a, v in at.items():
+        sel = sel[sel[a] == v]
+    trend = fit_trend(sel, [a for a in axes if a not in held], column)
     if trend is not None:
-        trend.scope = f"task = {task} only"
-        trend.notes.append(f"Fitted to task = {task} (the focus cell's) only: tasks differ in kind, so one "
-                           "curve through all of them would describe none; read the other tasks' cells.")
+        where = ", ".join(f"{a} = {v:g}" if isinstance(v, float) else f"{a} = {v}" for a, v in at.items())
+        trend.scope = f"{where} only"
+        trend.notes.append(f"Fitted at {where} (the focus cell's) only: the model has no term for "
+                           f"{', '.join(held)}, and one curve through its values would describe none of them; "
+                           "read the other cells in the tables.")
     return trend
 
 
+TREND_TERMS = ("dropout", "n_train", "width")   # the swept settings the trend model has terms for
 PREDICTOR_NAMES = {"toy1d": {"oracle": "oracle y = x", "least_squares": "least-squares line"},
                    "sine1d": {"oracle": "oracle sin(pi x)", "least_squares": "least-squares line"},
                    "friedman1": {"oracle": "oracle f", "least_squares": "least-squares linear fit"},

@@ -201,3 +201,21 @@ def test_no_model_without_a_swept_setting_it_knows_or_with_too_few_seeds():
     few = frame[frame.seed < min_seeds(k) - 1]
     assert min_seeds(k) == 8 and fit_trend(few, ["dropout", "n_train"], "delta_test_mse") is None
     assert fit_trend(frame[frame.seed < min_seeds(k)], ["dropout", "n_train"], "delta_test_mse") is not None
+
+
+def test_an_axis_the_model_has_no_term_for_is_held_at_the_focus_cell():
+    """Sweeping noise_std beside rate and N: one curve through both noise levels would describe neither."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _records import synthetic_records
+    from analysis.report import build_report
+
+    rng = np.random.default_rng(8)
+    deltas = {(("dropout", p), ("n_train", n), ("noise_std", s)): rng.normal(0.01 * (s > 0.2), 0.01, 12)
+              for p in RATES for n in SIZES for s in (0.1, 0.3)}
+    rep = build_report(synthetic_records(deltas), {"name": "held", "grid_axes": ["dropout", "n_train", "noise_std"]},
+                       figures=False, focus={"noise_std": 0.3, "dropout": 0.5, "n_train": 20})
+    tr = rep.trend
+    assert tr is not None and tr.scope == "noise_std = 0.3 only" and tr.n == len(RATES) * len(SIZES) * 12
+    assert any("no term for noise_std" in note for note in tr.notes)
