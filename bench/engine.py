@@ -7,7 +7,7 @@ and b_l (A, 1, out), so the forward and hand-written backward pass are a few
 every arm at once (Adam is elementwise: one optimizer over stacked parameters is
 exactly A independent Adams). No per-step Python work scales with A.
 
-What makes a step cheap (measured in bench/README.md): activations live in a
+What makes a step cheap (measured in docs/measurements.md): activations live in a
 preallocated workspace, the fused Adam kernel is called directly (``_Adam``), dropout
 masks are hashed a chunk of steps at a time at 16 bits per cell (``DropoutMasks``),
 and losses stay on the device until the loop ends (no host sync per step), computed

@@ -93,7 +93,7 @@ def limit_stepper(cfg: TrialConfig, n_arms: int, steps: int) -> tuple[Callable[[
     this racer is then the share of its step that is not products and Adam. The products
     read and write the group's own parameters, gradients and activations (one real step
     fills them first), as the engine's do: operands of their own made a larger working set
-    and a racer 12% slower (0.214 against 0.191 ms per arm-step, group 4, bench/README.md).
+    and a racer 12% slower (0.214 against 0.191 ms per arm-step, group 4, docs/measurements.md).
     """
     grp = _Group(_limit_arms(cfg, n_arms, steps))
     with torch.no_grad():

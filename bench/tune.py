@@ -51,7 +51,7 @@ NEAR_BEST = 1.02        # the smallest size within 2% of the fastest wins: small
 MAX_ENTRIES = 256       # oldest entries are dropped beyond this
 # The fallback (DROPOUT_BENCH_TUNE=0, or a failed measurement): as many arms as keep
 # parameters + gradients + Adam's two moments within a budget. 3 MB on CPU is a share of
-# the 32 MiB L3 of the machine where bench/README.md's scans were taken (width 100: 18 arms,
+# the 32 MiB L3 of the machine where docs/measurements.md's scans were taken (width 100: 18 arms,
 # 300: 2, 1000: 1); on CUDA the budget only bounds memory.
 GROUP_STATE_BYTES = {"cpu": 3 * 2**20, "cuda": 4 * 2**30}
 MAX_GROUP_SIZE = {"cpu": 64, "cuda": 4096}  # arms per stacked computation
