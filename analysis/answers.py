@@ -12,6 +12,8 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from bench import TASKS
+
 from . import stats
 from .decisions import ALPHA
 from .ratio import fieller
@@ -55,8 +57,6 @@ def cost(ok: pd.DataFrame) -> Cost | None:
                 step_ratio_quartiles=quartiles)
 
 
-LINEAR_TRUTH = ("toy1d",)   # tasks whose truth is a line: there the least-squares line is the correct model
-
 
 def versus_line(ok: pd.DataFrame, known: pd.DataFrame, cells: pd.DataFrame, axes: Sequence[str],
                 outcome: str = "test_mse") -> pd.DataFrame:
@@ -88,7 +88,7 @@ def versus_line(ok: pd.DataFrame, known: pd.DataFrame, cells: pd.DataFrame, axes
             low, high = map(float, stats.interval(d))
             row.update({f"{arm}_mean": net.mean(), f"{arm}_minus_line": d.mean(), f"{arm}_minus_line_low": low,
                         f"{arm}_minus_line_high": high})
-        row["correct_line"] = row["task"] in LINEAR_TRUTH
+        row["correct_line"] = TASKS[row["task"]].linear   # the line is the correctly specified model
         rows.append(row)
     return pd.DataFrame(rows)
 

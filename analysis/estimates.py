@@ -12,6 +12,8 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from bench import TASKS
+
 from . import _render as R
 from .answers import Cost, Plan, cost, noise_free_ratio, plan, versus_line
 from .cells import cell_axes, cell_table, focus_cell
@@ -172,10 +174,6 @@ def _trend(ok: pd.DataFrame, cells: pd.DataFrame, axes: list[str], fidx: Optiona
 
 
 TREND_TERMS = ("dropout", "n_train", "width")   # the swept settings the trend model has terms for
-PREDICTOR_NAMES = {"toy1d": {"oracle": "oracle y = x", "least_squares": "least-squares line"},
-                   "sine1d": {"oracle": "oracle sin(pi x)", "least_squares": "least-squares line"},
-                   "friedman1": {"oracle": "oracle f", "least_squares": "least-squares linear fit"},
-                   "diabetes": {"least_squares": "least-squares linear fit", "ridge": "ridge (RidgeCV)"}}
 
 
 def _data_keys(trials: pd.DataFrame):
@@ -205,7 +203,7 @@ def _beside(ok: pd.DataFrame, known: pd.DataFrame, cells: pd.DataFrame, axes: li
     for pred in ("oracle", "least_squares", "ridge"):
         g = ka[ka["predictor"] == pred]
         if len(g):
-            values[PREDICTOR_NAMES[task].get(pred, pred)] = {m: g[m].to_numpy(float) for m in METRICS}
+            values[TASKS[task].predictor_labels.get(pred, pred)] = {m: g[m].to_numpy(float) for m in METRICS}
             expected.append(book.loc[pred] if pred in book.index and book.loc[pred].notna().any() else None)
     out = []
     for (name, v), exp in zip(values.items(), expected):

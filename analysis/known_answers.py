@@ -18,7 +18,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from bench import TrialConfig
+from bench import TASKS, TrialConfig
 
 from .outcomes import LATER
 
@@ -28,20 +28,28 @@ RIDGE_ALPHAS = np.logspace(-3, 3, 13)
 METRICS = ("train_mse", "test_mse", "gap", *LATER)
 
 
-def textbook(noise_std: float, n_train: int, task: str = "toy1d") -> pd.DataFrame:
+def textbook(noise_std: float, n_train: int, task: str = TrialConfig.task) -> pd.DataFrame:
     """Expected value of each metric per predictor (rows: oracle, least_squares, interpolator).
 
     At the training x (ESL 7.4): a linear smoother with d parameters has excess risk
     sigma^2 d / N. At fresh inputs uniform in [-1, 1] the line's excess risk is
     sigma^2 (1/N + E[x^2] / sum(x_i^2)) with E[x^2] = 1/3 (its design is orthogonal: sum(x_i) = 0);
-    an interpolator has no defined value there (NaN). On sine1d and friedman1 only the oracle's
-    row holds (the others are NaN); diabetes has none.
+    an interpolator has no defined value there (NaN). These hold where the task's truth is a
+    line (``Task.linear``: toy1d); where f is known but curved (sine1d, friedman1) only the
+    oracle's row holds (the others are NaN); without a known f (diabetes) none does.
     """
-    if task != "toy1d":
-        table = textbook(noise_std, n_train) * np.nan
-        if task in ("sine1d", "friedman1"):
-            table.loc["oracle"] = textbook(noise_std, n_train).loc["oracle"]
+    kind, table = TASKS[task], _line_table(noise_std, n_train)
+    if kind.linear:
         return table
+    oracle = table.loc["oracle"]
+    table = table * np.nan
+    if kind.truth is not None and kind.noise_known:
+        table.loc["oracle"] = oracle
+    return table
+
+
+def _line_table(noise_std: float, n_train: int) -> pd.DataFrame:
+    """``textbook`` where the truth is a line: oracle, least-squares line and interpolator."""
     s2, n = noise_std ** 2, n_train
     d = 2  # intercept and slope
     x = np.linspace(-1.0, 1.0, n)
@@ -72,7 +80,7 @@ def known_answer_trials(keys: Iterable[tuple]) -> pd.DataFrame:
     for key in sorted(set(_key(k) for k in keys)):
         seed, n, sd, task, nf, ts = key
         data = make_data(TrialConfig(seed=seed, n_train=n, noise_std=sd, task=task, n_features=nf, test_size=ts))
-        for name, fits in _predictors(data, task).items():
+        for name, fits in _predictors(data, TASKS[task].predictor_labels).items():
             rows.append({"seed": seed, **dict(zip(DATA_FIELDS, (task, n, sd, nf, ts))), "predictor": name,
                          **_metrics(data, *fits)})
     columns = ["seed", *DATA_FIELDS, "predictor", *METRICS]
@@ -82,7 +90,7 @@ def known_answer_trials(keys: Iterable[tuple]) -> pd.DataFrame:
 def _key(k: tuple) -> tuple:
     """(seed, n_train, noise_std, task, n_features, test_size), toy1d's defaults filled in."""
     seed, n, sd, *rest = k
-    task, nf, ts = (list(rest) + ["toy1d", 0, 0][len(rest):])[:3]
+    task, nf, ts = (list(rest) + [TrialConfig.task, 0, 0][len(rest):])[:3]
     return int(seed), int(n), float(sd), str(task), int(nf), int(ts)
 
 
@@ -90,16 +98,16 @@ def _np(t) -> np.ndarray | None:
     return None if t is None else t.double().numpy()
 
 
-def _predictors(data, task: str) -> dict[str, tuple]:
-    """Per predictor: its predictions at (training x, test x, fresh x); None where undefined."""
+def _predictors(data, names: Iterable[str]) -> dict[str, tuple]:
+    """Per predictor of ``names`` (the task's): its predictions at (training x, test x, fresh x); None where undefined."""
     x, y, x_test, x_new = _np(data.x), _np(data.y)[:, 0], _np(data.x_test), _np(data.x_new)
     out = {}
-    if data.f_x is not None:
+    if "oracle" in names and data.f_x is not None:
         out["oracle"] = (_np(data.f_x)[:, 0], _np(data.f_x)[:, 0], _np(data.f_new)[:, 0])
     design = lambda z: np.column_stack([np.ones(len(z)), z])   # noqa: E731 - intercept and inputs
     coef = np.linalg.pinv(design(x)) @ y                       # minimum-norm where n <= d + 1
     out["least_squares"] = tuple(None if z is None else design(z) @ coef for z in (x, x_test, x_new))
-    if task == "diabetes":
+    if "ridge" in names:
         from sklearn.linear_model import RidgeCV
 
         ridge = RidgeCV(alphas=RIDGE_ALPHAS).fit(x, y)

@@ -13,6 +13,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from bench import TASKS
+
 from . import _render as R
 from .cells import cell_label
 from .answers import relative
@@ -268,8 +270,8 @@ def _how_much(rep: Estimates) -> str:
         return (f"By how much: the largest mean benefit, at {_label(r, rep.axes)}, is {b.mean:.4f} {o.label} "
                 f"[{b.low:.4f}, {b.high:.4f}] ({choice}); {why}.")
     plain = r[f"{o.name}_plain_mean"]
-    # diabetes: real labels, no noise of ours, so no known floor
-    floor = o.floor(r["noise_std"]) if o.noisy and r.get("task") != "diabetes" else (None if o.noisy else 0.0)
+    known = r.get("task") not in TASKS or TASKS[r["task"]].noise_known   # real labels: no noise of ours, no floor
+    floor = o.floor(r["noise_std"]) if o.noisy and known else (None if o.noisy else 0.0)
     ok = rep.pairs[rep.pairs["status"] == "ok"]     # each (seed, pair of arms) once
     rel = relative(ok, r, rep.axes, o.name, floor=floor if floor else None, confidence=1 - ALPHA / b.family)
     shares = ""

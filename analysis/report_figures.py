@@ -11,6 +11,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from bench import TASKS
+
 from . import figures as F
 from .cells import cell_label, slice_through
 from .estimates import Estimates
@@ -164,7 +166,7 @@ def _fit_picture(ok: pd.DataFrame, c: pd.DataFrame, axes: list[str], fidx: int,
         return None
     row = sel.iloc[(len(sel) - 1) // 2]
     config = next(r.get("config") or r["result"]["config"] for r in records if r["trial_id"] == row["trial_id"])
-    if row["task"] in ("friedman1", "diabetes"):   # fitted curves are drawn over one input only
+    if not TASKS[row["task"]].one_input:   # fitted curves are drawn over one input only
         return None
     engine = row["engine_plain"] if row["engine_plain"] in ("single", "batched") else "single"
     result = rerun_with_fits(config, engine)  # the engine that stored it

@@ -13,17 +13,17 @@ from typing import Any
 
 from .config import ENGINES, ConfigError, TrialConfig, field_names
 from .results import RESULT_SCHEMA_VERSION, Arm, ArmResult, TrialResult, dropout_arm, plain_arm
+from .task import TASKS, Task, fit_grid, make_data   # torch is imported when they draw, not here
 
 _LAZY = {
     "run_reference_trial": ".reference",
-    "fit_grid": ".task", "make_data": ".task",
     "run_trial": ".trial", "run_trials": ".trial", "train_arms": ".trial",
 }
 
 __all__ = [
     "ConfigError", "TrialConfig", "field_names", "run_reference_trial", "RESULT_SCHEMA_VERSION",
     "Arm", "ArmResult", "TrialResult", "dropout_arm", "plain_arm", "fit_grid", "make_data",
-    "ENGINES", "run_trial", "run_trials", "train_arms",
+    "ENGINES", "TASKS", "Task", "run_trial", "run_trials", "train_arms",
 ]
 
 

@@ -13,11 +13,9 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
-TASKS = ("toy1d", "sine1d", "friedman1", "diabetes")   # bench/task.py
+from .task import TASKS   # every task, one object each: its inputs, test rows and data
 ARM_KINDS = ("plain", "dropout", "early_stop", "weight_decay")   # every arm a trial can carry, in report order
 DEFAULT_ARMS = ("plain", "dropout")
-DIABETES_ROWS = 442          # scikit-learn's diabetes data: 442 patients x 10 inputs
-DIABETES_TEST_SIZE = 142     # held-out rows when test_size is 0
 INIT_MODES = ("shared", "separate")
 ENGINES = ("auto", "single", "batched")   # how arms are trained: bench.trial.run_trials
 STREAM_SEEDS = {"data": "data_seed", "init": "init_seed", "masks": "mask_seed"}  # source -> field
@@ -56,8 +54,8 @@ class TrialConfig:
     patience: int = 5           # early_stop: validation checks (every eval_every steps) without improvement
     val_fraction: float = 0.25  # early_stop: share of the n_train points held out for validation
     # task settings; 0 means the task's own
-    n_features: int = 0         # inputs: friedman1 >= 5 (default 10), diabetes 1-10 (its first k; default 10)
-    test_size: int = 0          # diabetes: held-out test rows (default 142)
+    n_features: int = 0         # inputs, within the task's range (bench.task.TASKS; default its own)
+    test_size: int = 0          # held-out test rows of a data-set task (default the task's own)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -100,8 +98,8 @@ class TrialConfig:
 
     @property
     def input_dim(self) -> int:
-        """Inputs of the task: 1 for toy1d and sine1d, else n_features (0: 10)."""
-        return 1 if self.task in ("toy1d", "sine1d") else (self.n_features or 10)
+        """Inputs of the task: n_features, or (0) the task's own (bench.task.TASKS)."""
+        return TASKS[self.task].input_dim(self.n_features)
 
     @property
     def n_val(self) -> int:
@@ -196,25 +194,23 @@ def _arms(value: Any) -> tuple:
 
 
 def _check_task(c: TrialConfig, bad) -> None:
-    """The task settings: n_features and test_size, each valid for its task only."""
-    if c.task in ("toy1d", "sine1d") and c.n_features not in (0, 1):
-        raise bad("n_features", f"the {c.task} task has one input: leave it 0 (or 1)")
-    if c.task == "friedman1" and c.n_features != 0 and not 5 <= c.n_features <= 100:
-        raise bad("n_features", "friedman1 needs 5 to 100 inputs (5 informative; 0: 10)")
-    if c.task == "diabetes" and not 0 <= c.n_features <= 10:
-        raise bad("n_features", "diabetes has 10 inputs: use 1-10 (its first k), or 0 for all")
+    """The task settings: n_features and test_size, each valid for its task only (its Task says how)."""
+    task = TASKS[c.task]
+    if c.n_features != 0 and not task.min_inputs <= c.n_features <= task.max_inputs:
+        raise bad("n_features", task.inputs_rule)
     if c.n_features < 0:
         raise bad("n_features", "must be >= 0 (0: the task's own)")
-    if c.task != "diabetes":
+    if not task.rows:
         if c.test_size != 0:
-            raise bad("test_size", f"only the diabetes task has held-out rows; leave it 0 for {c.task}")
+            held_out = " and ".join(t.name for t in TASKS.values() if t.rows)
+            raise bad("test_size", f"only the {held_out} task has held-out rows; leave it 0 for {c.task}")
         return
-    test = c.test_size or DIABETES_TEST_SIZE
+    test = c.test_size or task.test_rows
     if c.test_size < 0:
-        raise bad("test_size", "must be >= 0 (0: 142 held-out rows)")
-    if c.n_train + test > DIABETES_ROWS:
-        raise bad("n_train", f"n_train + test rows ({test}) must be at most the {DIABETES_ROWS} rows of the "
-                             f"diabetes data: lower n_train (at most {DIABETES_ROWS - test}) or test_size")
+        raise bad("test_size", f"must be >= 0 (0: {task.test_rows} held-out rows)")
+    if c.n_train + test > task.rows:
+        raise bad("n_train", f"n_train + test rows ({test}) must be at most the {task.rows} rows of the "
+                             f"{task.name} data: lower n_train (at most {task.rows - test}) or test_size")
 
 
 def _check_comparators(c: TrialConfig, bad) -> None:
@@ -232,8 +228,10 @@ def _check_comparators(c: TrialConfig, bad) -> None:
 
 def _normalise_task_settings(c: TrialConfig) -> None:
     """A task setting given as the task's own default is stored as 0: one trial, one identity."""
-    if (c.n_features == 1 and c.task in ("toy1d", "sine1d")) or (
-            c.n_features == 10 and c.task in ("friedman1", "diabetes")):
+    task = TASKS.get(c.task)   # an unknown task is refused by _check_ranges, just after
+    if task is None:
+        return
+    if c.n_features == task.inputs:
         object.__setattr__(c, "n_features", 0)
-    if c.task == "diabetes" and c.test_size == DIABETES_TEST_SIZE:
+    if task.rows and c.test_size == task.test_rows:
         object.__setattr__(c, "test_size", 0)

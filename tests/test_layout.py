@@ -6,6 +6,7 @@ test command checks it too. A production function stays within 60 lines and 8
 parameters: past that it is two ideas.
 """
 import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -91,3 +92,41 @@ def test_the_home_check_sees_a_copy(tmp_path, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "PACKAGES", ("sweeps",))
     assert _copies() == ["sweeps/copy.py: a list of outcome names outside analysis/outcomes.py",
                          "sweeps/copy.py: a reader of the CPU model outside bench/machine.py"]
+
+
+# One object per task: bench/task.py's TASKS says what each task is, and everything else asks
+# it. A quoted task name elsewhere is a floor comparing names (config's default value aside).
+TASK_HOME = "bench/task.py"
+ALLOWED_TASK_NAMES = {"bench/config.py": ['task: str = "toy1d"']}   # the default task of a config
+
+
+def _task_names_outside_home() -> list[str]:
+    from bench import TASKS
+
+    quoted = re.compile(r"""(["'])(%s)\1""" % "|".join(map(re.escape, TASKS)))
+    found = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            where = path.relative_to(ROOT).as_posix()
+            if where == TASK_HOME:
+                continue
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                allowed = any(ok in line for ok in ALLOWED_TASK_NAMES.get(where, ()))
+                if quoted.search(line) and not allowed:
+                    found.append(f"{where}:{number}: a task named outside {TASK_HOME}")
+    return found
+
+
+def test_tasks_are_named_in_one_place():
+    assert _task_names_outside_home() == []
+
+
+def test_the_task_name_check_sees_a_comparison(tmp_path, monkeypatch):
+    (tmp_path / "analysis").mkdir()
+    (tmp_path / "analysis" / "floor.py").write_text('def floor(task):\n'
+                                                     '    return None if task == "diabetes" else 1.0\n'
+                                                     "LINEAR = ('toy1d',)\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGES", ("analysis",))
+    assert _task_names_outside_home() == ["analysis/floor.py:2: a task named outside bench/task.py",
+                                          "analysis/floor.py:3: a task named outside bench/task.py"]
