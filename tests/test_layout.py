@@ -68,15 +68,20 @@ def _names_outcomes(node: ast.AST) -> bool:
         isinstance(e, ast.Constant) and e.value in OUTCOMES for e in node.elts) >= 2
 
 
-def _copies() -> list[str]:
-    found = []
+def _production_files():
+    """(path relative to the root, text) of every production module, in a stable order."""
     for package in PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
-            where, text = path.relative_to(ROOT).as_posix(), path.read_text()
-            if where != "analysis/outcomes.py" and any(map(_names_outcomes, ast.walk(ast.parse(text)))):
-                found.append(f"{where}: a list of outcome names outside analysis/outcomes.py")
-            if where != "bench/machine.py" and "/proc/cpuinfo" in text:
-                found.append(f"{where}: a reader of the CPU model outside bench/machine.py")
+            yield path.relative_to(ROOT).as_posix(), path.read_text()
+
+
+def _copies() -> list[str]:
+    found = []
+    for where, text in _production_files():
+        if where != "analysis/outcomes.py" and any(map(_names_outcomes, ast.walk(ast.parse(text)))):
+            found.append(f"{where}: a list of outcome names outside analysis/outcomes.py")
+        if where != "bench/machine.py" and "/proc/cpuinfo" in text:
+            found.append(f"{where}: a reader of the CPU model outside bench/machine.py")
     return found
 
 
@@ -105,15 +110,13 @@ def _task_names_outside_home() -> list[str]:
 
     quoted = re.compile(r"""(["'])(%s)\1""" % "|".join(map(re.escape, TASKS)))
     found = []
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            where = path.relative_to(ROOT).as_posix()
-            if where == TASK_HOME:
-                continue
-            for number, line in enumerate(path.read_text().splitlines(), 1):
-                allowed = any(ok in line for ok in ALLOWED_TASK_NAMES.get(where, ()))
-                if quoted.search(line) and not allowed:
-                    found.append(f"{where}:{number}: a task named outside {TASK_HOME}")
+    for where, text in _production_files():
+        if where == TASK_HOME:
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
+            allowed = any(ok in line for ok in ALLOWED_TASK_NAMES.get(where, ()))
+            if quoted.search(line) and not allowed:
+                found.append(f"{where}:{number}: a task named outside {TASK_HOME}")
     return found
 
 
