@@ -1,6 +1,6 @@
 """Dropout against the alternatives a practitioner would use: early stopping and weight decay.
 
-For each comparator arm c a trial carries (``analysis.frame.COMPARATORS``), the paired
+For each comparator arm c a trial carries (``bench.arms.comparators()``), the paired
 difference outcome(c) - outcome(dropout) on the same seed (> 0: dropout did better), judged
 per cell by the rule of ``analysis.decisions`` (Holm across the cells of that comparison):
 there "helps" reads "dropout better than c" and "hurts" "dropout worse".
@@ -16,13 +16,12 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from bench.arms import comparators
+
 from .cells import cell_table
 from .divergence import pair_under_rule
-from .frame import COMPARATORS
 from .pairs import pair_trials
 
-NAMES = {"early_stop": "early stopping", "weight_decay": "weight decay", "plain": "the plain net",
-         "dropout": "dropout"}
 VERDICT_WORDS = {"helps": "dropout better", "hurts": "dropout worse", "withheld": "withheld", "no effect": "no difference",
                  "not detected": "not detected", "too few seeds": "too few seeds"}
 
@@ -44,7 +43,7 @@ def comparison_tables(trials: pd.DataFrame, axes: Sequence[str], *, outcome: str
     ``boot``: seed, n_resamples, method, as cell_table takes them.
     """
     out = {}
-    for c in COMPARATORS:
+    for c in comparators():
         column = f"delta_{outcome}_vs_{c}"
         if column not in trials or trials[column].isna().all():
             continue

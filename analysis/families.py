@@ -1,6 +1,6 @@
 """Best of each family against best of each family: a fair fight between dropout and its rivals.
 
-A family is an arm with its settings (``FAMILIES``): dropout over its rates, weight decay over
+A family is an arm with its settings (``families()``): dropout over its rates, weight decay over
 its lambdas, early stopping over its patience (and validation share); the plain net is a
 family of one. Comparing dropout's best rate, read off afterwards, with one untuned lambda
 flatters dropout. Here, per group (the cell axes no family reads: task, N, ...), every family
@@ -21,14 +21,26 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from bench.arms import PAIR, comparators
+from bench.arms import label as arm_label
+
 from . import stats
 from .comparisons import trained
 from .divergence import count_against, diverged
 from .mean_test import mean_test
 from .pairs import DuplicateMismatch, arm_keys, reads
 
-FAMILIES = ("dropout", "plain", "weight_decay", "early_stop")   # dropout first: every question starts there
-QUESTIONS = ("weight_decay", "early_stop", "plain")             # dropout's best against each of these
+
+
+def families() -> tuple[str, ...]:
+    """Every family: dropout first (every question starts there), the plain net, the comparators."""
+    return ("dropout", "plain", *comparators())
+
+
+def questions() -> tuple[str, ...]:
+    """The rival families dropout's best meets: each comparator, then the plain net."""
+    return (*comparators(), "plain")
+
 SELECT = ("The selection half is the even seeds (seed % 2 == 0): each family's best setting is the one with "
           "the lowest mean outcome there; the odd seeds confirm.")
 ALPHA = 0.05
@@ -38,13 +50,13 @@ def family_settings(frame: pd.DataFrame, axes: Sequence[str]) -> dict[str, list[
     """Per family, the axes its arm reads and the plain arm does not: the settings it chooses among."""
     base = [a for a in axes if reads(frame, a, ("plain",))]
     return {k: ([] if k == "plain" else [a for a in axes if a not in base and reads(frame, a, (k,))])
-            for k in FAMILIES}
+            for k in families()}
 
 
 def _long(frame: pd.DataFrame, kind: str, group_axes: list[str], settings: list[str], outcome: str) -> pd.DataFrame:
     """One row per (group, setting of ``kind``, seed): value, diverged, setting label. Copies of one arm
     on one seed (trials that differ in other arms' settings) are kept once, after checking they agree."""
-    sub = frame[trained(frame, kind)] if kind not in ("plain", "dropout") else frame
+    sub = frame[trained(frame, kind)] if kind not in PAIR else frame
     sub = sub[sub["status"].isin(["ok", "diverged"])]
     if not len(sub):
         return pd.DataFrame()
@@ -103,12 +115,12 @@ def best_of_families(trials: pd.DataFrame, axes: Sequence[str], *, outcome: str 
     ``verdict`` ("dropout better", "dropout worse", "not detected", "too few seeds").
     ``table.attrs["group_axes"]`` names the group axes. Empty when the trials carry no comparator arm.
     """
-    if not len(trials) or not any(trained(trials, c).any() for c in QUESTIONS if c != "plain"):
+    if not len(trials) or not any(trained(trials, c).any() for c in comparators()):
         return pd.DataFrame()   # no rival family beside the plain net: the cell table answers that one
     settings = family_settings(trials, axes)
     chosen_by = {a for s in settings.values() for a in s}
     group_axes = [a for a in axes if a not in chosen_by]
-    longs = {k: _long(trials, k, group_axes, settings[k], outcome) for k in FAMILIES}
+    longs = {k: _long(trials, k, group_axes, settings[k], outcome) for k in families()}
     if longs["dropout"].empty:
         return pd.DataFrame()
     rows = []
@@ -120,7 +132,7 @@ def best_of_families(trials: pd.DataFrame, axes: Sequence[str], *, outcome: str 
         if d_set is None:
             continue
         chosen = (_confirm(drop, d_set), d_label, d_count, n_select)
-        for q in QUESTIONS:
+        for q in questions():
             row = _question(longs[q], where, chosen, outcome)
             if row:
                 rows.append({**where, "question": q, **row})
@@ -183,12 +195,10 @@ RULE = (f"Per group, each family (dropout over its rates, weight decay over its 
 def families_display(table: pd.DataFrame, label: str) -> pd.DataFrame:
     """The best-of-family table for the report: one row per (group, rival), ``label`` naming the outcome."""
     from . import _render as R
-    from .comparisons import NAMES
-
     rows = []
     for _, r in table.iterrows():
         d = {a: f"{r[a]:g}" if isinstance(r[a], float) else r[a] for a in table.attrs.get("group_axes", [])}
-        d.update({"against": NAMES[r["question"]], "dropout's choice": r["dropout_choice"],
+        d.update({"against": arm_label(r["question"]), "dropout's choice": r["dropout_choice"],
                   "rival's choice": r["rival_choice"] or "-", "seeds (select / judge)": f"{r['n_select']} / {r['n']}",
                   f"{label} rival": R.num(r[[c for c in table.columns if c.endswith("_rival_mean")][0]]),
                   f"{label} dropout": R.num(r[[c for c in table.columns if c.endswith("_dropout_mean")][0]]),

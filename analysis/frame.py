@@ -9,8 +9,9 @@ the data were drawn from: ``data_seed`` if set, else ``seed``), then per arm
 ``new_excess_risk`` (NaN in records of result schema 1), ``diverged_at_step``,
 ``step_seconds_median``, ``step_seconds_iqr``, ``group_size``, ``engine``; and per
 outcome o in ``OUTCOMES`` the paired ``delta_{o}`` = o_plain - o_dropout (> 0: dropout
-helped). Comparator arms (``COMPARATORS``: early_stop, weight_decay; NaN where a trial
-did not train them) get the same per-arm columns, plus ``best_step``, ``stopped_step`` and
+helped). Comparator arms (``bench.arms.comparators()``: early_stop, weight_decay and any
+added; NaN where a trial did not train them) get the same per-arm columns, plus what their
+kind records (early_stop: ``best_step``, ``stopped_step``) and
 ``status_{c}`` (the arm's own "ok" or "diverged"; ``status`` is the plain-and-dropout pair's),
 and per outcome ``delta_{o}_vs_{c}`` = o_c - o_dropout (> 0: dropout did better than c).
 ``arms`` is a comma-joined string ("plain,dropout,early_stop"); config fields a record
@@ -24,22 +25,35 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
+from bench.arms import PAIR, comparators, kinds_records
 from bench.config import STREAM_SEEDS, TrialConfig, field_names
 
 from .outcomes import LATER, OUTCOMES   # what a report can compare the arms on
 
 ARM_METRICS = ("test_mse", "train_mse", "train_loss_last", "gap", *LATER,
                "diverged_at_step", "step_seconds_median", "step_seconds_iqr", "group_size", "engine")
-ARMS = ("plain", "dropout")
-COMPARATORS = ("early_stop", "weight_decay")
-COMPARATOR_METRICS = (*ARM_METRICS, "best_step", "stopped_step", "status")
-CONFIG_FIELDS = tuple(field_names())
-_DEFAULTS = {k: (",".join(v) if isinstance(v, tuple) else v) for k, v in vars(TrialConfig()).items()
-             if k not in STREAM_SEEDS.values()}   # for fields a record leaves out
+ARMS = PAIR
+
+
+def comparator_metrics() -> tuple[str, ...]:
+    """A comparator's columns: every arm's metrics, what any kind records beyond them, its status."""
+    return (*ARM_METRICS, *kinds_records(), "status")
+
+
+def config_fields() -> tuple[str, ...]:
+    """Every config setting, added arms' included (bench.config.field_names)."""
+    return tuple(field_names())
+
+
+def _defaults() -> dict:
+    """Defaults of the fields a record leaves out (those added after its schema)."""
+    base = TrialConfig()
+    return {k: (",".join(v) if isinstance(v, tuple) else v) for k in config_fields()
+            if k not in STREAM_SEEDS.values() for v in [getattr(base, k)]}
 
 
 def paired_delta(frame: pd.DataFrame, a: str, b: str, outcome: str = "test_mse") -> pd.Series:
-    """Per trial, outcome(a) - outcome(b): > 0 means arm b did better. Any two of ``ARMS`` and ``COMPARATORS``."""
+    """Per trial, outcome(a) - outcome(b): > 0 means arm b did better. Any two arms of bench.arms."""
     return frame[f"{outcome}_{a}"] - frame[f"{outcome}_{b}"]
 
 
@@ -49,8 +63,9 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
                            "error": record.get("error")}
     result = record.get("result")
     config = record.get("config") or (result or {}).get("config") or {}
-    for name in CONFIG_FIELDS:
-        row[name] = config.get(name, _DEFAULTS.get(name))
+    defaults = _defaults()
+    for name in config_fields():
+        row[name] = config.get(name, defaults.get(name))
     if isinstance(row["arms"], (list, tuple)):
         row["arms"] = ",".join(row["arms"])
     for arm in ARMS:
@@ -58,9 +73,9 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
         for metric in ARM_METRICS:
             row[f"{metric}_{arm}"] = data.get(metric)
     others = (result or {}).get("comparators") or {}
-    for arm in COMPARATORS:
+    for arm in comparators():
         data = others.get(arm) or {}
-        for metric in COMPARATOR_METRICS:
+        for metric in comparator_metrics():
             row[f"{metric}_{arm}"] = data.get(metric)
     own = row.get("data_seed")
     row["data_stream"] = own if own is not None and own >= 0 else row["seed"]   # the seed of the data's draws
@@ -68,7 +83,7 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
     for o in LATER:                                       # the record holds delta_test_mse itself
         a, b = row[f"{o}_plain"], row[f"{o}_dropout"]
         row[f"delta_{o}"] = a - b if a is not None and b is not None else None
-    for c in COMPARATORS:
+    for c in comparators():
         for o in OUTCOMES:
             a, b = row[f"{o}_{c}"], row[f"{o}_dropout"]
             row[f"delta_{o}_vs_{c}"] = a - b if a is not None and b is not None else None
@@ -77,14 +92,13 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def records_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     rows = [flatten_record(r) for r in records]
-    columns = ["trial_id", "status", "error", *CONFIG_FIELDS, "data_stream",
+    columns = ["trial_id", "status", "error", *config_fields(), "data_stream",
                *[f"{m}_{a}" for a in ARMS for m in ARM_METRICS], *[f"delta_{o}" for o in OUTCOMES],
-               *[f"{m}_{c}" for c in COMPARATORS for m in COMPARATOR_METRICS],
-               *[f"delta_{o}_vs_{c}" for c in COMPARATORS for o in OUTCOMES]]
+               *[f"{m}_{c}" for c in comparators() for m in comparator_metrics()],
+               *[f"delta_{o}_vs_{c}" for c in comparators() for o in OUTCOMES]]
     frame = pd.DataFrame(rows, columns=columns)
     for col in frame.columns:
-        if col.startswith((*OUTCOMES, "train_mse", "train_loss", "gap", "step_seconds", "delta", "best_step",
-                           "stopped_step")):
+        if col.startswith((*OUTCOMES, "train_mse", "train_loss", "gap", "step_seconds", "delta", *kinds_records())):
             frame[col] = pd.to_numeric(frame[col], errors="coerce")
     return frame
 
@@ -96,7 +110,7 @@ def curves_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         result = r.get("result")
         if not result:
             continue
-        for arm in (*ARMS, *COMPARATORS):
+        for arm in (*ARMS, *comparators()):
             a = result[arm] if arm in ARMS else (result.get("comparators") or {}).get(arm)
             if not a:
                 continue

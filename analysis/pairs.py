@@ -14,23 +14,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from bench import ConfigError, TrialConfig
 from bench.config import STREAM_SEEDS, field_types
-from bench.results import Arm, comparator_arm, dropout_arm, plain_arm
+from bench.results import arm_of
 
-from .frame import CONFIG_FIELDS
+from .frame import config_fields
 from .outcomes import OUTCOMES
 
-ARM_OF: dict[str, Callable[[TrialConfig], Arm]] = {
-    "plain": plain_arm, "dropout": dropout_arm,
-    "early_stop": lambda c: comparator_arm(c, "early_stop"),
-    "weight_decay": lambda c: comparator_arm(c, "weight_decay"),
-}
 SEED_FIELDS = ("seed", *STREAM_SEEDS.values())   # what pairs the arms: never a cell's setting
 
 
@@ -51,7 +46,7 @@ def row_config(row: Any) -> TrialConfig:
     """The TrialConfig of one trials-frame row (a mapping or namedtuple-like with the config fields)."""
     types = field_types()
     d: dict[str, Any] = {}
-    for name in CONFIG_FIELDS:
+    for name in config_fields():
         v = row[name]
         if name in STREAM_SEEDS.values():
             d[name] = -1 if v is None or (isinstance(v, float) and math.isnan(v)) else int(v)
@@ -63,7 +58,7 @@ def row_config(row: Any) -> TrialConfig:
             d[name] = float(v)
         else:
             d[name] = v
-    return TrialConfig(**d)
+    return TrialConfig.from_dict(d)
 
 
 def _unseeded(cfg: TrialConfig) -> TrialConfig:
@@ -74,9 +69,9 @@ def arm_keys(frame: pd.DataFrame, kind: str) -> pd.Series:
     """Per row, the identity of its ``kind`` arm without the seeds (an ``Arm``): equal keys, same arm."""
     if not len(frame):
         return pd.Series([], dtype=object, index=frame.index)
-    settings = [f for f in CONFIG_FIELDS if f not in SEED_FIELDS]
+    settings = [f for f in config_fields() if f not in SEED_FIELDS]
     unique = frame[settings].astype(str).drop_duplicates()
-    keys = {tuple(unique.loc[label]): ARM_OF[kind](_unseeded(row_config(frame.loc[label])))
+    keys = {tuple(unique.loc[label]): arm_of(_unseeded(row_config(frame.loc[label])), kind)
             for label in unique.index}
     as_str = frame[settings].astype(str).itertuples(index=False, name=None)
     return pd.Series([keys[t] for t in as_str], index=frame.index, dtype=object)
@@ -85,7 +80,7 @@ def arm_keys(frame: pd.DataFrame, kind: str) -> pd.Series:
 def reads(frame: pd.DataFrame, axis: str, kinds: Sequence[str]) -> bool:
     """Whether any arm of ``kinds`` reads ``axis``: changing it to another value of the frame
     changes that arm's identity in some configuration of the frame (invalid changes are skipped)."""
-    settings = [f for f in CONFIG_FIELDS if f not in SEED_FIELDS]
+    settings = [f for f in config_fields() if f not in SEED_FIELDS]
     values = frame[axis].drop_duplicates().tolist()
     for label in frame[settings].astype(str).drop_duplicates().index:
         cfg = _unseeded(row_config(frame.loc[label]))
@@ -96,7 +91,7 @@ def reads(frame: pd.DataFrame, axis: str, kinds: Sequence[str]) -> bool:
                 other = row_config({**frame.loc[label].to_dict(), axis: v})
             except (ConfigError, TypeError, ValueError):
                 continue
-            if any(ARM_OF[k](cfg) != ARM_OF[k](_unseeded(other)) for k in kinds):
+            if any(arm_of(cfg, k) != arm_of(_unseeded(other), k) for k in kinds):
                 return True
     return False
 

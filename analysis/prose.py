@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bench import TASKS
+from bench.arms import arm_kind, label
 
 from . import _render as R
 from .cells import cell_label
@@ -105,7 +106,7 @@ def _declared(rep: Estimates) -> str:
 def _against(rep: Estimates) -> list[str]:
     """Does dropout beat the alternatives? First each family's best against dropout's best, chosen on
     the even seeds and judged on the odd (analysis.families); then per setting (analysis.comparisons)."""
-    from .comparisons import NAMES, VERDICT_WORDS
+    from .comparisons import VERDICT_WORDS
 
     out = _against_families(rep)
     for arm, c in rep.comparisons.items():
@@ -114,22 +115,17 @@ def _against(rep: Estimates) -> list[str]:
         counts = c["verdict"].value_counts()
         rest = [f"{n} {VERDICT_WORDS.get(v, v)}" for v, n in counts.items() if v not in ("helps", "hurts") and n]
         axes = c.attrs.get("axes", rep.axes)
-        out.append(f"Per setting, against {NAMES[arm]} (all seeds, no choice made): dropout does better in "
+        out.append(f"Per setting, against {label(arm)} (all seeds, no choice made): dropout does better in "
                    f"{counts.get('helps', 0)} of {len(c)} cells of "
                    f"{', '.join(_axis(a) for a in axes) or 'the sweep'} and worse in {counts.get('hurts', 0)}"
                    + (f"; {', '.join(rest)}" if rest else "") + ".")
         words = {**{v: v for v in counts.index}, **VERDICT_WORDS}
-        out += [f"Against {NAMES[arm]}, {line[0].lower()}{line[1:]}" for line in _where_lines(c, axes, words)]
+        out += [f"Against {label(arm)}, {line[0].lower()}{line[1:]}" for line in _where_lines(c, axes, words)]
     return out
-
-
-CHOSEN = {"weight_decay": "best lambda", "early_stop": "best patience", "plain": ""}
 
 
 def _against_families(rep: Estimates) -> list[str]:
     """One sentence per rival family: in how many groups dropout's best beats its best, and by how much."""
-    from .comparisons import NAMES
-
     f = rep.families
     if f is None or f.empty:
         return []
@@ -137,16 +133,18 @@ def _against_families(rep: Estimates) -> list[str]:
     unit = f"({', '.join(_axis(a) for a in groups)}) groups" if groups else "groups"
     per = " and ".join(_axis(a) for a in groups) or "sweep"
     out = []
-    for q in ("weight_decay", "early_stop", "plain"):
+    from .families import questions
+
+    for q in questions():
         g = f[f["question"] == q]
         if g.empty:
             continue
         counts = g["verdict"].value_counts()
-        chose = [f"{CHOSEN[q]} per {per}" if g["rival_settings"].max() > 1 else "",
+        chose = [f"{arm_kind(q).chosen} per {per}" if g["rival_settings"].max() > 1 else "",
                  f"dropout's best rate per {per}" if g["dropout_settings"].max() > 1 else ""]
         how = (", ".join(x for x in chose if x) + ", chosen on the even seeds, judged on the odd" if any(chose)
                else "one setting each, judged on the odd seeds")
-        head = (f"Against {NAMES[q]} ({how}): dropout better in "
+        head = (f"Against {label(q)} ({how}): dropout better in "
                 f"{counts.get('dropout better', 0)} of {len(g)} {unit}, worse in {counts.get('dropout worse', 0)}")
         rest = [f"{counts.get(v, 0)} {v}" for v in ("not detected", "too few seeds") if counts.get(v, 0)]
         decided = g[g["verdict"].isin(["dropout better", "dropout worse"])]
@@ -164,7 +162,7 @@ def _against_families(rep: Estimates) -> list[str]:
             tail = "; no seed of the judging (odd) half has finished yet"
         div = int(g["diverged_dropout"].sum()), int(g["diverged_rival"].sum())
         if any(div):
-            tail += (f"; diverged seeds counted against their arm: dropout {div[0]}, {NAMES[q]} {div[1]}")
+            tail += (f"; diverged seeds counted against their arm: dropout {div[0]}, {label(q)} {div[1]}")
         out.append(head + (f", {', '.join(rest)}" if rest else "") + tail + ".")
     if out:
         out.append("Each question above is one Holm family across its groups (the verdicts' test of the mean paired "

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import pandas as pd
 
-from bench.results import EARLY_STOP_RULE
+from bench.arms import label, methods
 
 from . import _render as R
 from .cells import cell_label
@@ -110,13 +110,13 @@ def decisions_display(rep: Estimates) -> pd.DataFrame:
 
 def comparisons_display(rep: Estimates) -> pd.DataFrame:
     """Dropout against each comparator arm, per cell: each arm's mean, the paired delta, the verdict."""
-    from .comparisons import NAMES, VERDICT_WORDS
+    from .comparisons import VERDICT_WORDS
 
     rows, o = [], rep.outcome
     for arm, c in rep.comparisons.items():
         for _, r in c.iterrows():
             axes = c.attrs.get("axes", rep.axes)   # the settings dropout and this arm read (analysis.pairs)
-            d = {"against": NAMES[arm], **{a: f"{r[a]:g}" if isinstance(r[a], float) else r[a] for a in axes},
+            d = {"against": label(arm), **{a: f"{r[a]:g}" if isinstance(r[a], float) else r[a] for a in axes},
                  "seeds": int(r["delta_n"])}
             d[f"{o.label} alternative"] = R.num(r[f"{o.name}_{arm}_mean"])
             d[f"{o.label} dropout"] = R.num(r[f"{o.name}_dropout_mean"])
@@ -271,8 +271,7 @@ def _alternatives_blocks(rep: Report, figures: dict[str, tuple[str, str]]) -> li
         blocks.append(("Dropout against the alternatives", f"delta = {o}(alternative) - {o}(dropout) on the same "
                        f"seed: same data, same initial weights (> 0: dropout did better). A comparison's cells come "
                        f"from the settings dropout and that arm read, each seed's pair once. Holm across the cells "
-                       f"of each comparison; verdicts by the same rule. {DIVERGED} {EARLY_STOP_RULE} The weight_decay "
-                       f"arm is the plain net with Adam's coupled L2 penalty.", comparisons_display(rep)))
+                       f"of each comparison; verdicts by the same rule. {DIVERGED} {methods()}", comparisons_display(rep)))
         if "against" in figures:
             blocks.append((TITLES["against"], "", ("figure", *figures["against"])))
     return blocks

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from bench import TASKS
+from bench.arms import label
 
 from . import figures as F
 from .cells import cell_label, slice_through
@@ -105,8 +106,6 @@ def _delta_figures(rep: Estimates, ok: pd.DataFrame) -> list[tuple[str, str, Any
 
 def _against_figure(rep: Estimates) -> tuple[str, str, Any]:
     """Dropout against each comparator arm, per cell: N across (or the first axis), the other axes down."""
-    from .comparisons import NAMES
-
     axes = rep.axes
     x = "n_train" if "n_train" in axes else (axes[0] if axes else "n_train")
     rows = sorted((a for a in axes if a != x), key=lambda a: a != "task")   # grouped by task first
@@ -115,7 +114,7 @@ def _against_figure(rep: Estimates) -> tuple[str, str, Any]:
     caption = (f"Mean paired delta of {o}, alternative minus dropout on the same seed (blue: dropout better), "
                f"per cell ({_seeds_text(next(iter(tables.values())))}); 'better' / 'worse': the decision rule "
                "(Holm within each comparison); blank: not detected. Numbers: the table above.")
-    return ("against", caption, F.plot_against(tables, x, rows, names=NAMES, label=o)[0])
+    return ("against", caption, F.plot_against(tables, x, rows, names={a: label(a) for a in tables}, label=o)[0])
 
 
 def _trend_figure(rep: Estimates) -> tuple[str, str, Any]:

@@ -13,9 +13,10 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
-from .task import TASKS   # every task, one object each: its inputs, test rows and data
-ARM_KINDS = ("plain", "dropout", "early_stop", "weight_decay")   # every arm a trial can carry, in report order
-DEFAULT_ARMS = ("plain", "dropout")
+from .arms import ARMS, PAIR, RESERVED, Setting, arm_kind, settings
+from .task import TASKS, task_of   # every task, one object each: its inputs, test rows and data
+
+DEFAULT_ARMS = PAIR
 INIT_MODES = ("shared", "separate")
 ENGINES = ("auto", "single", "batched")   # how arms are trained: bench.trial.run_trials
 STREAM_SEEDS = {"data": "data_seed", "init": "init_seed", "masks": "mask_seed"}  # source -> field
@@ -47,18 +48,24 @@ class TrialConfig:
     data_seed: int = -1         # the data draws (train, test and new-input noise)
     init_seed: int = -1         # the initial weights
     mask_seed: int = -1         # the dropout masks
-    # comparators (bench/results.py): arms beyond the plain net and the dropout net, same seed
-    arms: tuple = DEFAULT_ARMS  # which arms a trial trains: "plain" and "dropout", plus any of
-                                # "early_stop" and "weight_decay"
+    # comparators (bench/arms.py): arms beyond the plain net and the dropout net, same seed
+    arms: tuple = DEFAULT_ARMS  # which arms a trial trains: the pair, plus any other kind in bench.arms.ARMS
+    # the built-in comparators' settings (each declared, with its rule, by its arm in bench/arms.py)
     weight_decay: float = 1e-2  # the weight_decay arm's L2 coefficient (Adam's coupled weight_decay)
     patience: int = 5           # early_stop: validation checks (every eval_every steps) without improvement
     val_fraction: float = 0.25  # early_stop: share of the n_train points held out for validation
     # task settings; 0 means the task's own
     n_features: int = 0         # inputs, within the task's range (bench.task.TASKS; default its own)
     test_size: int = 0          # held-out test rows of a data-set task (default the task's own)
+    # the settings of arms added later (bench.arms.register_arm): sorted (name, value) pairs, only
+    # those off their default; read as attributes (cfg.l1), given through from_dict or replace
+    extra: tuple = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "extra", _extra(self.extra))
         for f in fields(self):
+            if f.name == "extra":
+                continue
             value = getattr(self, f.name)
             _check_type(f.name, value, f.type)
             if f.type == "float":  # ints are accepted for float fields; store them as float
@@ -67,6 +74,12 @@ class TrialConfig:
                 object.__setattr__(self, f.name, _arms(value))
         _normalise_task_settings(self)
         _check_ranges(self)
+
+    def __getattr__(self, name: str) -> Any:
+        """An added arm's setting: its value here, else its default."""
+        if name.startswith("_") or name not in _added():
+            raise AttributeError(f"'TrialConfig' object has no attribute {name!r}")
+        return dict(self.__dict__.get("extra", ())).get(name, _added()[name].default)
 
     # ---- construction from plain data -------------------------------------------------
     @classmethod
@@ -80,7 +93,7 @@ class TrialConfig:
                 f"{prefix}unknown config field {unknown[0]!r}; valid fields: {', '.join(known)}"
             )
         try:
-            return cls(**dict(data))
+            return cls(**data)
         except ConfigError as exc:
             if where:
                 raise ConfigError(f"{where}: {exc}") from None
@@ -89,6 +102,7 @@ class TrialConfig:
     def to_dict(self) -> dict[str, Any]:
         """Every field; the stream seeds and later fields only where set, so older trials keep their identity."""
         d = dataclasses.asdict(self)
+        d.update(d.pop("extra"))
         for name in OMITTED_AT_DEFAULT:
             if d[name] == _DEFAULTS[name]:
                 del d[name]
@@ -122,18 +136,59 @@ class TrialConfig:
         return dataclasses.replace(self, **changes)
 
 
+_dataclass_init = TrialConfig.__init__
+
+
+def _init(self: TrialConfig, *args: Any, **kwargs: Any) -> None:
+    """The dataclass's own __init__, taking an added arm's setting as a keyword too (into ``extra``)."""
+    _dataclass_init(self, *args, **_split(kwargs))
+
+
+TrialConfig.__init__ = _init   # type: ignore[method-assign]
+_OWN = [f.name for f in fields(TrialConfig) if f.name != "extra"]
+RESERVED.update(_OWN, ["extra"])
 # fields added after the first stores: left out of a config's dict (and hash) at their defaults
-OMITTED_AT_DEFAULT = (*STREAM_SEEDS.values(), "arms", "weight_decay", "patience", "val_fraction",
+OMITTED_AT_DEFAULT = (*STREAM_SEEDS.values(), "arms", *[n for n in _OWN if n in settings()],
                       "n_features", "test_size")
 _DEFAULTS = {f.name: f.default for f in fields(TrialConfig)}
 
 
+def _added() -> dict[str, Setting]:
+    """The settings of arms added after the built-in ones (not fields of TrialConfig), by name."""
+    return {name: s for name, (s, _) in settings().items() if name not in _DEFAULTS}
+
+
 def field_names() -> list[str]:
-    return [f.name for f in fields(TrialConfig)]
+    """Every setting a config has: its fields, then the added arms' settings."""
+    return [*_OWN, *_added()]
 
 
 def field_types() -> dict[str, str]:
-    return {f.name: f.type for f in fields(TrialConfig)}
+    return {**{f.name: f.type for f in fields(TrialConfig) if f.name != "extra"},
+            **{n: s.type for n, s in _added().items()}}
+
+
+def _split(data: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of the dataclass: the added arms' settings gathered into ``extra``."""
+    added = _added()
+    mine = {k: data.pop(k) for k in list(data) if k in added}
+    if not mine:
+        return data
+    return {**data, "extra": tuple({**dict(data.pop("extra", ())), **mine}.items())}
+
+
+def _extra(pairs: Any) -> tuple:
+    """Added settings checked, those at their default dropped, sorted: one trial, one identity."""
+    added, out = _added(), {}
+    for name, value in dict(pairs).items():
+        if name not in added:
+            raise ConfigError(f"unknown config field {name!r}; valid fields: {', '.join(field_names())}")
+        s = added[name]
+        _check_type(name, value, s.type)
+        value = float(value) if s.type == "float" else value
+        if value != s.default:
+            out[name] = value
+    return tuple(sorted(out.items()))
 
 
 def _check_type(name: str, value: Any, typ: str) -> None:
@@ -154,7 +209,7 @@ def _check_ranges(c: TrialConfig) -> None:
     def bad(name: str, allowed: str) -> ConfigError:
         return ConfigError(f"{name}={getattr(c, name)!r}: {allowed}")
 
-    if c.task not in TASKS:
+    if task_of(c.task) is None:
         raise bad("task", f"must be one of {', '.join(TASKS)}")
     _check_task(c, bad)
     _check_comparators(c, bad)
@@ -182,15 +237,18 @@ def _check_ranges(c: TrialConfig) -> None:
 
 
 def _arms(value: Any) -> tuple:
-    unknown = [a for a in value if a not in ARM_KINDS]
-    if unknown:
-        raise ConfigError(f"arms: unknown arm {unknown[0]!r}; arms are {', '.join(ARM_KINDS)}")
+    for a in value:
+        try:
+            arm_kind(a)
+        except KeyError:
+            raise ConfigError(f"arms: unknown arm {a!r}; arms are {', '.join(ARMS)}") from None
     if len(set(value)) != len(value):
         raise ConfigError(f"arms: {list(value)!r} names an arm twice")
     if not set(DEFAULT_ARMS) <= set(value):
-        raise ConfigError(f"arms: {list(value)!r} must include 'plain' and 'dropout' (the pair every "
-                          "report compares); add 'early_stop' and/or 'weight_decay' beside them")
-    return tuple(a for a in ARM_KINDS if a in value)
+        others = " and/or ".join(repr(k) for k in ARMS if k not in DEFAULT_ARMS)
+        raise ConfigError(f"arms: {list(value)!r} must include {' and '.join(map(repr, DEFAULT_ARMS))} (the pair "
+                          f"every report compares); add {others} beside them")
+    return tuple(a for a in ARMS if a in value)
 
 
 def _check_task(c: TrialConfig, bad) -> None:
@@ -214,21 +272,18 @@ def _check_task(c: TrialConfig, bad) -> None:
 
 
 def _check_comparators(c: TrialConfig, bad) -> None:
-    if c.weight_decay < 0:
-        raise bad("weight_decay", "must be >= 0")
-    if c.patience < 1:
-        raise bad("patience", "must be >= 1 (validation checks without improvement before stopping)")
-    if not 0.0 < c.val_fraction < 1.0:
-        raise bad("val_fraction", "must be in (0, 1): the share of the training points held out")
-    uses = {"weight_decay": "weight_decay", "patience": "early_stop", "val_fraction": "early_stop"}
-    for name, arm in uses.items():   # a setting of an arm the trial does not train would change nothing
-        if getattr(c, name) != _DEFAULTS[name] and arm not in c.arms:
+    """Each arm setting by its arm's rule; set off its default only where the trial trains that arm."""
+    for name, (s, arm) in settings().items():
+        value = getattr(c, name)
+        if not s.valid(value):
+            raise bad(name, s.allowed)
+        if value != s.default and arm not in c.arms:   # a setting of an arm not trained would change nothing
             raise bad(name, f"changes only the {arm} arm, which this trial does not train: add {arm!r} to arms")
 
 
 def _normalise_task_settings(c: TrialConfig) -> None:
     """A task setting given as the task's own default is stored as 0: one trial, one identity."""
-    task = TASKS.get(c.task)   # an unknown task is refused by _check_ranges, just after
+    task = task_of(c.task)   # an unknown task is refused by _check_ranges, just after
     if task is None:
         return
     if c.n_features == task.inputs:

@@ -21,7 +21,7 @@ within one arm.
 Comparator arms (bench/results.py) share a group with the plain and dropout arms of
 the same shapes: a weight_decay arm adds lambda * theta to its gradient before Adam (the
 coupled L2 of ``torch.optim.Adam(weight_decay=lambda)``); an early_stop arm weights its
-loss to its fit rows only (``bench.results.EARLY_STOP_RULE``). Inputs may have any dimension d: the first
+loss to its fit rows only (``bench.arms.EARLY_STOP_RULE``). Inputs may have any dimension d: the first
 layer is an outer product where d = 1 (the fast path of the 1-input tasks) and a
 batched matmul otherwise.
 """
@@ -34,6 +34,7 @@ from typing import Sequence
 import torch
 
 from . import rng
+from .arms import ARMS
 from .results import Arm, ArmResult
 from .task import fit_grid, init_params, layer_dims, make_data, validation_rows
 
@@ -52,7 +53,7 @@ def group_key(arm: Arm) -> tuple:
 
 
 def early_stop_point(val_curve: Sequence[float], patience: int) -> tuple[int, int]:
-    """(best, stop): indices into the validation curve of ``bench.results.EARLY_STOP_RULE``, in plain Python.
+    """(best, stop): indices into the validation curve of ``bench.arms.EARLY_STOP_RULE``, in plain Python.
 
     best: the check whose weights are kept (-1 if no check had a finite MSE); stop: the check
     at which training stopped (the last one if it never did).
@@ -401,15 +402,35 @@ def train_pass(P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tensor, Y:
             g = torch.bmm(g, v["wT"][layer], out=work.g[cur])                       # dLoss/dh_{layer-1}
 
 
-_POSITION = {"weight_decay": 1, "early_stop": 2}   # after the dropout arms, before the plain ones
+class _Hook:
+    """A kind's gradient hook (bench.arms.ArmKind.gradient) over its slice [start, end) of the group."""
+
+    def __init__(self, kind, start: int, end: int, arms: Sequence[Arm], device: torch.device) -> None:
+        self.fn, self.start, self.end = kind.gradient, start, end
+        self.c = torch.tensor([getattr(a.cfg, kind.coefficient) for a in arms], device=device).view(-1, 1, 1)
+
+    def __call__(self, P: list[torch.Tensor], G: list[torch.Tensor]) -> None:
+        s, e = self.start, self.end
+        for p, g in zip(P, G):
+            self.fn(p[s:e], g[s:e], self.c)
+
+
+def _hooks(arms: Sequence[Arm], device: torch.device) -> list[_Hook]:
+    """One hook per kind with a gradient hook, over its contiguous slice of the (ordered) group."""
+    starts: dict[str, list[int]] = {}
+    for i, a in enumerate(arms):
+        if a.rate == 0 and a.spec.gradient is not None:
+            starts.setdefault(a.spec.name, []).append(i)
+    return [_Hook(arms[idx[0]].spec, idx[0], idx[-1] + 1, [arms[i] for i in idx], device) for idx in starts.values()]
 
 
 class _Group:
     """Everything one group trains with: data, stacked parameters, optimizer, masks, buffers.
 
     Arms are reordered (``order[pos]`` is the caller's index of the arm at position pos):
-    dropout arms first, so mask work runs on the first ``k`` arms only, then weight_decay
-    arms, then early_stop arms, then plain ones; each kind's extra work touches its slice.
+    dropout arms first, so mask work runs on the first ``k`` arms only, then the other kinds by
+    their ``slot`` (bench.arms: weight_decay, early_stop, plain last); each kind's extra work
+    touches its slice.
     """
 
     def __init__(self, arms: Sequence[Arm]) -> None:
@@ -418,8 +439,9 @@ class _Group:
                              "steps, lr, eval_every and device")
         cfg = arms[0].cfg
         self.device = device = torch.device(cfg.device)
-        self.order = sorted(range(len(arms)), key=lambda i: 0 if arms[i].rate > 0 else
-                            _POSITION.get(arms[i].kind, 3))
+        kinds = list(ARMS)
+        self.order = sorted(range(len(arms)), key=lambda i: (0, 0) if arms[i].rate > 0 else
+                            (arms[i].spec.slot, kinds.index(arms[i].spec.name)))
         self.arms = [arms[i] for i in self.order]
         self.k = sum(a.rate > 0 for a in self.arms)
         A = len(arms)
@@ -430,10 +452,8 @@ class _Group:
         self.masks = (DropoutMasks(self.arms[:self.k], cfg.n_train, cfg.width, cfg.depth, cfg.steps, device)
                       if self.k else None)
         self.work = _Workspace(A, cfg.n_train, cfg.width, cfg.depth, device, cfg.steps)
-        wd = [(i, a.weight_decay) for i, a in enumerate(self.arms) if a.kind == "weight_decay"]
-        self.wd_from = wd[0][0] if wd else 0
-        self.wd = torch.tensor([c for _, c in wd], device=device).view(-1, 1, 1) if wd else None
-        es = [i for i, a in enumerate(self.arms) if a.early_stop]
+        self.hooks = _hooks(self.arms, device)
+        es = [i for i, a in enumerate(self.arms) if a.rate == 0 and a.spec.holds_out]
         self.early = _EarlyStop([self.arms[i] for i in es], es[0] if es else 0, device) if es else None
         if self.early is not None:
             self.work.fit_from, self.work.fit_weights = self.early.start, self.early.fit_weights
@@ -454,10 +474,8 @@ class _Group:
         train_pass(P, G, self.X, self.Y, self.masks, step, work, slot)
         if slot + 1 == work.chunk or step + 1 == self.steps:   # the chunk's losses, once its residuals are in
             work.losses(slot + 1, self.losses[step - slot:step + 1])
-        if self.wd is not None:   # coupled L2: the gradient gains lambda * theta, as in torch.optim.Adam
-            s, e = self.wd_from, self.wd_from + len(self.wd)
-            for p, g in zip(P, G):
-                g[s:e].addcmul_(p[s:e], self.wd)
+        for hook in self.hooks:   # e.g. weight decay's coupled L2: the gradient gains lambda * theta
+            hook(P, G)
         self.opt.step()
 
 
@@ -475,7 +493,7 @@ class _StackedData:
 
 
 class _EarlyStop:
-    """``bench.results.EARLY_STOP_RULE`` for the early_stop arms of a group (positions start, start + 1, ...), on the device.
+    """``bench.arms.EARLY_STOP_RULE`` for the early_stop arms of a group (positions start, start + 1, ...), on the device.
 
     ``check(slot, out, Y)`` runs at every curve step; ``restore(P)`` puts the kept weights back.
     """

@@ -11,7 +11,7 @@ Definitions (all MSE, eval mode unless stated):
 - ``new_mse`` / ``new_excess_risk``: the same at 200 fresh inputs, uniform in the task's
   range (``bench.task.NEW_POINTS``): error at new inputs, with noisy targets / against f.
 - ``delta_test_mse`` = test_mse(plain) - test_mse(dropout): > 0 means dropout helped.
-- ``comparators``: the trial's other arms by name (``early_stop``, ``weight_decay``), on the
+- ``comparators``: the trial's other arms by name (bench.arms: ``early_stop``, ...), on the
   same seed: same data, same initial weights as the plain arm. The early_stop arm trains on
   the training points minus its validation points and its metrics are those of its restored
   best weights (``best_step``); its ``train_mse`` is over the points it trained on.
@@ -27,16 +27,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .config import DEFAULT_ARMS, TrialConfig
+from .arms import PAIR, ArmKind, arm_kind, settings
+from .config import TrialConfig
 from .machine import gpu, host
-
-COMPARATOR_FIELDS = ("arms", "weight_decay", "patience", "val_fraction")   # settings of the other arms
-EARLY_STOP_RULE = (
-    "The early_stop arm holds out round(val_fraction x n_train) of the training points (its own "
-    "random draw per data seed) and trains on the rest. At every curve step (0, eval_every, "
-    "2 x eval_every, ...) it measures its validation MSE and keeps a copy of its weights whenever "
-    "the MSE is strictly below the best so far; it stops at the first check that is `patience` "
-    "checks after the best one, or at `steps`, and its results are those of the kept weights.")
 
 RESULT_SCHEMA_VERSION = 3
 # The schema in a trial's id (sweeps.identity): the oldest whose records still hold everything this
@@ -54,52 +47,50 @@ class Arm:
     """
     cfg: TrialConfig
     init_stream: str = "init"   # named RNG stream of the initial weights
-    kind: str = ""              # "plain", "dropout", "early_stop" or "weight_decay"; "" from rate
+    kind: str = ""              # its bench.arms.ARMS name; "" from rate (dropout, else plain)
 
     @property
     def rate(self) -> float:
         return self.cfg.dropout
 
     @property
-    def weight_decay(self) -> float:
-        return self.cfg.weight_decay if self.kind == "weight_decay" else 0.0
-
-    @property
-    def early_stop(self) -> bool:
-        return self.kind == "early_stop"
+    def spec(self) -> ArmKind:
+        """Its kind (bench.arms): what the engine asks of it."""
+        return arm_kind(self.kind or PAIR[self.rate > 0])
 
 
-def _only(cfg: TrialConfig, *keep: str, arm: str = "", **changes) -> TrialConfig:
-    """cfg with the other arms' settings at their defaults, except ``keep``: arms that do not use a
-    setting are the same value whatever it is, so they are trained once. ``arm``: the comparator
-    whose settings are kept (it stays in ``arms``, where its settings require it)."""
-    reset = {f: getattr(TrialConfig, f) for f in COMPARATOR_FIELDS if f not in keep}
-    reset["arms"] = (*DEFAULT_ARMS, arm) if arm else DEFAULT_ARMS
+def _only(cfg: TrialConfig, kind: str, **changes) -> TrialConfig:
+    """cfg with every other arm's settings at their defaults: arms that do not read a setting are
+    the same value whatever it is, so they are trained once. A comparator stays in ``arms``
+    beside the pair (its settings require it)."""
+    keep = arm_kind(kind).reads
+    reset = {name: s.default for name, (s, _) in settings().items() if name not in keep}
+    reset["arms"] = PAIR if kind in PAIR else (*PAIR, kind)
     return cfg.replace(init="shared", **reset, **changes)
 
 
 def plain_arm(cfg: TrialConfig) -> Arm:
-    return Arm(_only(cfg, dropout=0.0), "init", "plain")
+    return Arm(_only(cfg, "plain", dropout=0.0), "init", "plain")
 
 
 def dropout_arm(cfg: TrialConfig) -> Arm:
     stream = "init" if cfg.init == "shared" else "init-dropout"
-    return Arm(_only(cfg), stream, "dropout")
+    return Arm(_only(cfg, "dropout"), stream, "dropout")
 
 
 def comparator_arm(cfg: TrialConfig, kind: str) -> Arm:
-    """The early_stop or weight_decay arm of a trial: the plain net's data and initial weights."""
-    keep = {"early_stop": ("patience", "val_fraction"), "weight_decay": ("weight_decay",)}[kind]
-    return Arm(_only(cfg, *keep, arm=kind, dropout=0.0), "init", kind)
+    """A comparator arm of a trial (bench.arms): the plain net's data and initial weights."""
+    return Arm(_only(cfg, kind, dropout=0.0), "init", kind)
+
+
+def arm_of(cfg: TrialConfig, kind: str) -> Arm:
+    """The arm of ``kind`` that a trial of ``cfg`` trains."""
+    return {"plain": plain_arm, "dropout": dropout_arm}.get(kind, lambda c: comparator_arm(c, kind))(cfg)
 
 
 def trial_arms(cfg: TrialConfig) -> dict[str, Arm]:
     """Every arm a trial trains, by name, in ``cfg.arms`` order (plain and dropout first)."""
-    arms = {"plain": plain_arm(cfg), "dropout": dropout_arm(cfg)}
-    for kind in cfg.arms:
-        if kind not in arms:
-            arms[kind] = comparator_arm(cfg, kind)
-    return arms
+    return {kind: arm_of(cfg, kind) for kind in (*PAIR, *[k for k in cfg.arms if k not in PAIR])}
 
 
 @dataclass
@@ -143,7 +134,7 @@ class TrialResult:
     delta_test_mse: float
     env: dict[str, Any] = field(default_factory=dict)
     schema_version: int = RESULT_SCHEMA_VERSION
-    comparators: dict[str, ArmResult] = field(default_factory=dict)   # early_stop, weight_decay
+    comparators: dict[str, ArmResult] = field(default_factory=dict)   # by arm name (bench.arms)
 
     @property
     def status(self) -> str:

@@ -243,16 +243,19 @@ def fit_grid() -> torch.Tensor:
     return torch.linspace(-1.0, 1.0, FIT_GRID_POINTS).unsqueeze(1)
 
 
-def _one_input(name: str, label: str, f: Callable, **facts: Any) -> Task:
+def one_input_task(name: str, label: str, f: Callable, **facts: Any) -> Task:
+    """A task on one input: training x evenly spaced on [-1, 1], y = f(x) + noise_std * N(0, 1),
+    fresh x uniform on [-1, 1]; ``facts``: any other Task field (linear, predictors, ...)."""
     return Task(name=name, label=label, make=_on_grid, truth=f,
                 inputs_rule=f"the {name} task has one input: leave it 0 (or 1)", **facts)
 
 
-# Every task, in the order the config's message lists them. Adding a task is one entry here.
+# Every task, in the order the config's message lists them. Adding a task is one entry here
+# (or, outside the package, register_task in a plugin module: bench.plugins).
 TASKS: dict[str, Task] = {t.name: t for t in (
-    _one_input("toy1d", "y = x + noise on [-1, 1]", lambda x: x, linear=True,
+    one_input_task("toy1d", "y = x + noise on [-1, 1]", lambda x: x, linear=True,
                predictors=(("oracle", "oracle y = x"), ("least_squares", "least-squares line"))),
-    _one_input("sine1d", "y = sin(pi x) + noise on [-1, 1]", _sine,
+    one_input_task("sine1d", "y = sin(pi x) + noise on [-1, 1]", _sine,
                predictors=(("oracle", "oracle sin(pi x)"), ("least_squares", "least-squares line"))),
     Task("friedman1", "Friedman #1, standardised, + noise", _in_unit_cube, inputs=10, min_inputs=5,
          max_inputs=100, inputs_rule="friedman1 needs 5 to 100 inputs (5 informative; 0: 10)", truth=_friedman,
@@ -262,3 +265,22 @@ TASKS: dict[str, Task] = {t.name: t for t in (
          noise_known=False, rows=442, test_rows=142,
          predictors=(("least_squares", "least-squares linear fit"), ("ridge", "ridge (RidgeCV)"))),
 )}
+
+
+def register_task(task: Task) -> Task:
+    """Add a task defined outside the package (in a plugin module, bench.plugins). Registering the
+    same task again (a module imported twice) is a no-op."""
+    if TASKS.get(task.name) == task:
+        return task
+    if task.name in TASKS:
+        raise ValueError(f"task {task.name!r} is already defined")
+    TASKS[task.name] = task
+    return task
+
+
+def task_of(name: str) -> Optional[Task]:
+    """The task called ``name``, plugins loaded first where it is not (yet) known; None if none is."""
+    if name not in TASKS:
+        from .plugins import load_plugins
+        load_plugins()
+    return TASKS.get(name)

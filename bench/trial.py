@@ -6,6 +6,7 @@ from typing import Iterator, Literal, Sequence
 
 import torch
 
+from .arms import PAIR
 from .config import ENGINES, ConfigError, TrialConfig
 from .engine import ENGINE_REVISION, group_key, train_group
 from .results import Arm, ArmResult, TrialResult, environment, pair, trial_arms
@@ -45,7 +46,7 @@ def run_trials(
                                           record_fits=record_fits)))
     results = []
     for c, arms in zip(cfgs, arms_of):
-        others = {k: trained[a] for k, a in arms.items() if k not in ("plain", "dropout")}
+        others = {k: trained[a] for k, a in arms.items() if k not in PAIR}
         env = {**environment(c.device), "engine_revision": ENGINE_REVISION}   # the step that trained it
         results.append(pair(c, trained[arms["plain"]], trained[arms["dropout"]], env, others))
     return results

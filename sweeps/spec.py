@@ -4,6 +4,7 @@
     seeds = 10              # a count (seeds 0..9) or an explicit list: [0, 1, 2]; or crossed sources:
                             # { data = 10, init = 5, masks = 2 } = every combination (100 trials per cell)
     arms = ["plain", "dropout", "early_stop", "weight_decay"]   # default: the first two
+    plugins = ["mypkg.arms"]   # optional: modules that add arms or tasks (bench.plugins), by import path
     [base]                  # any TrialConfig field except seed and device
     width = 300
     [grid]                  # the Cartesian product of these axes
@@ -34,11 +35,11 @@ from typing import Any, Mapping
 
 from analysis.outcomes import OUTCOMES
 from bench import ENGINES, ConfigError, TrialConfig
+from bench.arms import settings
 from bench.config import field_names
+from bench.plugins import PluginError, load_plugins
 
-TOP_KEYS = ("name", "description", "seeds", "arms", "base", "grid", "families", "execution", "report")
-FAMILY_SETTINGS = {"dropout": "dropout", "weight_decay": "weight_decay", "patience": "early_stop",
-                   "val_fraction": "early_stop"}   # [families] key -> the arm that reads it
+TOP_KEYS = ("name", "description", "seeds", "arms", "plugins", "base", "grid", "families", "execution", "report")
 REPORT_KEYS = ("smallest_effect", "outcome")
 EXECUTION_KEYS = ("workers", "n_jobs", "device", "engine", "group_size")   # n_jobs: the older name of workers
 RESERVED = {"seed": "use the top-level 'seeds'", "device": "set it under [execution]",
@@ -64,6 +65,7 @@ class SweepSpec:
     report: dict[str, Any] = field(default_factory=dict)        # [report]: how the report judges results
     description: str = ""
     source: str = "<spec>"                                       # file path, for messages
+    plugins: tuple[str, ...] = ()                                # modules adding arms or tasks (bench.plugins)
 
     @property
     def axes(self) -> list[str]:
@@ -94,6 +96,7 @@ class SweepSpec:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "seeds": list(self.seeds),
                 **({"crossed": dict(self.crossed)} if self.crossed else {}),
+                **({"plugins": list(self.plugins)} if self.plugins else {}),
                 "base": self.base, "grid": self.grid, **({"families": self.families} if self.families else {}),
                 "execution": self.execution, "report": self.report}
 
@@ -149,6 +152,7 @@ def spec_from_dict(data: Mapping[str, Any], source: str = "<spec>") -> SweepSpec
     unknown = sorted(set(data) - set(TOP_KEYS))
     if unknown:
         raise fail(unknown[0], f"unknown key; valid keys: {', '.join(TOP_KEYS)}")
+    plugins = check_plugins(data.get("plugins", []), fail)   # first: they add arms, tasks and settings
     name, description = name_and_description(data, fail)
     seeds, crossed = parse_seeds(data.get("seeds"), fail)
     base = _table(data, "base", fail)
@@ -182,7 +186,19 @@ def spec_from_dict(data: Mapping[str, Any], source: str = "<spec>") -> SweepSpec
     _check_execution(execution, fail)
     report = check_report(_table(data, "report", fail), fail)
     return SweepSpec(name=name, seeds=seeds, base=dict(base), grid=grid, families=families, crossed=crossed,
-                     execution=dict(execution), report=report, description=description, source=source)
+                     execution=dict(execution), report=report, description=description, source=source,
+                     plugins=plugins)
+
+
+def check_plugins(value: Any, fail) -> tuple[str, ...]:
+    """The ``plugins`` list: module names, each imported here (bench.plugins)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise fail("plugins", f"must be a list of module names, e.g. [\"mypkg.arms\"], got {value!r}")
+    try:
+        load_plugins(value)
+    except PluginError as exc:
+        raise fail("plugins", str(exc)) from None
+    return tuple(value)
 
 
 def _distinct_values(key: str, field: str, values: list, base: Mapping[str, Any], fail, why: str) -> list[Any]:
@@ -213,10 +229,11 @@ def check_families(families: Mapping[str, Any], base: Mapping[str, Any], grid: M
                    fail) -> dict[str, list[Any]]:
     """The [families] table: per arm setting a list of distinct valid values, all lists of one length."""
     out: dict[str, list[Any]] = {}
+    arm_settings = ["dropout", *settings()]   # the dropout arm reads the rate; each other arm its own
     for name, values in families.items():
         key = f"families.{name}"
-        if name not in FAMILY_SETTINGS:
-            raise fail(key, f"not an arm's setting; families take {', '.join(FAMILY_SETTINGS)}")
+        if name not in arm_settings:
+            raise fail(key, f"not an arm's setting; families take {', '.join(arm_settings)}")
         check_varied(key, name, base, fail, "given per family")
         if name in grid:
             raise fail(key, "also a [grid] axis; a setting is either crossed ([grid]) or zipped ([families])")

@@ -26,6 +26,7 @@ from typing import Any, Iterable, Iterator
 
 from bench import ConfigError, TrialConfig, TrialResult
 from bench.config import field_names, field_types
+from bench.plugins import load_plugins
 
 from .locks import FileLock, LockBusy, is_held
 
@@ -124,6 +125,7 @@ class Store:
         probe = cls(out_dir, _connect(f"file:{path}?mode=ro"), readonly=True)
         try:
             probe._check_format()
+            probe._load_plugins()
         finally:
             if not readonly:
                 probe.conn.close()
@@ -132,6 +134,11 @@ class Store:
         store = cls(out_dir, _connect(f"file:{path}"), readonly=False)
         store._add_config_columns()
         return store
+
+    def _load_plugins(self) -> None:
+        """The modules the stored spec names (bench.plugins): its arms, tasks and settings, known here too."""
+        spec = json.loads(self.meta().get("spec") or "{}")
+        load_plugins(spec.get("plugins", []) if isinstance(spec, dict) else [])
 
     def _add_config_columns(self) -> None:
         """A store made before a config field existed gains its column (NULL in older rows)."""
