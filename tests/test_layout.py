@@ -105,19 +105,48 @@ TASK_HOME = "bench/task.py"
 ALLOWED_TASK_NAMES = {"bench/config.py": ['task: str = "toy1d"']}   # the default task of a config
 
 
+def _named_outside(names, home: str, what: str, allowed_lines: dict) -> list[str]:
+    """Lines of production code outside ``home`` that quote one of ``names``."""
+    quoted = re.compile(r"""(["'])(%s)\1""" % "|".join(map(re.escape, names)))
+    found = []
+    for where, text in _production_files():
+        if where == home:
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
+            allowed = any(ok in line for ok in allowed_lines.get(where, ()))
+            if quoted.search(line) and not allowed:
+                found.append(f"{where}:{number}: {what} named outside {home}")
+    return found
+
+
 def _task_names_outside_home() -> list[str]:
     from bench import TASKS
 
-    quoted = re.compile(r"""(["'])(%s)\1""" % "|".join(map(re.escape, TASKS)))
-    found = []
-    for where, text in _production_files():
-        if where == TASK_HOME:
-            continue
-        for number, line in enumerate(text.splitlines(), 1):
-            allowed = any(ok in line for ok in ALLOWED_TASK_NAMES.get(where, ()))
-            if quoted.search(line) and not allowed:
-                found.append(f"{where}:{number}: a task named outside {TASK_HOME}")
-    return found
+    return _named_outside(TASKS, TASK_HOME, "a task", ALLOWED_TASK_NAMES)
+
+
+# One object per arm: bench/arms.py's ARMS. Every trial trains the pair (plain and dropout, whose
+# names are also column suffixes); any other arm is a comparator and no floor names one.
+ARM_HOME = "bench/arms.py"
+ALLOWED_ARM_NAMES = {"sweeps/spec.py": ['    arms = ["plain", "dropout", "early_stop", "weight_decay"]   # default']}  # its docs
+
+
+def _arm_names_outside_home() -> list[str]:
+    from bench.arms import ARMS, PAIR
+
+    return _named_outside([k for k in ARMS if k not in PAIR], ARM_HOME, "a comparator arm", ALLOWED_ARM_NAMES)
+
+
+def test_comparator_arms_are_named_in_one_place():
+    assert _arm_names_outside_home() == []
+
+
+def test_the_arm_name_check_sees_a_comparison(tmp_path, monkeypatch):
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "step.py").write_text('def step(a):\n    return a.kind == "weight_decay"\n')
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGES", ("bench",))
+    assert _arm_names_outside_home() == ["bench/step.py:2: a comparator arm named outside bench/arms.py"]
 
 
 def test_tasks_are_named_in_one_place():
