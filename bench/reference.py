@@ -78,6 +78,20 @@ def _nets(cfg: TrialConfig, masks: str, clock: list[int], device: torch.device) 
     return [build_net(cfg, 0.0).to(device), build_net(cfg, cfg.dropout, stream, layer).to(device)]
 
 
+def tutorial_step(nets: list[nn.Module], opts: list[torch.optim.Optimizer], loss_func: Callable,
+                  x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+    """One step of the tutorial's loop, in its order: both losses, then zero_grad, backward and step
+    for each net in turn. Returns the losses."""
+    losses = [loss_func(net(x), y) for net in nets]
+    for opt in opts:
+        opt.zero_grad()
+    for loss in losses:
+        loss.backward()
+    for opt in opts:
+        opt.step()
+    return losses
+
+
 def run_reference_trial(cfg: TrialConfig, *, masks: str = "torch") -> TrialResult:
     """Train plain and dropout nets exactly as the seed's loop does. CPU or CUDA.
 
@@ -114,13 +128,7 @@ def run_reference_trial(cfg: TrialConfig, *, masks: str = "torch") -> TrialResul
         for step in range(cfg.steps):
             clock[0] = step
             t0 = time.perf_counter()
-            losses = [loss_func(net(x), y) for net in nets]
-            for opt in opts:
-                opt.zero_grad()
-            for loss in losses:
-                loss.backward()
-            for opt in opts:
-                opt.step()
+            losses = tutorial_step(nets, opts, loss_func, x, y)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             times.append(time.perf_counter() - t0)

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import torch
 
 from .config import TrialConfig
-from .reference import run_reference_trial
+from .reference import run_reference_trial, tutorial_step
 from .trial import run_trials
 
 SOURCES = ("engine", "reference", "masked", "tutorial")
@@ -50,13 +50,7 @@ def tutorial_trial(cfg: TrialConfig) -> dict[str, float]:
         opts = [torch.optim.Adam(net.parameters(), lr=cfg.lr) for net in nets]
         loss_func = torch.nn.MSELoss()
         for _ in range(cfg.steps):
-            losses = [loss_func(net(x), y) for net in nets]
-            for opt in opts:
-                opt.zero_grad()
-            for loss in losses:
-                loss.backward()
-            for opt in opts:
-                opt.step()
+            tutorial_step(nets, opts, loss_func, x, y)
         out = {}
         with torch.no_grad():
             for arm, net in zip(("plain", "dropout"), nets):

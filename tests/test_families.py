@@ -48,7 +48,7 @@ def test_specs_without_families_keep_their_trial_ids(path, digest):
 
 @pytest.mark.parametrize("families, message", [
     ('dropout = [0.2, 0.5]\nweight_decay = [1e-3]', r"families: lists of unequal length \(dropout: 2, weight_decay: 1\)"),
-    ('lr = [0.1, 0.01]', r"families.lr: not an arm's setting; families take dropout, weight_decay, patience"),
+    ('lr = [0.1, 0.01]', r"families.lr: not an arm's setting; families take dropout, patience, val_fraction, weight_decay"),
     ('dropout = [0.2, 1.5]', r"families.dropout\[1\]: dropout=1.5: must be in \[0, 1\)"),
     ('dropout = [0.5, 0.5]', r"families.dropout: duplicate value 0.5"),
     ('dropout = []', r"families.dropout: must be a non-empty list of values"),
