@@ -37,6 +37,7 @@ import torch
 
 from .config import ConfigError, TrialConfig
 from .engine import ENGINE_REVISION
+from .locks import FileLock
 from .machine import cpu_model, gpu
 from .memory import group_buffer_bytes
 from .steppers import Stepper, group_stepper, mixed_stepper
@@ -215,19 +216,17 @@ def _write(path: Path, key: dict[str, Any], entry: dict[str, Any]) -> str | None
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """One process tunes at a time (the others wait, then read its result); no lock where one cannot be had."""
+    lock = FileLock(path.with_name(path.name + ".lock"))
     try:
-        import fcntl
         path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(path.with_name(path.name + ".lock"), "a")
-    except (ImportError, OSError):
+        lock.acquire()
+    except OSError:          # a read-only or missing cache dir: measure anyway, unlocked
         yield
         return
-    with fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _entry_id(key: dict[str, Any]) -> str:
