@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bench import TrialConfig, dropout_arm, plain_arm
-from bench.engine import ENGINE_REVISION, DropoutMasks, _Adam, _Stack, _Workspace, forward_backward
+from bench.engine import ENGINE_REVISION, DropoutMasks, FusedAdam, _Stack, _Workspace, forward_backward
 
 
 @pytest.fixture(autouse=True)
@@ -19,7 +19,7 @@ def test_direct_fused_adam_equals_torch_optim_adam_bit_for_bit():
     flat = torch.randn(1000, generator=g)
     ours, grad = flat.clone(), torch.zeros(1000)
     theirs = flat.clone().requires_grad_()
-    opt_ours, opt_theirs = _Adam(ours, grad, lr=0.01), torch.optim.Adam([theirs], lr=0.01, fused=True)
+    opt_ours, opt_theirs = FusedAdam(ours, grad, lr=0.01), torch.optim.Adam([theirs], lr=0.01, fused=True)
     for _ in range(5):
         step_grad = torch.randn(1000, generator=g)
         grad.copy_(step_grad)
