@@ -41,7 +41,7 @@ from .task import fit_grid, init_params, layer_dims, make_data, validation_rows
 WARMUP_STEPS = 5  # steps excluded from the step-time statistics
 RESIDUAL_CHUNK_BYTES = 64 * 1024   # residuals kept per group before their losses are computed (_Workspace)
 # Raised when a change alters what a step costs (its calls, buffers or chunking): group sizes
-# tuned for an earlier engine (bench/tune.py keys on this) are then measured again.
+# tuned for an earlier engine (perf/tune.py keys on this) are then measured again.
 ENGINE_REVISION = 3
 
 

@@ -27,10 +27,10 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from .config import TrialConfig
-from .engine import FusedAdam, Group, step_products
-from .results import plain_arm
-from .task import layer_dims
+from bench.config import TrialConfig
+from bench.engine import FusedAdam, Group, step_products
+from bench.results import plain_arm
+from bench.task import layer_dims
 
 ROUND_SECONDS = 0.02     # one timed round of one product
 ROUNDS = 5               # the minimum over rounds is kept: the kernel's rate on a hot cache
@@ -88,7 +88,7 @@ def limit_stepper(cfg: TrialConfig, n_arms: int, steps: int) -> tuple[Callable[[
     Returns (run, arm-steps per call).
 
     ``measure_roofline`` times these kernels apart, each repeated on a hot cache, and keeps
-    minimums. Raced in the same alternating rounds as the engines (``bench.speed.race``,
+    minimums. Raced in the same alternating rounds as the engines (``perf.speed.race``,
     medians), they run under the engines' conditions: caches cooled by the other racers
     between rounds, the step's real buffers, the same clock drift. An engine's fraction of
     this racer is then the share of its step that is not products and Adam. The products

@@ -20,10 +20,10 @@ from typing import Any
 
 import torch
 
-from .config import TrialConfig
-from .engine import DropoutMasks, Group, aligned_arm_floats, residual_chunk
-from .results import dropout_arm, plain_arm
-from .task import layer_dims
+from bench.config import TrialConfig
+from bench.engine import DropoutMasks, Group, aligned_arm_floats, residual_chunk
+from bench.results import dropout_arm, plain_arm
+from bench.task import layer_dims
 
 FLOAT = 4  # bytes of float32 / int32
 

@@ -15,11 +15,11 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .config import TrialConfig
-from .engine import Group
-from .reference import build_net
-from .results import dropout_arm, plain_arm
-from .task import make_data
+from bench.config import TrialConfig
+from bench.engine import Group
+from bench.reference import build_net
+from bench.results import dropout_arm, plain_arm
+from bench.task import make_data
 
 Stepper = Callable[[], torch.Tensor]  # returns the last step's train-mode loss per arm
 
