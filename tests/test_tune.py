@@ -191,3 +191,18 @@ def test_run_provenance_lists_each_shapes_choice_and_tunes_it_once(timer):
     assert [p["source"] for p in group_size_provenance(cfgs)] == ["cache", "cache"] and len(timer) == 2
     assert group_size_provenance(cfgs, group_size=5)[0] == {"shape": prov[0]["shape"], "group_size": 5, "source": "given"}
     assert group_size_provenance(cfgs, engine="single") == []
+
+
+def test_workers_get_the_drivers_choice_per_shape_and_measure_nothing(timer):
+    import pickle
+
+    from bench.trial import default_group_size, plan_groups
+    from perf.choice import group_size_provenance, worker_sizes
+
+    sizes = worker_sizes("auto", group_size_provenance([CFG.replace(seed=s) for s in range(5)]))
+    assert len(timer) == 1
+    sizes = pickle.loads(pickle.dumps(sizes))                    # as it travels to a worker process
+    arms = [a for s in range(5) for a in (plain_arm(CFG.replace(seed=s)), dropout_arm(CFG.replace(seed=s)))]
+    assert [len(g) for g in plan_groups(arms, group_size=sizes)] == [4, 4, 2] and len(timer) == 1
+    assert sizes(CFG.replace(width=64), True) == default_group_size("cpu", 64, 2) and len(timer) == 1
+    assert worker_sizes(3, []) == 3 and worker_sizes("auto", []) is tune.tuned_group_size
