@@ -8,7 +8,7 @@ every arm at once (Adam is elementwise: one optimizer over stacked parameters is
 exactly A independent Adams). No per-step Python work scales with A.
 
 What makes a step cheap (measured in docs/measurements.md): activations live in a
-preallocated workspace, the fused Adam kernel is called directly (``_Adam``), dropout
+preallocated workspace, the fused Adam kernel is called directly (``FusedAdam``), dropout
 masks are hashed a chunk of steps at a time at 16 bits per cell (``DropoutMasks``),
 and losses stay on the device until the loop ends (no host sync per step), computed
 from the residuals of a chunk of steps at once (``_Workspace.losses``).
@@ -27,9 +27,10 @@ batched matmul otherwise.
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
-from typing import Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import torch
 
@@ -41,7 +42,7 @@ from .task import fit_grid, init_params, layer_dims, make_data, validation_rows
 WARMUP_STEPS = 5  # steps excluded from the step-time statistics
 RESIDUAL_CHUNK_BYTES = 64 * 1024   # residuals kept per group before their losses are computed (_Workspace)
 # Raised when a change alters what a step costs (its calls, buffers or chunking): group sizes
-# tuned for an earlier engine (bench/tune.py keys on this) are then measured again.
+# tuned for an earlier engine (perf/tune.py keys on this) are then measured again.
 ENGINE_REVISION = 3
 
 
@@ -71,6 +72,30 @@ def curve_steps(steps: int, eval_every: int) -> list[int]:
     """Completed-step counts at which eval-mode losses are recorded: 0, k, 2k, ..., steps."""
     points = list(range(0, steps + 1, eval_every))
     return points if points[-1] == steps else points + [steps]
+
+
+class Product(NamedTuple):
+    """One matrix product of a training step: (A, m, k) @ (A, k, n) -> (A, m, n)."""
+    name: str                          # "forward", "weight grad" or "input grad"
+    layer: int                         # the linear map it computes or differentiates (0: the input layer)
+    shape: tuple[int, int, int, int]   # (A, m, k, n)
+
+
+def step_products(A: int, n: int, d: int, w: int, L: int) -> list[Product]:
+    """Every matrix product of one step of A arms (n rows, d inputs, width w, L hidden layers): the
+    input layer's (with d > 1), then the hidden layers' by kind.
+
+    The step makes its products from this list (``Group.products``, the calls ``train_pass``
+    makes), and the speed lab times the same list, so the two cannot drift. A linear map with
+    one input is an outer product, done elementwise (``_affine``); the output layer's one
+    column is a multiply-and-sum (``_output_layer``): neither is a product.
+    """
+    hidden = range(1, L)
+    out = [Product("forward", 0, (A, n, d, w)), Product("weight grad", 0, (A, d, n, w))] if d > 1 else []
+    out += [Product("forward", layer, (A, n, w, w)) for layer in hidden if w > 1]
+    out += [Product("weight grad", layer, (A, w, n, w)) for layer in hidden]
+    out += [Product("input grad", layer, (A, n, w, w)) for layer in hidden]
+    return out
 
 
 class _Stack:
@@ -143,7 +168,7 @@ def _output_layer(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor,
     return res.add_(b)
 
 
-class _Adam:
+class FusedAdam:
     """torch.optim.Adam(fused=True) over one flat buffer, minus its per-step Python work.
 
     Calls the same fused kernel with the same arguments as ``torch.optim.Adam``
@@ -275,6 +300,7 @@ class _Workspace:
         self.fit_weights: torch.Tensor | None = None
         self._bound: tuple = ()
         self.v: dict[str, list[torch.Tensor]] = {}
+        self.calls: dict[str, list] = {}
 
     def losses(self, slots: int, out: torch.Tensor | None = None) -> torch.Tensor:
         """Per-arm train-mode loss (slots, A) of the residuals in the first ``slots`` slots."""
@@ -303,8 +329,33 @@ class _Workspace:
                   "XT": [X.transpose(1, 2)]}
         if X.shape[2] > 1:
             self.v["G0pad"] = [_aligned_arms(G[0].shape, X.device)]
+        self.calls = self._calls(P, G, X)
         self._bound = (P, G, X, k)
         return self.v
+
+    def _calls(self, P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tensor) -> dict[str, list]:
+        """Per layer, a step's forward, weight-gradient and input-gradient calls on the bound buffers
+        (None where the step reduces rows instead); ``step_products`` lists the products among them.
+
+        The backward's gradient ping-pongs between work.g[0] and work.g[1], starting at 0 on the
+        last hidden layer, so layer l reads g[(L - 1 - l) % 2] and writes the other.
+        """
+        L, v = len(P) // 2 - 1, self.v
+        calls: dict[str, list] = {"forward": [], "weight grad": [], "input grad": []}
+        for layer in range(L):
+            h_in, w, b = X if layer == 0 else self.h[layer - 1], P[2 * layer], P[2 * layer + 1]
+            affine = torch.addcmul if w.shape[1] == 1 else torch.baddbmm   # as _affine chooses
+            calls["forward"].append(functools.partial(affine, b, h_in, w, out=self.h[layer]))
+            cur = (L - 1 - layer) % 2
+            g = self.g[cur]
+            if layer > 0:
+                calls["weight grad"].append(functools.partial(torch.bmm, v["hT"][layer - 1], g, out=G[2 * layer]))
+                calls["input grad"].append(functools.partial(torch.bmm, g, v["wT"][layer], out=self.g[1 - cur]))
+            else:
+                calls["weight grad"].append(functools.partial(torch.bmm, v["XT"][0], g, out=v["G0pad"][0])
+                                            if X.shape[2] > 1 else None)
+                calls["input grad"].append(None)
+        return calls
 
 
 def _aligned_arms(shape: torch.Size, device: torch.device) -> torch.Tensor:
@@ -369,9 +420,9 @@ def train_pass(P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tensor, Y:
     v = work.bind(P, G, X, k)
     mults = [masks.multiplier(step, layer) for layer in range(L)] if k else []
     # forward: each hidden layer's output stays in work.h for the backward pass
-    h = X
+    forward, weight_grad, input_grad = work.calls["forward"], work.calls["weight grad"], work.calls["input grad"]
     for layer in range(L):
-        h = _affine(h, P[2 * layer], P[2 * layer + 1], out=work.h[layer]).relu_()   # (A, n, w)
+        h = forward[layer]().relu_()                                  # (A, n, w), see _affine
         if k:
             v["hk"][layer].mul_(mults[layer])
     r = torch.sum(torch.mul(h, v["wT"][L], out=work.tmp), dim=2, keepdim=True, out=work.res_rows[slot])   # (A, n, 1), see _output_layer
@@ -391,15 +442,15 @@ def train_pass(P: list[torch.Tensor], G: list[torch.Tensor], X: torch.Tensor, Y:
             v["gk"][cur].mul_(mults[layer])
         _relu_backward_(g, work.h[layer])
         if layer > 0:
-            torch.bmm(v["hT"][layer - 1], g, out=G[2 * layer])                     # (A, w, w)
+            weight_grad[layer]()                                                    # (A, w, w)
         elif X.shape[2] == 1:  # input is (A, n, 1): a row reduction, as in _output_layer
             torch.sum(torch.mul(X, g, out=work.tmp), dim=1, out=v["G0"][0])         # (A, w)
         else:                  # d inputs: (A, d, n) @ (A, n, w), each arm's product aligned
-            G[0].copy_(torch.bmm(v["XT"][0], g, out=v["G0pad"][0]))                 # (A, d, w)
+            G[0].copy_(weight_grad[0]())                                            # (A, d, w)
         torch.sum(g, dim=1, keepdim=True, out=G[2 * layer + 1])
         if layer > 0:
             cur = 1 - cur
-            g = torch.bmm(g, v["wT"][layer], out=work.g[cur])                       # dLoss/dh_{layer-1}
+            g = input_grad[layer]()                                                 # dLoss/dh_{layer-1}, in work.g[cur]
 
 
 class _Hook:
@@ -424,7 +475,7 @@ def _hooks(arms: Sequence[Arm], device: torch.device) -> list[_Hook]:
     return [_Hook(arms[idx[0]].spec, idx[0], idx[-1] + 1, [arms[i] for i in idx], device) for idx in starts.values()]
 
 
-class _Group:
+class Group:
     """Everything one group trains with: data, stacked parameters, optimizer, masks, buffers.
 
     Arms are reordered (``order[pos]`` is the caller's index of the arm at position pos):
@@ -448,7 +499,7 @@ class _Group:
         self.data = _StackedData([make_data(a.cfg) for a in self.arms], device)
         self.X, self.Y = self.data.x, self.data.y
         self.stack = _Stack(self.arms, device)
-        self.opt = _Adam(self.stack.flat, self.stack.grad, cfg.lr)
+        self.opt = FusedAdam(self.stack.flat, self.stack.grad, cfg.lr)
         self.masks = (DropoutMasks(self.arms[:self.k], cfg.n_train, cfg.width, cfg.depth, cfg.steps, device)
                       if self.k else None)
         self.work = _Workspace(A, cfg.n_train, cfg.width, cfg.depth, device, cfg.steps)
@@ -461,6 +512,15 @@ class _Group:
         # loop, with no host sync and no per-step bookkeeping inside it
         self.losses = torch.empty(cfg.steps, A, device=device)          # (steps, A)
         self.steps = cfg.steps
+
+    def products(self) -> list[tuple[Product, Callable[[], torch.Tensor]]]:
+        """The step's matrix products (``step_products``) and the calls the step makes for them, on
+        this group's own buffers: what the speed lab's limit racer repeats, and nothing else."""
+        c, k = self.arms[0].cfg, self.k
+        self.work.bind(self.stack.params, self.stack.grads, self.X, k)
+        calls = self.work.calls
+        return [(p, calls[p.name][p.layer])
+                for p in step_products(len(self.arms), c.n_train, c.input_dim, c.width, c.depth)]
 
     def rewind(self) -> None:
         """Before taking steps 0, 1, ... again (a timing loop): each pass then does a real run's mask work."""
@@ -542,7 +602,7 @@ class _EarlyStop:
             self.rows(p).copy_(kept)
 
 
-def _evaluate(grp: _Group, out_curves: torch.Tensor, slot: int | None = None) -> torch.Tensor:
+def _evaluate(grp: Group, out_curves: torch.Tensor, slot: int | None = None) -> torch.Tensor:
     """Eval-mode train and test MSE of every arm, (2, A); at a curve step also the early-stopping check."""
     P, d = grp.stack.params, grp.data
     out = _forward_eval(P, d.x)
@@ -560,7 +620,7 @@ def train_group(arms: Sequence[Arm], *, record_fits: bool = False, engine: str =
     """Train compatible arms together; returns one ArmResult per arm, in input order. Pure."""
     if not arms:
         return []
-    grp = _Group(arms)
+    grp = Group(arms)
     cfg0, device, A, steps = arms[0].cfg, grp.device, len(arms), arms[0].cfg.steps
     P = grp.stack.params
     record_fits = record_fits and cfg0.input_dim == 1      # fitted curves are drawn for one input only
@@ -601,7 +661,7 @@ def train_group(arms: Sequence[Arm], *, record_fits: bool = False, engine: str =
     return _results(grp, evals, host, timing, engine)
 
 
-def _results(grp: _Group, evals: list[int], host: dict, timing: tuple[float, float], engine: str) -> list[ArmResult]:
+def _results(grp: Group, evals: list[int], host: dict, timing: tuple[float, float], engine: str) -> list[ArmResult]:
     """One ArmResult per arm, in the caller's order, from the group's host copies."""
     curves, final, fits = host["curves"], host["final"], host["fits"]
     early = _early_host(grp, evals)
@@ -628,7 +688,7 @@ def _results(grp: _Group, evals: list[int], host: dict, timing: tuple[float, flo
     return results
 
 
-def _early_host(grp: _Group, evals: list[int]) -> dict[int, dict]:
+def _early_host(grp: Group, evals: list[int]) -> dict[int, dict]:
     """Per early_stop arm position: best_step, stopped_step and its validation curve up to the stop."""
     e = grp.early
     if e is None:
@@ -643,7 +703,7 @@ def _early_host(grp: _Group, evals: list[int]) -> dict[int, dict]:
     return out
 
 
-def _final_errors(grp: "_Group") -> torch.Tensor:
+def _final_errors(grp: "Group") -> torch.Tensor:
     """(3, A): excess risk at the training x, MSE and excess risk at the fresh inputs (eval mode); NaN without a known f."""
     P, d = grp.stack.params, grp.data
     if d.f_x is None:

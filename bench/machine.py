@@ -1,7 +1,7 @@
 """The machine a number was measured on, read in one place.
 
-Stored results (``bench.results.environment``), speed reports (``bench.speed.machine_info``),
-the tuner's cache key (``bench.tune``) and a sweep's manifest (``sweeps.provenance``) each
+Stored results (``bench.results.environment``), speed reports (``perf.speed.machine_info``),
+the tuner's cache key (``perf.tune``) and a sweep's manifest (``sweeps.provenance``) each
 describe the machine in their own fields; the reading is here. No torch at import: a
 manifest is written without it.
 """

@@ -19,12 +19,15 @@ import time
 import traceback
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence
 
 from bench import TrialConfig, TrialResult, plain_arm
 from bench.results import trial_arms
 
 from .parent_watch import exit_with_parent
+
+if TYPE_CHECKING:
+    from bench.trial import GroupSize   # bench.trial imports torch: the driver's status and --help do not
 
 RETRIES_AFTER_WORKER_DEATH = 1
 
@@ -91,14 +94,17 @@ def arms_per_unit(n_trials: int, n_workers: int, cap: int = UNIT_ARMS) -> int:
     """Big enough to amortise dispatch and storing, small enough to keep every worker busy.
 
     Units are how work is handed out; inside a unit the engine stacks arms in groups
-    sized for the machine (bench.tune: measured once per network shape), so the two compose.
+    sized for the machine (perf.tune: measured once per network shape, by the driver), so the two compose.
     """
     balanced = math.ceil(2 * n_trials / max(1, 4 * n_workers))
     return max(2, min(cap, balanced))
 
 
-def run_unit(cfgs: Sequence[TrialConfig], engine: str, group_size: int | str | None, threads: int) -> list[Outcome]:
-    """Worker entry point: train a unit; a failing trial becomes a 'failed' outcome. Pure."""
+def run_unit(cfgs: Sequence[TrialConfig], engine: str, group_size: GroupSize, threads: int) -> list[Outcome]:
+    """Worker entry point: train a unit; a failing trial becomes a 'failed' outcome. Pure.
+
+    ``group_size`` is what the driver chose (perf.choice.worker_sizes): a worker measures nothing.
+    """
     import torch
 
     from bench import run_trials

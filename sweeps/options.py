@@ -25,7 +25,7 @@ class ExecutionOptions:
     workers: int | None = None        # worker processes, one torch thread each; -1: one per core
     device: str | None = None         # "cpu", "cuda" or "cuda:N"
     engine: str | None = None         # "auto", "single" or "batched" (bench.ENGINES)
-    group_size: int | str | None = None  # arms per stacked computation; "auto" (or None): bench.tune measures it
+    group_size: int | str | None = None  # arms per stacked computation; "auto" (or None): perf.tune measures it
     backend: str = "local"            # "local" processes, or "dask" (a sweep's units on a cluster)
     scheduler: str | None = None      # the Dask scheduler, tcp://HOST:PORT (with backend "dask")
     heartbeat: int = HEARTBEAT_SECONDS  # seconds between a search worker's heartbeats (RDB studies)
@@ -71,7 +71,7 @@ class ExecutionOptions:
 
 
 def group_size_arg(text: str) -> int | str:
-    """argparse type of ``--group-size``: 'auto' (measured per network shape, bench.tune) or a number of arms."""
+    """argparse type of ``--group-size``: 'auto' (measured per network shape, perf.tune) or a number of arms."""
     if text.strip().lower() == "auto":
         return "auto"
     try:

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import socket
 import subprocess
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from bench.machine import cpu_name, host
 
@@ -41,35 +40,3 @@ def package_versions() -> dict[str, str]:
 
 def host_info() -> dict[str, Any]:
     return {"host": socket.gethostname(), **host(), "processor": cpu_name()}
-
-
-def group_size_provenance(cfgs: Sequence[Any], *, engine: str = "auto", group_size: int | str | None = "auto",
-                          threads: int = 1) -> list[dict[str, Any]]:
-    """The group size each network shape of a run uses and where it came from (bench.tune), one
-    plain dict per distinct tuning key: ``group_size``, ``source`` ("given", "cache", "tuned
-    now" or "fallback"), ``cache_file``, ``key``, the candidates' ``seconds_per_arm_step``...
-
-    Call it in the driver before the workers start: a shape not yet in the cache is measured
-    here, with ``threads`` torch threads (the workers' count) and no training running beside
-    it, and the workers then find it cached. ``engine="single"`` stacks nothing: [].
-    """
-    if engine == "single" or not cfgs:
-        return []
-    import torch                      # only once there is work to run: status and --help stay fast
-
-    from bench.tune import group_size_choice, tuning_key
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        choices: dict[str, dict[str, Any]] = {}
-        for cfg in cfgs:
-            dropout = cfg.dropout > 0
-            key = json.dumps(tuning_key(cfg, dropout), sort_keys=True)
-            if key not in choices:
-                choices[key] = {"shape": {"device": cfg.device, "width": cfg.width, "depth": cfg.depth,
-                                          "n_train": cfg.n_train, "inputs": cfg.input_dim, "dropout": dropout},
-                                **group_size_choice(cfg, dropout=dropout, group_size=group_size)}
-        return list(choices.values())
-    finally:
-        torch.set_num_threads(previous)

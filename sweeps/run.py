@@ -19,7 +19,6 @@ from bench import TrialConfig
 from .execute import Executor, InProcessExecutor, Outcome, ProcessExecutor, WorkUnit, arms_per_unit, make_units
 from .identity import trial_id
 from .options import ExecutionOptions
-from .provenance import group_size_provenance
 from .session import FolderSession, folder_session
 from .signals import exit_code
 from .spec import SweepSpec, load_spec
@@ -120,6 +119,7 @@ def run_sweep(
     opts = options.resolve(spec.execution, default_workers=-1)
     configs = spec.configs(device=opts.device)
     from bench.trial import check_device      # torch: only once there is work to run
+    from perf.choice import group_size_provenance, worker_sizes
 
     check_device(opts.device)
     out = resolve_out_dir(spec, out_dir)
@@ -132,9 +132,10 @@ def run_sweep(
             summary = SweepSummary(out_dir=str(out), total=len(configs), skipped=len(configs) - len(todo),
                                    n_workers=executor.n_workers)
             # group sizes are chosen here, before the workers start: a shape not yet measured on this
-            # machine is timed with the CPUs idle, and the workers find it cached (bench.tune)
+            # machine is timed with the CPUs idle, and the workers get the chosen size per shape (perf)
             sizes = (group_size_provenance(todo, engine=opts.engine, group_size=opts.group_size)
                      if opts.backend == "local" else [])   # Dask workers are other machines: they choose there
+            executor.group_size = worker_sizes(opts.group_size, sizes)
             session.begin(argv, n_jobs=executor.n_workers, device=opts.device, engine=opts.engine,
                           group_size=opts.group_size, group_sizes=sizes, threads_per_worker=1,
                           trials_todo=len(todo), backend=opts.backend)

@@ -28,7 +28,7 @@ from bench import ConfigError, TrialConfig, TrialResult
 from bench.config import field_names, field_types
 from bench.plugins import load_plugins
 
-from .locks import FileLock, LockBusy, is_held
+from bench.locks import FileLock, LockBusy, is_held
 
 STORE_FILE = "store.sqlite"
 LOCK_FILE = ".lock"
@@ -60,7 +60,7 @@ class StoreLocked(StoreError):
 
 
 class FolderLock:
-    """The folder's ``DIR/.lock``, held exclusively by its one driver (see sweeps.locks).
+    """The folder's ``DIR/.lock``, held exclusively by its one driver (see bench.locks).
 
     The kernel releases it when the holder dies, so a killed sweep never leaves a stale lock.
     """

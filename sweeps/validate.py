@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from bench import ConfigError, TrialConfig
 
-from .locks import FileLock, LockBusy
+from bench.locks import FileLock, LockBusy
 
 ROWS = "validation.jsonl"
 SETUP = "validation-setup.json"

@@ -6,7 +6,7 @@ import torch
 
 # One thread per process, as the sweeps use: results below are compared bit for bit.
 torch.set_num_threads(1)
-# No test measures this machine to choose a group size (bench.tune), nor writes the user's cache:
+# No test measures this machine to choose a group size (perf.tune), nor writes the user's cache:
 # "auto" takes the budget rule; tests/test_tune.py covers the tuner with a fake clock. Subprocesses inherit it.
 os.environ["DROPOUT_BENCH_TUNE"] = "0"
 

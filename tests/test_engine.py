@@ -104,9 +104,9 @@ def test_losses_do_not_depend_on_how_many_steps_share_a_loss_computation(monkeyp
 
     cfg = TrialConfig(width=24, steps=7, n_train=12, arms=("plain", "dropout", "early_stop", "weight_decay"))
     arms = list(trial_arms(cfg).values())
-    whole = engine._Group(arms)
+    whole = engine.Group(arms)
     monkeypatch.setattr(engine, "RESIDUAL_CHUNK_BYTES", chunk_bytes)
-    chunked = engine._Group(arms)
+    chunked = engine.Group(arms)
     assert chunked.work.chunk == max(1, chunk_bytes // (4 * 4 * 12)) < 7 == whole.work.chunk
     one_by_one = []
     with torch.no_grad():
@@ -115,7 +115,7 @@ def test_losses_do_not_depend_on_how_many_steps_share_a_loss_computation(monkeyp
             chunked.step(s)
     assert torch.equal(chunked.losses, whole.losses)
     # and against forward_backward, which computes one step's loss on its own
-    fresh = engine._Group(arms)
+    fresh = engine.Group(arms)
     with torch.no_grad():
         for s in range(7):
             P, G = fresh.stack.params, fresh.stack.grads

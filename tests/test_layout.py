@@ -1,6 +1,6 @@
 """The house keeps its shape: floors point one way, and functions stay small.
 
-The layers are an import-linter contract in pyproject.toml (sweeps > analysis > bench,
+The layers are an import-linter contract in pyproject.toml (sweeps > analysis | perf > bench,
 private modules stay home, no cycles between siblings); this runs it, so the README's
 test command checks it too. A production function stays within 60 lines and 8
 parameters: past that it is two ideas.
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("bench", "analysis", "sweeps")
+PACKAGES = ("bench", "analysis", "perf", "sweeps")
 
 
 def test_import_contracts_hold():

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bench import TrialConfig, dropout_arm, plain_arm
-from bench.engine import ENGINE_REVISION, DropoutMasks, _Adam, _Stack, _Workspace, forward_backward
+from bench.engine import ENGINE_REVISION, DropoutMasks, FusedAdam, _Stack, _Workspace, forward_backward
 
 
 @pytest.fixture(autouse=True)
@@ -19,7 +19,7 @@ def test_direct_fused_adam_equals_torch_optim_adam_bit_for_bit():
     flat = torch.randn(1000, generator=g)
     ours, grad = flat.clone(), torch.zeros(1000)
     theirs = flat.clone().requires_grad_()
-    opt_ours, opt_theirs = _Adam(ours, grad, lr=0.01), torch.optim.Adam([theirs], lr=0.01, fused=True)
+    opt_ours, opt_theirs = FusedAdam(ours, grad, lr=0.01), torch.optim.Adam([theirs], lr=0.01, fused=True)
     for _ in range(5):
         step_grad = torch.randn(1000, generator=g)
         grad.copy_(step_grad)
@@ -47,7 +47,7 @@ def test_reused_workspace_gives_the_same_pass_as_a_fresh_one():
 
 
 def test_speed_report_times_every_engine_against_the_same_run_reference():
-    from bench.speed import format_speed, measure_speed
+    from perf.speed import format_speed, measure_speed
 
     report = measure_speed(TrialConfig(width=8, steps=6, eval_every=3), trials=3, reference_trials=1,
                            single_trials=2, group_size=2, peers=True)
@@ -84,7 +84,7 @@ def test_the_limit_racer_runs_a_steps_products_and_one_adam_step_per_step(depth,
     """Exactly the kernels measure_roofline times apart: matmul_shapes' products, then Adam."""
     from torch.profiler import profile
 
-    from bench.roofline import limit_stepper, matmul_shapes
+    from perf.roofline import limit_stepper, matmul_shapes
 
     task = {"task": "toy1d"} if inputs == 1 else {"task": "diabetes", "n_features": inputs}
     cfg = TrialConfig(width=8, depth=depth, n_train=5, **task)
@@ -100,7 +100,7 @@ def test_the_limit_racer_runs_a_steps_products_and_one_adam_step_per_step(depth,
 
 def test_speed_refuses_bad_input_with_one_line():
     from bench import ConfigError
-    from bench.speed import measure_speed
+    from perf.speed import measure_speed
 
     for kwargs, field in (({"trials": 0}, "trials=0"), ({"workers": -1}, "workers=-1"),
                           ({"group_size": 0}, "group_size=0"), ({"threads": 0}, "threads=0")):
@@ -134,7 +134,7 @@ def test_masks_hashed_in_chunks_equal_masks_hashed_per_step():
 
 
 def test_group_buffer_count_by_hand():
-    from bench.memory import group_buffer_bytes
+    from perf.memory import group_buffer_bytes
 
     cfg = TrialConfig(width=4, depth=2, n_train=3, steps=5)
     got = group_buffer_bytes(cfg, n_arms=2, n_dropout=1)
@@ -150,7 +150,7 @@ def test_group_buffer_count_by_hand():
 
 def test_measured_cpu_peak_of_a_group_is_close_to_its_buffers():
     """Sanity bounds, not the target: the buffers are really there, and nothing holds a second copy."""
-    from bench.memory import measure_group_memory
+    from perf.memory import measure_group_memory
 
     r = measure_group_memory(TrialConfig(width=300), n_arms=16, steps=3)
     assert 0.8 < r["peak_over_core"] < 2.0, r
@@ -159,8 +159,8 @@ def test_measured_cpu_peak_of_a_group_is_close_to_its_buffers():
 @pytest.mark.parametrize("peer", ["stacked_autograd", "func_ensemble"])
 def test_a_peer_trains_the_engines_plain_arms(peer):
     """Same data, weights and optimizer: the peers' plain arms follow the engine's to float rounding."""
-    from bench.peers import peer_stepper
-    from bench.steppers import group_stepper
+    from perf.peers import peer_stepper
+    from perf.steppers import group_stepper
 
     cfg = TrialConfig(width=16, n_train=8)
     ours = group_stepper(cfg, 3, n_dropout=0, steps=4)()
@@ -171,7 +171,7 @@ def test_a_peer_trains_the_engines_plain_arms(peer):
 
 
 def test_roofline_products_and_limit_by_hand():
-    from bench.roofline import matmul_shapes, measure_roofline
+    from perf.roofline import matmul_shapes, measure_roofline
 
     cfg = TrialConfig(width=4, depth=3, n_train=5)
     shapes = matmul_shapes(cfg, 2)
@@ -189,8 +189,8 @@ def test_roofline_products_and_limit_by_hand():
 
 
 def test_profile_puts_mask_work_under_masks_only_where_there_are_masks():
-    from bench.roofline import profile_step
-    from bench.steppers import group_stepper
+    from perf.roofline import profile_step
+    from perf.steppers import group_stepper
 
     cfg = TrialConfig(width=16, n_train=8)
     plain = profile_step(group_stepper(cfg, 2, n_dropout=0, steps=3), 3)

@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-import bench.steppers as steppers
-import bench.tune as tune
+import perf.steppers as steppers
+import perf.tune as tune
 from bench import ConfigError, TrialConfig, dropout_arm, plain_arm
 
 CFG = TrialConfig(width=8, n_train=6, steps=4)
@@ -79,7 +79,7 @@ def test_retune_measures_again_and_replaces_the_entry(timer, monkeypatch):
 
 
 def test_speed_retune_flag_measures_again(timer, monkeypatch, capsys):
-    import bench.speed
+    import perf.speed
     from sweeps.cli import main
 
     tune.group_size_choice(CFG)
@@ -88,7 +88,7 @@ def test_speed_retune_flag_measures_again(timer, monkeypatch, capsys):
     def fake_speed(cfg, **kwargs):
         seen.update(kwargs)
         return {"group_size_choice": tune.group_size_choice(cfg, group_size=kwargs["group_size"])}
-    monkeypatch.setattr(bench.speed, "measure_speed", fake_speed)
+    monkeypatch.setattr(perf.speed, "measure_speed", fake_speed)
     assert main(["speed", "--retune", "--json", "--width", "8", "--n-train", "6", "--steps", "4"]) == 0
     assert len(timer) == 2 and seen["group_size"] == "auto"
     report = json.loads(capsys.readouterr().out)
@@ -127,17 +127,18 @@ def test_a_failed_measurement_falls_back(timer, monkeypatch):
     monkeypatch.setattr(tune, "measure_candidates", broken)
     choice = tune.group_size_choice(CFG)
     assert choice["source"] == "fallback" and "out of memory" in choice["reason"]
-    assert choice["group_size"] == tune.budget_group_size("cpu", 8, 2)
+    assert choice["group_size"] == tune.default_group_size("cpu", 8, 2)
 
 
 def test_plan_groups_uses_the_tuned_size_and_a_lone_arm_is_not_tuned_for(timer):
     from bench.trial import plan_groups
 
     arms = [a for s in range(5) for a in (plain_arm(CFG.replace(seed=s)), dropout_arm(CFG.replace(seed=s)))]
-    assert [len(g) for g in plan_groups(arms)] == [4, 4, 2] and len(timer) == 1
-    assert [len(g) for g in plan_groups(arms, group_size=None)] == [4, 4, 2] and len(timer) == 1
+    tuned = tune.tuned_group_size                   # bench measures nothing: the caller passes the rule
+    assert [len(g) for g in plan_groups(arms, group_size=tuned)] == [4, 4, 2] and len(timer) == 1
+    assert [len(g) for g in plan_groups(arms, group_size=tuned)] == [4, 4, 2] and len(timer) == 1
     assert [len(g) for g in plan_groups(arms, group_size=3)] == [3, 3, 3, 1]
-    assert list(plan_groups([plain_arm(CFG.replace(width=64))])) == [[0]] and len(timer) == 1
+    assert list(plan_groups([plain_arm(CFG.replace(width=64))], group_size=tuned)) == [[0]] and len(timer) == 1
 
 
 def test_candidates_are_powers_of_two_within_memory():
@@ -181,7 +182,7 @@ def test_sweeps_accept_auto_or_a_number_for_the_group_size():
 
 
 def test_run_provenance_lists_each_shapes_choice_and_tunes_it_once(timer):
-    from sweeps.provenance import group_size_provenance
+    from perf.choice import group_size_provenance
 
     cfgs = [CFG.replace(seed=s, dropout=r) for s in range(3) for r in (0.2, 0.5)] + [CFG.replace(width=64)]
     prov = group_size_provenance(cfgs)
@@ -190,3 +191,18 @@ def test_run_provenance_lists_each_shapes_choice_and_tunes_it_once(timer):
     assert [p["source"] for p in group_size_provenance(cfgs)] == ["cache", "cache"] and len(timer) == 2
     assert group_size_provenance(cfgs, group_size=5)[0] == {"shape": prov[0]["shape"], "group_size": 5, "source": "given"}
     assert group_size_provenance(cfgs, engine="single") == []
+
+
+def test_workers_get_the_drivers_choice_per_shape_and_measure_nothing(timer):
+    import pickle
+
+    from bench.trial import default_group_size, plan_groups
+    from perf.choice import group_size_provenance, worker_sizes
+
+    sizes = worker_sizes("auto", group_size_provenance([CFG.replace(seed=s) for s in range(5)]))
+    assert len(timer) == 1
+    sizes = pickle.loads(pickle.dumps(sizes))                    # as it travels to a worker process
+    arms = [a for s in range(5) for a in (plain_arm(CFG.replace(seed=s)), dropout_arm(CFG.replace(seed=s)))]
+    assert [len(g) for g in plan_groups(arms, group_size=sizes)] == [4, 4, 2] and len(timer) == 1
+    assert sizes(CFG.replace(width=64), True) == default_group_size("cpu", 64, 2) and len(timer) == 1
+    assert worker_sizes(3, []) == 3 and worker_sizes("auto", []) is tune.tuned_group_size

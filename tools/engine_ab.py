@@ -79,15 +79,20 @@ def same_results(old, cfgs: list[TrialConfig]) -> bool:
 
 
 def rewind(grp) -> None:
-    """Steps 0, 1, ... again with a run's mask work (engines before ``_Group.rewind`` kept their chunk)."""
+    """Steps 0, 1, ... again with a run's mask work (engines before ``Group.rewind`` kept their chunk)."""
     if hasattr(grp, "rewind"):
         grp.rewind()
     elif getattr(grp, "masks", None) is not None:
         grp.masks._start = -1
 
 
+def group_class(engine):
+    """The engine's group class (``Group``; revisions before it was public called it ``_Group``)."""
+    return getattr(engine, "Group", None) or getattr(engine, "_" + "Group")
+
+
 def race(engines: dict, arms, rounds: int, steps: int) -> dict[str, float]:
-    groups = {name: mod._Group(arms) for name, mod in engines.items()}
+    groups = {name: group_class(mod)(arms) for name, mod in engines.items()}
     times: dict[str, list[float]] = {name: [] for name in groups}
     for r in range(rounds + 1):                        # round 0 warms up, untimed
         for name, grp in groups.items():

@@ -1,4 +1,4 @@
-"""CLI: ``dropout-bench speed`` (parse, translate, call bench.speed)."""
+"""CLI: ``dropout-bench speed`` (parse, translate, call perf.speed)."""
 from __future__ import annotations
 
 import argparse
@@ -47,8 +47,8 @@ def add_speed_command(sub) -> None:
 
 
 def cmd_speed(args: argparse.Namespace) -> int:
-    from bench.speed import format_speed, measure_speed
-    from bench.tune import group_size_choice
+    from perf.speed import format_speed, measure_speed
+    from perf.tune import group_size_choice
 
     cfg = config_from_args(args)  # ConfigError -> exit 2 with one line
     if args.retune and args.group_size != "auto":

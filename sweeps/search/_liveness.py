@@ -34,7 +34,7 @@ from typing import Iterator
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ..locks import FileLock
+from bench.locks import FileLock
 from ..options import HEARTBEAT_SECONDS  # noqa: F401 - the default, defined once, used here and by workers
 from ._optuna_compat import stale_trial_ids, storage_trial_id, study_storage, uncached
 

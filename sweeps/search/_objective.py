@@ -26,6 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from analysis.objectives import OBJECTIVES
 from bench import run_trials
+from perf.tune import tuned_group_size
 
 from ..identity import trial_id
 from ._optuna_compat import storage_trial_id, study_storage
@@ -107,7 +108,8 @@ def _train(study: optuna.Study, trial: optuna.Trial, spec: SearchSpec, params: d
         todo = [(tid, c) for tid, c in zip(ids, cfgs) if tid not in cache]
         if todo:
             start = time.perf_counter()
-            results = run_trials([c for _, c in todo], engine="auto")
+            # a configuration's shape is drawn here, so its group size is measured here (once per shape, cached)
+            results = run_trials([c for _, c in todo], engine="auto", group_size=tuned_group_size)
             share = (time.perf_counter() - start) / len(todo)   # seconds per trained seed
             for (tid, _), r in zip(todo, results):
                 cache[tid] = {"trial_id": tid, "status": r.status, "result": r.to_dict(), "seconds": share}

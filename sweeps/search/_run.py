@@ -35,10 +35,10 @@ from optuna.trial import TrialState
 
 from analysis.objectives import OBJECTIVES
 from bench import TrialConfig, TrialResult
+from bench.locks import FileLock, LockBusy
 from bench.trial import check_device
 
 from ..identity import trial_id
-from ..locks import FileLock, LockBusy
 from ..options import ExecutionOptions
 from ..run import resolve_out_dir
 from ..session import FolderSession, folder_session

@@ -3,7 +3,7 @@
 Embedded storage is Optuna's journal file backend at ``DIR/optuna.journal``: every process
 appends JSON lines under a lock and replays the file to read. Optuna's own locks are files
 that a killed process leaves behind (the next writer then waits out a 30 s grace period);
-the journal's lock here is a ``sweeps.locks.FileLock`` on ``DIR/optuna.journal.flock``
+the journal's lock here is a ``bench.locks.FileLock`` on ``DIR/optuna.journal.flock``
 instead, which the kernel releases when its holder dies. ``--storage URL`` uses an RDB
 (SQLAlchemy URL) instead.
 """
@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from bench.rng import derive_seed
 
-from ..locks import FileLock
+from bench.locks import FileLock
 from ._liveness import HEARTBEAT_SECONDS, dead_trials, rdb_storage
 from ._optuna_compat import storage_trial_id, study_storage
 from ._spec import SearchSpec

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import optuna
 
-from ..locks import FileLock
+from bench.locks import FileLock
 from ..parent_watch import exit_with_parent
 from ..signals import STOP_SIGNALS
 from ._liveness import HEARTBEAT_SECONDS, StudyLock, heartbeat, identify

@@ -3,7 +3,7 @@
 Default runs (``--benchmark-disable``, set in pyproject.toml) execute every case once
 with a few steps, so the suite cannot rot; nothing here asserts a time. Timed runs record
 each engine's same-run ratio to the seed loop and its fraction of this machine's limit
-(bench/roofline.py) in ``extra_info``. Group sizes here are the budget rule's
+(perf/roofline.py) in ``extra_info``. Group sizes here are the budget rule's
 (``default_group_size``), never tuned, so a case means the same thing on every machine. Timed
 runs and the regression workflow are described in bench/README.md:
 
@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from bench import TrialConfig
-from bench.roofline import measure_roofline
-from bench.steppers import engine_stepper, reference_stepper, same_run_ratio
 from bench.trial import default_group_size
+from perf.roofline import measure_roofline
+from perf.steppers import engine_stepper, reference_stepper, same_run_ratio
 
 WIDTHS = (100, 300, 1000)
 TIMED_STEPS = 20     # steps per round when timing: rounds of roughly 10-200 ms

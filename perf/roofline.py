@@ -5,7 +5,7 @@ a training step cannot do without: the engine's matrix products on their real sh
 (per hidden-to-hidden layer: the forward ``baddbmm`` (A, n, w) x (A, w, w), the weight
 gradient (A, w, n) x (A, n, w) and the input gradient (A, n, w) x (A, w, w); with d > 1
 inputs also the first layer's (A, n, d) x (A, d, w) and its weight gradient), and one
-fused Adam step (``torch._fused_adam_``, as ``bench.engine._Adam`` calls it) over a flat
+fused Adam step (``torch._fused_adam_``, as ``bench.engine.FusedAdam`` calls it) over a flat
 buffer of the group's parameter count. Their sum per arm-step is the limit: a step that
 did nothing else (no activation, mask, loss or output-layer work, no Python) would run at
 ``limit_arm_steps_per_s``. An engine's fraction of it is limit time / engine time.
@@ -18,7 +18,6 @@ Units: seconds, FLOP/s, bytes/s, arm-steps/s.
 """
 from __future__ import annotations
 
-import functools
 import os
 import re
 import sys
@@ -28,10 +27,10 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from .config import TrialConfig
-from .engine import _Adam, _Group
-from .results import plain_arm
-from .task import layer_dims
+from bench.config import TrialConfig
+from bench.engine import FusedAdam, Group, step_products
+from bench.results import plain_arm
+from bench.task import layer_dims
 
 ROUND_SECONDS = 0.02     # one timed round of one product
 ROUNDS = 5               # the minimum over rounds is kept: the kernel's rate on a hot cache
@@ -43,19 +42,20 @@ ADAM_OPS = {"aten::_fused_adam_", "aten::_foreach_add_"}
 MASK_FRAMES = re.compile(r"rng\.py\(\d+\)|engine\.py\(\d+\): (keep|multiplier)$")
 
 
+# the engine's products (bench.engine.step_products) as this report names them
+PRODUCT_NAMES = {("forward", True): "input layer forward", ("weight grad", True): "input layer weight grad",
+                 ("forward", False): "hidden forward (baddbmm)", ("weight grad", False): "hidden weight grad (bmm)",
+                 ("input grad", False): "hidden input grad (bmm)"}
+
+
 def matmul_shapes(cfg: TrialConfig, n_arms: int) -> list[dict[str, Any]]:
-    """The engine's matrix products of one step: name, (batch, m, k, n) and count per step."""
-    dims = layer_dims(cfg)
-    A, n, w, d, L = n_arms, cfg.n_train, cfg.width, dims[0], cfg.depth
-    out = []
-    if d > 1:   # the first layer is a product only with several inputs (one input: an outer product)
-        out += [{"name": "input layer forward", "shape": (A, n, d, w), "count": 1},
-                {"name": "input layer weight grad", "shape": (A, d, n, w), "count": 1}]
-    if L > 1:
-        out += [{"name": "hidden forward (baddbmm)", "shape": (A, n, w, w), "count": L - 1},
-                {"name": "hidden weight grad (bmm)", "shape": (A, w, n, w), "count": L - 1},
-                {"name": "hidden input grad (bmm)", "shape": (A, n, w, w), "count": L - 1}]
-    return out
+    """The engine's matrix products of one step (``bench.engine.step_products``): name, (batch, m, k, n)
+    and count per step."""
+    out: dict[tuple[str, tuple], dict[str, Any]] = {}
+    for p in step_products(n_arms, cfg.n_train, cfg.input_dim, cfg.width, cfg.depth):
+        name = PRODUCT_NAMES[p.name, p.layer == 0]
+        out.setdefault((name, p.shape), {"name": name, "shape": p.shape, "count": 0})["count"] += 1
+    return list(out.values())
 
 
 def measure_roofline(cfg: TrialConfig, n_arms: int) -> dict[str, Any]:
@@ -82,12 +82,13 @@ def measure_roofline(cfg: TrialConfig, n_arms: int) -> dict[str, Any]:
 
 
 def limit_stepper(cfg: TrialConfig, n_arms: int, steps: int) -> tuple[Callable[[], Any], int]:
-    """The limit's work as a racer: ``steps`` times, the products of an engine step
-    (``matmul_shapes``) and its fused Adam step, on a real group's buffers, nothing else.
+    """The limit's work as a racer: ``steps`` times, the products of an engine step (the calls
+    the step makes, ``bench.engine.Group.products``) and its fused Adam step, on a real group's
+    buffers, nothing else.
     Returns (run, arm-steps per call).
 
     ``measure_roofline`` times these kernels apart, each repeated on a hot cache, and keeps
-    minimums. Raced in the same alternating rounds as the engines (``bench.speed.race``,
+    minimums. Raced in the same alternating rounds as the engines (``perf.speed.race``,
     medians), they run under the engines' conditions: caches cooled by the other racers
     between rounds, the step's real buffers, the same clock drift. An engine's fraction of
     this racer is then the share of its step that is not products and Adam. The products
@@ -95,21 +96,10 @@ def limit_stepper(cfg: TrialConfig, n_arms: int, steps: int) -> tuple[Callable[[
     fills them first), as the engine's do: operands of their own made a larger working set
     and a racer 12% slower (0.214 against 0.191 ms per arm-step, group 4, docs/measurements.md).
     """
-    grp = _Group(_limit_arms(cfg, n_arms, steps))
+    grp = Group(_limit_arms(cfg, n_arms, steps))
     with torch.no_grad():
         grp.step(0)
-    P, G, X, work = grp.stack.params, grp.stack.grads, grp.X, grp.work
-    v = work.bind(P, G, X, 0)
-    L = cfg.depth
-    calls: list[Callable[[], Any]] = []
-    if X.shape[2] > 1:   # the input layer's two products (one input: elementwise, not a product)
-        calls += [functools.partial(torch.baddbmm, P[1], X, P[0], out=work.h[0]),
-                  functools.partial(torch.bmm, v["XT"][0], work.g[0], out=v["G0pad"][0])]
-    for layer in range(1, L):
-        calls += [functools.partial(torch.baddbmm, P[2 * layer + 1], work.h[layer - 1], P[2 * layer], out=work.h[layer]),
-                  functools.partial(torch.bmm, v["hT"][layer - 1], work.g[0], out=G[2 * layer]),
-                  functools.partial(torch.bmm, work.g[0], v["wT"][layer], out=work.g[1])]
-    calls.append(grp.opt.step)
+    calls = [call for _, call in grp.products()] + [grp.opt.step]
 
     def run() -> None:
         with torch.no_grad():
@@ -152,7 +142,7 @@ def _adam_seconds(cfg: TrialConfig, n_arms: int, device: torch.device) -> tuple[
     total = -(-n_arms * n_params // 64) * 64
     flat = torch.randn(total, generator=torch.Generator().manual_seed(1)).to(device)
     grad = torch.randn(total, generator=torch.Generator().manual_seed(2)).to(device).mul_(1e-3)
-    return _best_seconds(_Adam(flat, grad, cfg.lr).step, device), total
+    return _best_seconds(FusedAdam(flat, grad, cfg.lr).step, device), total
 
 
 def _best_seconds(fn: Callable[[], Any], device: torch.device) -> float:

@@ -16,7 +16,8 @@ torch, another CPU or a faster engine is another key, so their old entries are s
 
 Environment:
     DROPOUT_BENCH_CACHE_DIR   where the cache lives (default: platformdirs' user cache dir)
-    DROPOUT_BENCH_TUNE=0      never measure: ``budget_group_size`` decides ("fallback"),
+    DROPOUT_BENCH_TUNE=0      never measure: the budget rule decides ("fallback",
+                              ``bench.trial.default_group_size``),
                               for test suites and other places where timing must not happen
 
 Units: seconds per arm-step (one network, one optimizer update).
@@ -30,14 +31,17 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Literal, Union
+from typing import Any, Iterator
 
 import platformdirs
 import torch
 
-from .config import ConfigError, TrialConfig
-from .engine import ENGINE_REVISION
-from .machine import cpu_model, gpu
+from bench.config import ConfigError, TrialConfig
+from bench.engine import ENGINE_REVISION
+from bench.locks import FileLock
+from bench.machine import cpu_model, gpu
+from bench.trial import MAX_GROUP_SIZE, default_group_size
+
 from .memory import group_buffer_bytes
 from .steppers import Stepper, group_stepper, mixed_stepper
 
@@ -49,29 +53,15 @@ ROUNDS = 3              # interleaved rounds per candidate; the minimum is kept
 PROBE_STEPS = 3         # steps of the calibration call that sizes each candidate's rounds
 NEAR_BEST = 1.02        # the smallest size within 2% of the fastest wins: smaller groups lose less under load
 MAX_ENTRIES = 256       # oldest entries are dropped beyond this
-# The fallback (DROPOUT_BENCH_TUNE=0, or a failed measurement): as many arms as keep
-# parameters + gradients + Adam's two moments within a budget. 3 MB on CPU is a share of
-# the 32 MiB L3 of the machine where docs/measurements.md's scans were taken (width 100: 18 arms,
-# 300: 2, 1000: 1); on CUDA the budget only bounds memory.
-GROUP_STATE_BYTES = {"cpu": 3 * 2**20, "cuda": 4 * 2**30}
-MAX_GROUP_SIZE = {"cpu": 64, "cuda": 4096}  # arms per stacked computation
-
-GroupSize = Union[int, Literal["auto"], None]   # None means "auto"
 
 
-def budget_group_size(device: str, width: int = 300, depth: int = 2) -> int:
-    """Arms per group from the state budget alone: no measurement (the seed's shape: 2 on CPU, 2,943 on CUDA)."""
-    kind = _kind(device)
-    n_params = width * (width + 1) * (depth - 1) + 3 * width + 1
-    return max(1, min(MAX_GROUP_SIZE[kind], GROUP_STATE_BYTES[kind] // (16 * n_params)))
+def tuned_group_size(cfg: TrialConfig, dropout: bool) -> int:
+    """This machine's measured best group size for arms shaped like ``cfg`` (cached after the
+    first measurement): a ``group_size`` rule for ``bench.run_trials``."""
+    return group_size_choice(cfg, dropout=dropout)["group_size"]
 
 
-def resolve_group_size(cfg: TrialConfig, dropout: bool, group_size: GroupSize = "auto") -> int:
-    """The number of arms per group for arms shaped like ``cfg``: ``group_size`` if a number, else tuned."""
-    return group_size_choice(cfg, dropout=dropout, group_size=group_size)["group_size"]
-
-
-def group_size_choice(cfg: TrialConfig, *, dropout: bool = True, group_size: GroupSize = "auto",
+def group_size_choice(cfg: TrialConfig, *, dropout: bool = True, group_size: int | str | None = "auto",
                       retune: bool = False) -> dict[str, Any]:
     """The group size for arms shaped like ``cfg`` and where it came from, as a plain dict.
 
@@ -215,19 +205,17 @@ def _write(path: Path, key: dict[str, Any], entry: dict[str, Any]) -> str | None
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """One process tunes at a time (the others wait, then read its result); no lock where one cannot be had."""
+    lock = FileLock(path.with_name(path.name + ".lock"))
     try:
-        import fcntl
         path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(path.with_name(path.name + ".lock"), "a")
-    except (ImportError, OSError):
+        lock.acquire()
+    except OSError:          # a read-only or missing cache dir: measure anyway, unlocked
         yield
         return
-    with fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _entry_id(key: dict[str, Any]) -> str:
@@ -235,7 +223,7 @@ def _entry_id(key: dict[str, Any]) -> str:
 
 
 def _fallback(cfg: TrialConfig, reason: str) -> dict[str, Any]:
-    return {"group_size": budget_group_size(cfg.device, cfg.width, cfg.depth), "source": "fallback", "reason": reason}
+    return {"group_size": default_group_size(cfg.device, cfg.width, cfg.depth), "source": "fallback", "reason": reason}
 
 
 # ---- the machine ---------------------------------------------------------------------

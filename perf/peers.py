@@ -14,7 +14,7 @@ full-batch MSE and Adam at cfg.lr, as the engine does:
   every arm its own nn.Dropout masks). nn.Dropout's rate is a module attribute, not a
   parameter, so the dropout nets and the plain nets are two ensembles.
 
-Each returns a stepper as in bench/steppers.py: a zero-argument function that runs
+Each returns a stepper as in perf/steppers.py: a zero-argument function that runs
 ``steps`` training steps and returns the last step's loss per arm, (A,). The stacked
 version draws its masks from a generator seeded with cfg.seed; nn.Dropout inside vmap
 draws from torch's global RNG (torch.func offers no generator there). These exist to be
@@ -28,9 +28,9 @@ from typing import Callable
 import torch
 from torch.func import functional_call, grad, stack_module_state, vmap
 
-from .config import TrialConfig
-from .reference import build_net
-from .task import init_params, make_data
+from bench.config import TrialConfig
+from bench.reference import build_net
+from bench.task import init_params, make_data
 
 Stepper = Callable[[], torch.Tensor]
 PEERS = ("stacked_autograd", "func_ensemble")

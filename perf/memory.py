@@ -20,10 +20,10 @@ from typing import Any
 
 import torch
 
-from .config import TrialConfig
-from .engine import DropoutMasks, _Group, aligned_arm_floats, residual_chunk
-from .results import dropout_arm, plain_arm
-from .task import layer_dims
+from bench.config import TrialConfig
+from bench.engine import DropoutMasks, Group, aligned_arm_floats, residual_chunk
+from bench.results import dropout_arm, plain_arm
+from bench.task import layer_dims
 
 FLOAT = 4  # bytes of float32 / int32
 
@@ -57,7 +57,7 @@ def _group_arms(cfg: TrialConfig, n_arms: int) -> list:
 
 
 def _train(cfg: TrialConfig, n_arms: int) -> None:
-    grp = _Group(_group_arms(cfg, n_arms))
+    grp = Group(_group_arms(cfg, n_arms))
     with torch.no_grad():
         for s in range(cfg.steps):
             grp.step(s)

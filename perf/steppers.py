@@ -15,11 +15,11 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .config import TrialConfig
-from .engine import _Group
-from .reference import build_net
-from .results import dropout_arm, plain_arm
-from .task import make_data
+from bench.config import TrialConfig
+from bench.engine import Group
+from bench.reference import build_net
+from bench.results import dropout_arm, plain_arm
+from bench.task import make_data
 
 Stepper = Callable[[], torch.Tensor]  # returns the last step's train-mode loss per arm
 
@@ -34,7 +34,7 @@ def group_stepper(cfg: TrialConfig, n_arms: int, *, n_dropout: int, steps: int) 
     """``steps`` steps of one engine group of ``n_arms`` arms (seeds cfg.seed + i), the first
     ``n_dropout`` with dropout; returns the last step's loss per arm, (n_arms,)."""
     c = cfg.replace(steps=steps)
-    grp = _Group([(dropout_arm if i < n_dropout else plain_arm)(c.replace(seed=c.seed + i)) for i in range(n_arms)])
+    grp = Group([(dropout_arm if i < n_dropout else plain_arm)(c.replace(seed=c.seed + i)) for i in range(n_arms)])
 
     def run() -> torch.Tensor:
         grp.rewind()

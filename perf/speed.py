@@ -9,10 +9,10 @@ a shared machine only same-run ratios are comparable.
 
 The same run also measures training steps alone (``measure_steps``: no set-up, no
 evaluation), alternating the engines, the reference loop and, with ``peers``, what a
-user would write instead (bench/peers.py), with medians per arm-step; this machine's
-limit for the config (bench/roofline.py: the matrix products and Adam alone) and each
+user would write instead (perf/peers.py), with medians per arm-step; this machine's
+limit for the config (perf/roofline.py: the matrix products and Adam alone) and each
 engine's fraction of it; a profile of where the batched engine's step goes; and the
-group size used and where it came from (bench/tune.py).
+group size used and where it came from (perf/tune.py).
 
 Units: seconds (wall clock), trials/s, arm-steps/s (one arm = one network, one step =
 one optimizer update; a trial is two arms).
@@ -29,15 +29,16 @@ from typing import Any
 
 import torch
 
-from .config import ConfigError, TrialConfig
-from .engine import ENGINE_REVISION
-from .machine import cpu_model, gpu, host
+from bench.config import ConfigError, TrialConfig
+from bench.engine import ENGINE_REVISION
+from bench.machine import cpu_model, gpu, host
+from bench.reference import run_reference_trial
+from bench.trial import GroupSize, check_device, run_trials
+
 from .peers import PEERS, peer_stepper
-from .reference import run_reference_trial
 from .roofline import limit_stepper, measure_roofline, profile_step
 from .steppers import group_stepper, mixed_stepper, reference_stepper
-from .trial import check_device, run_trials
-from .tune import GroupSize, describe, group_size_choice
+from .tune import describe, group_size_choice
 
 SPEED_SCHEMA_VERSION = 3   # 2: group_size_choice, steps (race, roofline, profile), roofline_fraction;
                            # 3: the limit's kernels as a racer, same_rounds_fraction
@@ -61,8 +62,8 @@ def measure_speed(
 
     trials: trials for the batched engine (and for the worker processes);
     reference_trials / single_trials: trials for the slower two; workers > 1 adds the
-    batched engine in that many processes; group_size: a number, or "auto" (bench.tune);
-    peers: also time bench/peers.py's steppers in the step race. The device is cfg.device.
+    batched engine in that many processes; group_size: a number, or "auto" (perf.tune);
+    peers: also time perf/peers.py's steppers in the step race. The device is cfg.device.
     Returns a plain dict (JSON-ready).
     """
     _check_counts(trials=trials, reference_trials=reference_trials, single_trials=single_trials,
@@ -120,7 +121,7 @@ def _time_trials(cfg: TrialConfig, size: int, trials: int, slow: tuple[int, int]
 def measure_steps(cfg: TrialConfig, group_size: int, *, peers: bool = False, steps: int = RACE_STEPS,
                   rounds: int = RACE_ROUNDS) -> dict[str, Any]:
     """Training steps alone, in alternating rounds: seconds per arm-step (medians), ratio to the
-    reference loop and fraction of this machine's limit; the limit itself (bench/roofline.py at
+    reference loop and fraction of this machine's limit; the limit itself (perf/roofline.py at
     group sizes 1 and ``group_size``, the faster kept) and a profile of the batched engine's step.
 
     Every racer trains arms mixed as trials mix them (half with dropout when cfg.dropout > 0;
