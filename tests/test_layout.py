@@ -162,3 +162,27 @@ def test_the_task_name_check_sees_a_comparison(tmp_path, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "PACKAGES", ("analysis",))
     assert _task_names_outside_home() == ["analysis/floor.py:2: a task named outside bench/task.py",
                                           "analysis/floor.py:3: a task named outside bench/task.py"]
+
+
+# No two production places share six or more lines (imports, docstrings and comments aside):
+# pylint's duplicate-code check, the one the house is held to.
+def _shared_lines(root: Path, packages) -> list[str]:
+    proc = subprocess.run([sys.executable, "-m", "pylint", "--disable=all", "--enable=duplicate-code",
+                           "--min-similarity-lines=6", "--ignore-imports=yes", "--ignore-docstrings=yes",
+                           "--ignore-comments=yes", "--score=no", *packages], cwd=root,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode in (0, 8), proc.stderr   # 8: a refactoring message (R0801) was issued; else it did not run
+    return [line for line in proc.stdout.splitlines() if line.startswith("==")]
+
+
+def test_no_two_production_places_share_six_lines():
+    assert _shared_lines(ROOT, PACKAGES) == []
+
+
+def test_the_shared_lines_check_sees_a_copy(tmp_path):
+    body = "\n".join(f"    total = total * {i} + {i}" for i in range(7))
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    for name in ("a", "b"):
+        (tmp_path / "pkg" / f"{name}.py").write_text(f"def {name}(total):\n{body}\n    return total\n")
+    assert _shared_lines(tmp_path, ["pkg"]) == ["==pkg.a:[1:9]", "==pkg.b:[1:9]"]
