@@ -14,7 +14,7 @@ import pandas as pd
 
 from bench import TASKS
 
-from . import _render as R
+from . import formatting as fmt
 from .answers import Cost, Plan, cost, noise_free_ratio, plan, versus_line
 from .cells import cell_axes, cell_table, focus_cell
 from .comparisons import comparison_tables, counts_per_cell
@@ -211,8 +211,8 @@ def _beside(ok: pd.DataFrame, known: pd.DataFrame, cells: pd.DataFrame, axes: li
         for j, m in enumerate(METRICS):
             low, high = interval(v[m], seed=np.random.SeedSequence([boot["seed"], j]),
                                      n_resamples=boot["n_resamples"], method=boot["method"])
-            r[m] = R.ci(v[m].mean(), low, high)
-            r[f"{m} textbook"] = R.num(exp[m]) if exp is not None else ""
-        r["eff. df"] = R.num(float(effective_df(v["gap"].mean(), n, sd)), 1)
+            r[m] = fmt.ci(v[m].mean(), low, high)
+            r[f"{m} textbook"] = fmt.num(exp[m]) if exp is not None else ""
+        r["eff. df"] = fmt.num(float(effective_df(v["gap"].mean(), n, sd)), 1)
         out.append(r)
     return pd.DataFrame(out)

@@ -24,7 +24,7 @@ import pandas as pd
 from bench.arms import PAIR, comparators
 from bench.arms import label as arm_label
 
-from . import stats
+from . import formatting as fmt, stats
 from .comparisons import trained
 from .divergence import count_against, diverged
 from .mean_test import mean_test
@@ -194,16 +194,15 @@ RULE = (f"Per group, each family (dropout over its rates, weight decay over its 
 
 def families_display(table: pd.DataFrame, label: str) -> pd.DataFrame:
     """The best-of-family table for the report: one row per (group, rival), ``label`` naming the outcome."""
-    from . import _render as R
     rows = []
     for _, r in table.iterrows():
         d = {a: f"{r[a]:g}" if isinstance(r[a], float) else r[a] for a in table.attrs.get("group_axes", [])}
         d.update({"against": arm_label(r["question"]), "dropout's choice": r["dropout_choice"],
                   "rival's choice": r["rival_choice"] or "-", "seeds (select / judge)": f"{r['n_select']} / {r['n']}",
-                  f"{label} rival": R.num(r[[c for c in table.columns if c.endswith("_rival_mean")][0]]),
-                  f"{label} dropout": R.num(r[[c for c in table.columns if c.endswith("_dropout_mean")][0]]),
-                  "mean delta [95% CI]": R.ci(r["delta_mean"], r["delta_ci_low"], r["delta_ci_high"], 4),
-                  "p Holm": R.pvalue(r["p_holm"]) + ("*" if r["p_holm"] < ALPHA else ""),
+                  f"{label} rival": fmt.num(r[[c for c in table.columns if c.endswith("_rival_mean")][0]]),
+                  f"{label} dropout": fmt.num(r[[c for c in table.columns if c.endswith("_dropout_mean")][0]]),
+                  "mean delta [95% CI]": fmt.ci(r["delta_mean"], r["delta_ci_low"], r["delta_ci_high"], 4),
+                  "p Holm": fmt.pvalue(r["p_holm"]) + ("*" if r["p_holm"] < ALPHA else ""),
                   "diverged (dropout / rival)": f"{r['diverged_dropout']} / {r['diverged_rival']}",
                   "verdict": r["verdict"]})
         rows.append(d)
