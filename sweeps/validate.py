@@ -113,8 +113,8 @@ def _train(plan: ValidationPlan, seeds: list[int], rows: dict[int, dict], path: 
 def write_validation(out_dir: str | os.PathLike, rows: Sequence[dict[str, Any]], *, rel_margin: float,
                      sd_margin: float) -> str:
     """validation.json (the table, the setup, the environment) and validation.md; returns the Markdown."""
-    from analysis.files import atomic_write_text
-    from analysis.validation import equivalence_table, markdown
+    from analysis.pages.files import atomic_write_text
+    from analysis.numbers.validation import equivalence_table, markdown
     from bench.results import environment
 
     out = Path(out_dir)

@@ -58,11 +58,11 @@ def test_the_size_check_sees_a_big_function(tmp_path, monkeypatch):
     assert _oversized() == ["bench/big.py:1 big: 71 lines, 9 parameters"]
 
 
-# One home per fact: the outcome names live in analysis/outcomes.py (as Outcome objects; bench
+# One home per fact: the outcome names live in analysis/records/outcomes.py (as Outcome objects; bench
 # records them as ArmResult fields), and the machine is read in bench/machine.py only.
 def _names_outcomes(node: ast.AST) -> bool:
     """A tuple, list or set literal holding two or more outcome names: a copy of the list."""
-    from analysis.outcomes import OUTCOMES
+    from analysis.records.outcomes import OUTCOMES
 
     return isinstance(node, (ast.Tuple, ast.List, ast.Set)) and sum(
         isinstance(e, ast.Constant) and e.value in OUTCOMES for e in node.elts) >= 2
@@ -78,8 +78,8 @@ def _production_files():
 def _copies() -> list[str]:
     found = []
     for where, text in _production_files():
-        if where != "analysis/outcomes.py" and any(map(_names_outcomes, ast.walk(ast.parse(text)))):
-            found.append(f"{where}: a list of outcome names outside analysis/outcomes.py")
+        if where != "analysis/records/outcomes.py" and any(map(_names_outcomes, ast.walk(ast.parse(text)))):
+            found.append(f"{where}: a list of outcome names outside analysis/records/outcomes.py")
         if where != "bench/machine.py" and "/proc/cpuinfo" in text:
             found.append(f"{where}: a reader of the CPU model outside bench/machine.py")
     return found
@@ -95,7 +95,7 @@ def test_the_home_check_sees_a_copy(tmp_path, monkeypatch):
                                                   'CPU = open("/proc/cpuinfo").readline()\n')
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     monkeypatch.setattr(sys.modules[__name__], "PACKAGES", ("sweeps",))
-    assert _copies() == ["sweeps/copy.py: a list of outcome names outside analysis/outcomes.py",
+    assert _copies() == ["sweeps/copy.py: a list of outcome names outside analysis/records/outcomes.py",
                          "sweeps/copy.py: a reader of the CPU model outside bench/machine.py"]
 
 

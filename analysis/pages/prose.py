@@ -1,10 +1,10 @@
-"""The sentences of a sweep's report under its first screen (``analysis.first_screen``): the
+"""The sentences of a sweep's report under its first screen (``analysis.pages.first_screen``): the
 summary (what the verdicts are on, where, how much, the trend, the cost, the reference
 predictors, the seeds), the findings (numbers with intervals, in words) and the design block
 (what was run, on what, and how every number is defined). Every verdict comes from
-``analysis.decisions``.
+``analysis.inference.decisions``.
 
-Both read an ``analysis.estimates.Estimates`` and return plain strings.
+Both read an ``analysis.numbers.estimates.Estimates`` and return plain strings.
 """
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ import pandas as pd
 from bench import TASKS
 from bench.arms import arm_kind, label
 
+from ..inference.decisions import ALPHA, VERDICTS
+from ..inference.stats import MIN_SEEDS
+from ..numbers.answers import relative
+from ..numbers.cells import cell_label
+from ..numbers.estimates import Estimates
+from ..records.outcomes import OUTCOMES
 from . import _render as R
-from .cells import cell_label
-from .answers import relative
-from .decisions import ALPHA, VERDICTS
-from .estimates import Estimates
-from .outcomes import OUTCOMES
-from .stats import MIN_SEEDS
 
 
 AXIS_NAMES = {"n_train": "N", "dropout": "p", "width": "width", "depth": "depth", "lr": "lr",
@@ -107,8 +107,8 @@ def _declared(rep: Estimates) -> str:
 
 def _against(rep: Estimates) -> list[str]:
     """Does dropout beat the alternatives? First each family's best against dropout's best, chosen on
-    the even seeds and judged on the odd (analysis.families); then per setting (analysis.comparisons)."""
-    from .comparisons import VERDICT_WORDS
+    the even seeds and judged on the odd (analysis.numbers.families); then per setting (analysis.numbers.comparisons)."""
+    from ..numbers.comparisons import VERDICT_WORDS
 
     out = _against_families(rep)
     for arm, c in rep.comparisons.items():
@@ -135,7 +135,7 @@ def _against_families(rep: Estimates) -> list[str]:
     unit = f"({', '.join(axis_name(a) for a in groups)}) groups" if groups else "groups"
     per = " and ".join(axis_name(a) for a in groups) or "sweep"
     out = []
-    from .families import questions
+    from ..numbers.families import questions
 
     for q in questions():
         g = f[f["question"] == q]

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from .formatting import ci, count, num, percent, pvalue  # noqa: F401  (the pages write R.num, R.ci)
+from ..numbers.formatting import ci, count, num, percent, pvalue  # noqa: F401  (the pages write R.num, R.ci)
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1180px;margin:1.5em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -27,7 +27,7 @@ figure.lead{margin:.4em 0}figure.lead img{max-height:62vh;width:auto;max-width:1
 Block = tuple  # (heading, note, content): content is a DataFrame, ("figure", name, caption),
 #                ("list", [sentences]), ("defs", [(term, definition)]) or the first screen,
 #                ("lead", [sentences], figure name or None, caption); an empty heading draws none
-EXPLORATORY = "Exploratory:"   # a first-screen line that starts so is set apart (analysis.first_screen)
+EXPLORATORY = "Exploratory:"   # a first-screen line that starts so is set apart (analysis.pages.first_screen)
 
 
 def md_table(frame: pd.DataFrame) -> str:

@@ -1,12 +1,12 @@
 """The report's first screen: three short lines that answer the question, read in ten seconds.
 
-1. where dropout helps (and where it hurts), by the decision rule of ``analysis.decisions``;
+1. where dropout helps (and where it hurts), by the decision rule of ``analysis.inference.decisions``;
 2. by how much, at the best cell, with intervals that allow for choosing it among the cells
-   (the relative cut by Fieller's interval over the same seeds, ``analysis.ratio``);
+   (the relative cut by Fieller's interval over the same seeds, ``analysis.inference.ratio``);
 3. at what cost, in training step time.
 
 A report whose outcome or smallest effect was changed after the run gets a line above them
-saying that it is exploratory (``Estimates.exploratory``). Everything else is ``analysis.prose``.
+saying that it is exploratory (``Estimates.exploratory``). Everything else is ``analysis.pages.prose``.
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from .answers import relative
-from .decisions import ALPHA
-from .estimates import Estimates
+from ..inference.decisions import ALPHA
+from ..numbers.answers import relative
+from ..numbers.estimates import Estimates
 from . import _render as R
 from .prose import axis_name, short_label, share_text, value_text, verdict_keys
 

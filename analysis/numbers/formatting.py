@@ -1,7 +1,7 @@
 """Numbers as table text: '0.034', '0.034 [0.027, 0.041]', '-24%', '3.2e-05'; '-' for missing.
 
 The report's tables hold these strings; the numbers room writes a few itself (the known answers
-beside the nets, the best of each family), the pages the rest (``analysis._render`` passes them on).
+beside the nets, the best of each family), the pages the rest (``analysis.pages._render`` passes them on).
 """
 from __future__ import annotations
 
