@@ -95,7 +95,8 @@ def versus_line(ok: pd.DataFrame, known: pd.DataFrame, cells: pd.DataFrame, axes
 
 @dataclass(frozen=True)
 class Relative:
-    """A cell's mean delta as a share of the plain net's mean error, with Fieller intervals (analysis.inference.ratio)."""
+    """A cell's mean delta as a share of the plain net's mean error, with Fieller intervals
+    (analysis.inference.ratio)."""
     of_plain: tuple[float, float, float]             # (share, low, high) of the plain net's mean
     above_floor: Optional[tuple[float, float, float]]  # of the plain net's error above the noise floor
     floor: float

@@ -98,7 +98,8 @@ def cell_table(
 
 
 def _add_test(table: pd.DataFrame) -> None:
-    """The verdict's test per cell (``analysis.inference.mean_test.mean_test``): ``delta_p``, and ``delta_skew`` (G1)."""
+    """The verdict's test per cell (``analysis.inference.mean_test.mean_test``): ``delta_p``, and
+    ``delta_skew`` (G1)."""
     p, skew = np.full(len(table), np.nan), np.full(len(table), np.nan)
     for i, v in enumerate(table["delta_values"]):
         v = np.asarray(v, dtype=float)

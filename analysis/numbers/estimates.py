@@ -51,24 +51,25 @@ class StatsOptions:
 
 @dataclass
 class Estimates:
-    """A sweep's numbers: ``trials`` (analysis.records.frame.records_frame), ``cells`` (analysis.numbers.cells.cell_table)."""
+    """A sweep's numbers: ``trials`` (analysis.records.frame.records_frame), ``cells``
+    (analysis.numbers.cells.cell_table)."""
     trials: pd.DataFrame             # one row per trial
     cells: pd.DataFrame              # one row per cell of ``axes``
-    axes: list[str]                  # the swept fields plain or dropout reads: they define a cell (analysis.records.pairs)
+    axes: list[str]                  # the swept fields plain or dropout reads: they define a cell (records.pairs)
     focus: Optional[int]             # index in ``cells`` of the cell the findings lead with
-    known: pd.DataFrame              # analysis.numbers.known_answers.known_answer_table over every finished trial
+    known: pd.DataFrame              # numbers.known_answers.known_answer_table over every finished trial
     beside: pd.DataFrame             # the focus cell's nets beside the known answers, formatted
-    best: Optional[Best] = None      # analysis.inference.decisions.best_cell
-    line: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.numbers.answers.versus_line
-    cost: Optional[Cost] = None      # analysis.numbers.answers.cost
-    plan: Optional[Plan] = None      # analysis.numbers.answers.plan
+    best: Optional[Best] = None      # inference.decisions.best_cell
+    line: pd.DataFrame = field(default_factory=pd.DataFrame)  # numbers.answers.versus_line
+    cost: Optional[Cost] = None      # numbers.answers.cost
+    plan: Optional[Plan] = None      # numbers.answers.plan
     smallest_effect: str = ""        # where the margin came from, in words
     outcome: Outcome = OUTCOMES[DEFAULT]   # what the arms are compared on
     noise_free_ratio: Optional[float] = None  # median over cells: SD of delta, excess risk / test MSE
-    trend: Optional[Trend] = None    # analysis.inference.trend.fit_trend over the grid
-    variance: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.inference.variance.variance_table (crossed designs)
-    comparisons: dict[str, pd.DataFrame] = field(default_factory=dict)  # analysis.numbers.comparisons, per comparator arm
-    families: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.numbers.families: best of each family, per group
+    trend: Optional[Trend] = None    # inference.trend.fit_trend over the grid
+    variance: pd.DataFrame = field(default_factory=pd.DataFrame)  # inference.variance.variance_table (crossed designs)
+    comparisons: dict[str, pd.DataFrame] = field(default_factory=dict)  # numbers.comparisons, per comparator arm
+    families: pd.DataFrame = field(default_factory=pd.DataFrame)  # numbers.families: best of each family, per group
     pairs: pd.DataFrame = field(default_factory=pd.DataFrame)  # ``trials`` with each (seed, plain-dropout pair) once
     declared_outcome: str = DEFAULT  # the spec's [report] outcome (declared before the run), else the default
     exploratory: list[str] = field(default_factory=list)  # why this report is not the declared analysis

@@ -84,7 +84,8 @@ def plot_delta_trend(trials: pd.DataFrame, cells: pd.DataFrame, axes: Sequence[s
 
 
 def plot_delta_heatmap(cells: pd.DataFrame, x: str, y: str, facet: Optional[str] = None, *, label: str = "test MSE"):
-    """Mean delta over two swept axes, each cell marked with its interval and verdict (``analysis.inference.decisions``).
+    """Mean delta over two swept axes, each cell marked with its interval and verdict
+    (``analysis.inference.decisions``).
 
     Colour: the mean delta, centred at 0 (blue: dropout helped; ColorBrewer RdBu, colour-blind
     safe). Text: the mean, its interval and the verdict. The verdict is also drawn in line,

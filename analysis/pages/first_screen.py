@@ -69,7 +69,8 @@ def places(sub: pd.DataFrame, c: pd.DataFrame, axes: Sequence[str]) -> str:
     runs: dict[str, list[Any]] = {}         # the same span of the other axis: one phrase for its groups
     for g, part in sub.groupby(group, sort=True):
         runs.setdefault(_span(part[rest[0]], c.loc[c[group] == g, rest[0]], rest[0]), []).append(g)
-    return "; ".join(f"at {span} for {axis_name(group)} = {_and([value_text(g) for g in gs])}" for span, gs in runs.items())
+    return "; ".join(f"at {span} for {axis_name(group)} = {_and([value_text(g) for g in gs])}"
+                     for span, gs in runs.items())
 
 
 def _span(values: pd.Series, every: pd.Series, axis: str) -> str:

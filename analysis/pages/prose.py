@@ -107,7 +107,8 @@ def _declared(rep: Estimates) -> str:
 
 def _against(rep: Estimates) -> list[str]:
     """Does dropout beat the alternatives? First each family's best against dropout's best, chosen on
-    the even seeds and judged on the odd (analysis.numbers.families); then per setting (analysis.numbers.comparisons)."""
+    the even seeds and judged on the odd (analysis.numbers.families); then per setting
+    (analysis.numbers.comparisons)."""
     from ..numbers.comparisons import VERDICT_WORDS
 
     out = _against_families(rep)
