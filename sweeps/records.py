@@ -2,7 +2,7 @@
 a manifest, and a search's study snapshot.
 
     >>> from sweeps import load_trials
-    >>> df = load_trials("results/quick")      # one row per trial (columns: analysis/frame.py)
+    >>> df = load_trials("results/quick")      # one row per trial (columns: analysis/records/frame.py)
 
 The store is opened read-only, so a sweep still running in the folder is not disturbed.
 """
@@ -29,12 +29,12 @@ def load_records(out_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def load_trials(out_dir: str | Path) -> pd.DataFrame:
-    """One row per trial; columns documented in analysis/frame.py."""
+    """One row per trial; columns documented in analysis/records/frame.py."""
     return records_frame(load_records(out_dir))
 
 
 def load_curves(out_dir: str | Path) -> pd.DataFrame:
-    """One row per (trial, arm, evaluation step); columns documented in analysis/frame.py."""
+    """One row per (trial, arm, evaluation step); columns documented in analysis/records/frame.py."""
     return curves_frame(load_records(out_dir))
 
 

@@ -4,7 +4,7 @@
 loop and the tutorial's loop (``bench.validate``), appends one JSON line per seed to
 ``DIR/validation.jsonl`` (fsync'd: a killed run keeps every finished seed, a torn last line
 is dropped), and writes ``DIR/validation.json`` and ``DIR/validation.md`` with the
-equivalence table (``analysis.validation``). Rerun the same command to resume: seeds
+equivalence table (``analysis.numbers.validation``). Rerun the same command to resume: seeds
 already stored are not trained again; a different config in the same folder is refused.
 """
 from __future__ import annotations

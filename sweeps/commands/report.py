@@ -1,4 +1,4 @@
-"""CLI: ``dropout-bench report DIR`` (parse, translate, call ``analysis.report.write_report``)."""
+"""CLI: ``dropout-bench report DIR`` (parse, translate, call ``analysis.pages.report.write_report``)."""
 from __future__ import annotations
 
 import argparse

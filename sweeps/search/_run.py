@@ -90,7 +90,7 @@ class SearchSummary:
 
     def answer(self) -> list[str]:
         """The search's answer, read from its store: the confirmed score on fresh seeds with its
-        interval first, beside the search's own (optimistic) score (``analysis.search_report``)."""
+        interval first, beside the search's own (optimistic) score (``analysis.pages.search_report``)."""
         from analysis.pages.search_report import search_answer
 
         from ..records import load_search
