@@ -138,7 +138,7 @@ class TrialResult:
 
     @property
     def status(self) -> str:
-        """The plain-versus-dropout pair's: a comparator arm has its own status (analysis.comparisons)."""
+        """The plain-versus-dropout pair's: a comparator arm has its own status (analysis.numbers.comparisons)."""
         return "diverged" if "diverged" in (self.plain.status, self.dropout.status) else "ok"
 
     def to_dict(self) -> dict[str, Any]:

@@ -75,7 +75,7 @@ class Task:
     truth: Optional[Callable[[torch.Tensor], torch.Tensor]] = None  # f: (m, d) -> (m, 1); None: real labels
     noise_known: bool = True         # sigma^2 is the noise floor (our noise_std); not on real labels
     linear: bool = False             # f is a line: the least-squares line is the correctly specified model
-    predictors: tuple[tuple[str, str], ...] = ()   # known-answer predictors (analysis.known_answers): name, label
+    predictors: tuple[tuple[str, str], ...] = ()   # known-answer predictors (analysis.numbers.known_answers): name, label
     rows: int = 0                    # rows of a finite data set; 0: synthetic (test at the training x)
     test_rows: int = 0               # held-out rows when test_size is 0 (data sets only)
 

@@ -12,7 +12,7 @@ reference loop and the tutorial's verbatim loop, one row of final metrics per se
   differ from the engine's, so it compares in distribution only.
 
 Every metric is eval-mode MSE after ``cfg.steps`` steps: ``{arm}_train_mse``, ``{arm}_test_mse``.
-The statistics live in ``analysis.validation``.
+The statistics live in ``analysis.numbers.validation``.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analysis.files import atomic_write
+from analysis.pages.files import atomic_write
 
 from .records import load_trials
 

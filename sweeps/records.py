@@ -2,7 +2,7 @@
 a manifest, and a search's study snapshot.
 
     >>> from sweeps import load_trials
-    >>> df = load_trials("results/quick")      # one row per trial (columns: analysis/frame.py)
+    >>> df = load_trials("results/quick")      # one row per trial (columns: analysis/records/frame.py)
 
 The store is opened read-only, so a sweep still running in the folder is not disturbed.
 """
@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from analysis.frame import curves_frame, records_frame
+from analysis.records.frame import curves_frame, records_frame
 
 from .store import Store
 
 if TYPE_CHECKING:
-    from analysis.search_report import SearchRecords
+    from analysis.pages.search_report import SearchRecords
 
 
 def load_records(out_dir: str | Path) -> list[dict[str, Any]]:
@@ -29,12 +29,12 @@ def load_records(out_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def load_trials(out_dir: str | Path) -> pd.DataFrame:
-    """One row per trial; columns documented in analysis/frame.py."""
+    """One row per trial; columns documented in analysis/records/frame.py."""
     return records_frame(load_records(out_dir))
 
 
 def load_curves(out_dir: str | Path) -> pd.DataFrame:
-    """One row per (trial, arm, evaluation step); columns documented in analysis/frame.py."""
+    """One row per (trial, arm, evaluation step); columns documented in analysis/records/frame.py."""
     return curves_frame(load_records(out_dir))
 
 
@@ -62,7 +62,7 @@ def load_manifest(out_dir: str | Path) -> dict[str, Any]:
 def load_search(out_dir: str | Path) -> SearchRecords:
     """What the search report reads from a search folder: spec, study snapshot, confirmation plan, records."""
     # matplotlib comes with the search report: load it only when a search is read
-    from analysis.search_report import SearchRecords
+    from analysis.pages.search_report import SearchRecords
 
     with Store.open(out_dir, readonly=True) as store:
         meta, records = store.meta(), list(store.records())

@@ -11,7 +11,7 @@ from pathlib import Path
 
 def write_sweep_outputs(out: Path) -> None:
     """trials.parquet/csv and report.html (with its Markdown, figures and tables) of a sweep folder."""
-    from analysis.report import write_report
+    from analysis.pages.report import write_report
 
     from .export import export_trials
     from .records import load_manifest, load_records
@@ -29,7 +29,7 @@ def write_sweep_outputs(out: Path) -> None:
 
 def write_search_outputs(out: Path) -> None:
     """search_report.html of a search folder."""
-    from analysis.search_report import write_search_report
+    from analysis.pages.search_report import write_search_report
 
     from .records import load_search
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from analysis.outcomes import OUTCOMES
+from analysis.records.outcomes import OUTCOMES
 from bench import ENGINES, ConfigError, TrialConfig
 from bench.arms import settings
 from bench.config import field_names

@@ -4,7 +4,7 @@
 loop and the tutorial's loop (``bench.validate``), appends one JSON line per seed to
 ``DIR/validation.jsonl`` (fsync'd: a killed run keeps every finished seed, a torn last line
 is dropped), and writes ``DIR/validation.json`` and ``DIR/validation.md`` with the
-equivalence table (``analysis.validation``). Rerun the same command to resume: seeds
+equivalence table (``analysis.numbers.validation``). Rerun the same command to resume: seeds
 already stored are not trained again; a different config in the same folder is refused.
 """
 from __future__ import annotations
@@ -113,8 +113,8 @@ def _train(plan: ValidationPlan, seeds: list[int], rows: dict[int, dict], path: 
 def write_validation(out_dir: str | os.PathLike, rows: Sequence[dict[str, Any]], *, rel_margin: float,
                      sd_margin: float) -> str:
     """validation.json (the table, the setup, the environment) and validation.md; returns the Markdown."""
-    from analysis.files import atomic_write_text
-    from analysis.validation import equivalence_table, markdown
+    from analysis.pages.files import atomic_write_text
+    from analysis.numbers.validation import equivalence_table, markdown
     from bench.results import environment
 
     out = Path(out_dir)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from _records import sweep_manifest, sweep_records
-from analysis.report import write_report
+from analysis.pages.report import write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -139,7 +139,7 @@ def test_the_first_screen_is_three_lines_and_the_verdict_figure(report, tmp_path
 
 
 def test_an_exploratory_report_says_so_above_the_three_lines(tmp_path):
-    from analysis.estimates import StatsOptions
+    from analysis.numbers.estimates import StatsOptions
 
     path = write_report(tmp_path / "exploratory", records=sweep_records(), manifest=sweep_manifest(),
                         seed_picture=False, options=StatsOptions(outcome="excess_risk"))

@@ -142,7 +142,7 @@ def _records_with_comparators(shift: dict) -> list[dict]:
 
 def test_report_says_where_dropout_beats_each_comparator():
     from analysis import build_report
-    from analysis.frame import records_frame
+    from analysis.records.frame import records_frame
 
     shift = {"toy1d": 0.02, "sine1d": -0.02, "friedman1": 0.0}
     records = _records_with_comparators(shift)
@@ -166,7 +166,7 @@ def test_report_says_where_dropout_beats_each_comparator():
 
 def test_report_page_shows_the_comparisons_table_and_figure(tmp_path):
     from analysis import build_report
-    from analysis.report import page_blocks
+    from analysis.pages.report import page_blocks
 
     rep = build_report(_records_with_comparators({"toy1d": 0.02, "sine1d": -0.02}), {"grid_axes": ["task"]},
                        seed_picture=False)
@@ -210,9 +210,9 @@ def test_a_sweep_over_a_comparator_setting_loads_and_checks_every_cell():
 
 
 def test_a_diverged_comparator_counts_against_it_and_leaves_the_main_comparison_alone():
-    from analysis.comparisons import comparison_tables
-    from analysis.cells import cell_table
-    from analysis.frame import records_frame
+    from analysis.numbers.comparisons import comparison_tables
+    from analysis.numbers.cells import cell_table
+    from analysis.records.frame import records_frame
 
     records = _records_with_comparators({"toy1d": 0.02})
     records[0]["result"]["comparators"]["early_stop"].update(status="diverged", test_mse=float("nan"))
@@ -244,9 +244,9 @@ def test_the_trend_is_fitted_to_one_task_and_says_so():
 
 
 def test_a_diverged_dropout_arm_counts_against_dropout_in_the_comparison():
-    from analysis.comparisons import comparison_tables
-    from analysis.cells import cell_table
-    from analysis.frame import records_frame
+    from analysis.numbers.comparisons import comparison_tables
+    from analysis.numbers.cells import cell_table
+    from analysis.records.frame import records_frame
 
     records = _records_with_comparators({"toy1d": 0.02})
     records[5]["result"]["dropout"].update(status="diverged", test_mse=float("nan"), diverged_at_step=30)

@@ -5,9 +5,9 @@ import pytest
 from scipy import stats as sps
 
 from _records import synthetic_records
-from analysis.decisions import best_cell, decide, verdict_words
-from analysis.estimates import StatsOptions
-from analysis.report import build_report, decisions_display
+from analysis.inference.decisions import best_cell, decide, verdict_words
+from analysis.numbers.estimates import StatsOptions
+from analysis.pages.report import build_report, decisions_display
 
 BASE = {"n_train": 20}
 
@@ -166,9 +166,9 @@ def test_no_best_cell_until_enough_seeds():
 def test_the_least_squares_line_is_the_reference_where_the_truth_is_a_line():
     """toy1d's truth is a line: each net is compared with the line on the same seeds, paired, in words that
     follow the paired difference's interval (not a count of cells where the line's mean is lower)."""
-    from analysis.estimates import _data_keys
-    from analysis.frame import records_frame
-    from analysis.known_answers import known_answer_trials
+    from analysis.numbers.estimates import _data_keys
+    from analysis.records.frame import records_frame
+    from analysis.numbers.known_answers import known_answer_trials
 
     deltas = {(("dropout", 0.5),): _normal(0.03, 0.02, 12, 1)}
     rep = _report(deltas)
@@ -254,7 +254,7 @@ def test_a_diverged_dropout_seed_counts_against_dropout_in_the_main_table():
 
 
 def test_strongly_skewed_cells_are_flagged_in_the_table():
-    from analysis.report import cells_display
+    from analysis.pages.report import cells_display
 
     rng = np.random.default_rng(4)
     deltas = {(("dropout", 0.5),): rng.gamma(0.3, size=30) - 0.3, (("dropout", 0.2),): _normal(0.0, 0.02, 30, 2)}

@@ -107,8 +107,8 @@ def OWN(cfg):
 
 
 def _families(records, axes=("n_train", "dropout", "weight_decay", "patience")):
-    from analysis.families import best_of_families
-    from analysis.frame import records_frame
+    from analysis.numbers.families import best_of_families
+    from analysis.records.frame import records_frame
 
     return best_of_families(records_frame(records), list(axes))
 
@@ -135,7 +135,7 @@ def test_the_choice_is_made_on_the_even_seeds_and_judged_on_the_odd():
     odd = [outcome("plain", c) - outcome("dropout", c) for c in parse_spec(SPEC).configs()
            if c.n_train == 20 and c.dropout == 0.2 and c.seed % 2 == 1]
     assert row["delta_mean"] == pytest.approx(np.mean(odd), rel=1e-12)
-    from analysis.mean_test import mean_test
+    from analysis.inference.mean_test import mean_test
     assert row["p"] == pytest.approx(float(mean_test(np.array(odd))[0]), rel=1e-9)   # the verdicts' test
     assert row["p"] >= __import__("scipy").stats.ttest_1samp(odd, 0).pvalue - 1e-15
 
@@ -162,7 +162,7 @@ def test_a_diverged_seed_counts_against_its_arm():
 
 
 def test_holm_runs_across_the_groups_of_one_question():
-    from analysis.stats import adjust_pvalues
+    from analysis.inference.stats import adjust_pvalues
 
     def outcome(kind, cfg):
         shift = {"dropout": -0.004, "weight_decay": 0.0, "early_stop": 0.003, "plain": 0.001}[kind]
@@ -179,7 +179,7 @@ def test_holm_runs_across_the_groups_of_one_question():
 
 
 def test_estimates_carry_the_families_table():
-    from analysis.estimates import estimate
+    from analysis.numbers.estimates import estimate
 
     def outcome(kind, cfg):
         return 0.2 + _noise(kind, cfg.n_train, *OWN(cfg)[kind], cfg.seed)
@@ -194,7 +194,7 @@ def test_estimates_carry_the_families_table():
 def test_the_summary_leads_the_comparators_with_the_best_of_each_family():
     """The report's words for the best-of-family comparison: each rival's choice, the groups, the largest
     difference with its interval and Holm p."""
-    from analysis.report import build_report
+    from analysis.pages.report import build_report
 
     def outcome(kind, cfg):
         base = 0.2 + _noise(kind, cfg.n_train, cfg.seed)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from analysis.known_answers import known_answer_table, known_answer_trials, textbook
+from analysis.numbers.known_answers import known_answer_table, known_answer_trials, textbook
 from bench import TrialConfig, make_data
 
 

@@ -47,7 +47,7 @@ COLUMNS = ["n_train", "dropout", "delta_n", "delta_mean", "delta_ci_low", "delta
 
 
 def test_a_comparator_setting_splits_no_plain_versus_dropout_cell():
-    from analysis.estimates import estimate
+    from analysis.numbers.estimates import estimate
 
     one = estimate(_records([0.01]), _manifest("n_train", "dropout"))
     three = estimate(_records([1e-4, 1e-3, 1e-2]), _manifest("n_train", "dropout", "weight_decay"))
@@ -65,8 +65,8 @@ def test_a_comparator_setting_splits_no_plain_versus_dropout_cell():
 
 
 def test_the_weight_decay_comparison_splits_by_lambda_and_not_by_patience():
-    from analysis.comparisons import comparison_tables
-    from analysis.frame import records_frame
+    from analysis.numbers.comparisons import comparison_tables
+    from analysis.records.frame import records_frame
 
     frame = records_frame(_records([1e-4, 1e-2], patiences=(3, 10)))
     tables = comparison_tables(frame, ["n_train", "dropout", "weight_decay", "patience"])
@@ -77,8 +77,8 @@ def test_the_weight_decay_comparison_splits_by_lambda_and_not_by_patience():
 
 
 def test_a_corrupted_copy_of_a_pair_raises():
-    from analysis.estimates import estimate
-    from analysis.pairs import DuplicateMismatch
+    from analysis.numbers.estimates import estimate
+    from analysis.records.pairs import DuplicateMismatch
 
     records = _records([1e-4, 1e-2])
     bad = next(r for r in records if r["config"].get("weight_decay") == 1e-4 and r["config"]["seed"] == 3)
@@ -88,8 +88,8 @@ def test_a_corrupted_copy_of_a_pair_raises():
 
 
 def test_which_settings_an_arm_reads_comes_from_its_identity():
-    from analysis.frame import records_frame
-    from analysis.pairs import comparison_axes
+    from analysis.records.frame import records_frame
+    from analysis.records.pairs import comparison_axes
 
     frame = records_frame(_records([1e-4, 1e-2], patiences=(3, 10), seeds=1))
     axes = ["n_train", "dropout", "weight_decay", "patience"]

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from analysis.ratio import fieller
+from analysis.inference.ratio import fieller
 
 
 def test_a_constant_denominator_gives_the_t_interval_divided_by_it():

@@ -9,8 +9,8 @@ from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
 from _records import sweep_manifest, sweep_records
-from analysis.frame import records_frame
-from analysis.report import build_report, write_report
+from analysis.records.frame import records_frame
+from analysis.pages.report import build_report, write_report
 from bench import ConfigError, TrialConfig, run_trials
 
 
@@ -71,7 +71,7 @@ def test_headline_equals_a_recomputation_with_scipy():
     assert focus["delta_dz"] == pytest.approx(d.mean() / d.std(ddof=1))
     sentence = rep.findings[1]
     assert f"{d.mean():.4f}" in sentence and f"[{low:.4f}, {high:.4f}]" in sentence
-    from analysis.mean_test import mean_test
+    from analysis.inference.mean_test import mean_test
     p = [float(mean_test(g.sort_values("seed")["delta_test_mse"].to_numpy())[0])
          for _, g in ok.groupby(["n_train", "dropout"])]
     assert rep.cells["p_holm"].to_numpy() == pytest.approx(multipletests(p, method="holm")[1])
@@ -197,7 +197,7 @@ def test_cli_writes_the_report(tmp_path, capsys):
 
 
 def test_the_outcome_can_be_the_noise_free_excess_risk():
-    from analysis.estimates import StatsOptions
+    from analysis.numbers.estimates import StatsOptions
 
     records, manifest = sweep_records(), sweep_manifest()
     rep = build_report(records, manifest, options=StatsOptions(outcome="excess_risk"), figures=False)
@@ -240,7 +240,7 @@ def _declaring(report: dict) -> dict:
     ({}, {"smallest_effect": 0.02}, "the smallest effect of interest was changed after the run (declared: none"),
 ], ids=["outcome, default declared", "outcome, declared", "smallest effect", "smallest effect, none declared"])
 def test_a_choice_made_after_the_run_is_exploratory_on_the_first_screen(declared, options, reason):
-    from analysis.estimates import StatsOptions
+    from analysis.numbers.estimates import StatsOptions
 
     rep = build_report(sweep_records(), _declaring(declared), options=StatsOptions(**options), figures=False)
     assert rep.lead[0].startswith("Exploratory: " + reason), rep.lead[0]
@@ -253,7 +253,7 @@ def test_a_choice_made_after_the_run_is_exploratory_on_the_first_screen(declared
                                                ({"smallest_effect": 0.02}, {"smallest_effect": 0.02})],
                          ids=["defaults", "declared outcome", "declared outcome, repeated", "declared effect"])
 def test_the_declared_analysis_is_not_exploratory(declared, options):
-    from analysis.estimates import StatsOptions
+    from analysis.numbers.estimates import StatsOptions
 
     rep = build_report(sweep_records(), _declaring(declared), options=StatsOptions(**options), figures=False)
     assert rep.exploratory == [] and not any("xploratory:" in s for s in rep.lead)
@@ -262,7 +262,7 @@ def test_the_declared_analysis_is_not_exploratory(declared, options):
 
 
 def test_the_exploratory_line_leads_both_pages(tmp_path):
-    from analysis.estimates import StatsOptions
+    from analysis.numbers.estimates import StatsOptions
 
     write_report(tmp_path, records=sweep_records(), manifest=sweep_manifest(), seed_picture=False,
                  options=StatsOptions(outcome="excess_risk"))
@@ -300,8 +300,8 @@ def _grid_cells(verdicts: dict, small=()) -> "pd.DataFrame":
 
 
 def test_the_first_line_says_where_in_few_words():
-    from analysis.estimates import Estimates
-    from analysis.first_screen import where
+    from analysis.numbers.estimates import Estimates
+    from analysis.pages.first_screen import where
     import pandas as pd
 
     helps = {(n, p): "helps" for n in (20, 50) for p in (0.1, 0.3, 0.5)}
@@ -312,7 +312,7 @@ def test_the_first_line_says_where_in_few_words():
                           "less than the smallest effect of interest, 0.009); it raises it in 1: at p = 0.7 for "
                           "N = 10; 4 not detected, 1 withheld (30 seeds per cell).")
     # one axis: a run at either end, a run in the middle, every value, scattered values
-    from analysis.first_screen import places
+    from analysis.pages.first_screen import places
     one = cells[cells["n_train"] == 10]
     for chosen, said in (([0.1, 0.3], "at p ≤ 0.3"), ([0.5, 0.7], "at p ≥ 0.5"),
                          ([0.1, 0.3, 0.5, 0.7], "at every p"), ([0.1, 0.5], "at p = 0.1, 0.5"), ([0.3], "at p = 0.3")):
@@ -323,7 +323,7 @@ def test_the_heatmap_marks_verdicts_in_line_not_only_in_colour():
     """Solid frames for helps / hurts, dashed where the effect is below the smallest one of interest,
     hatching where the verdict is withheld; each cell's text holds its interval."""
     import matplotlib.pyplot as plt
-    from analysis.figures import plot_delta_heatmap
+    from analysis.pages.figures import plot_delta_heatmap
 
     cells = _grid_cells({(20, 0.1): "helps", (20, 0.3): "helps", (50, 0.1): "hurts", (20, 0.7): "withheld"},
                         small={(20, 0.3)})

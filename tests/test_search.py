@@ -247,7 +247,7 @@ def test_the_cli_says_a_search_without_confirmation_is_not_confirmed(searched):
 
 @pytest.fixture(scope="module")
 def report(searched):
-    from analysis.search_report import write_search_report
+    from analysis.pages.search_report import write_search_report
     from sweeps import load_search
 
     _, outs, _ = searched
@@ -351,7 +351,7 @@ def test_every_sampler_and_the_two_objective_search_run(tmp_path, sampler, objec
         pytest.importorskip("cmaes", reason="CmaEsSampler needs the cmaes package")
     from optuna.trial import TrialState
 
-    from analysis.search_report import build_search_figures, study_from_snapshot
+    from analysis.pages.search_report import build_search_figures, study_from_snapshot
     from sweeps.search import open_storage
     from sweeps.search._study import snapshot
 

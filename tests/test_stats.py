@@ -1,4 +1,4 @@
-"""analysis.stats on tiny hand-checkable arrays, against scipy/statsmodels, and by simulation.
+"""analysis.inference.stats on tiny hand-checkable arrays, against scipy/statsmodels, and by simulation.
 
 ``python tests/test_stats.py`` prints the coverage tables quoted in docs/statistics.md.
 """
@@ -11,7 +11,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 from statsmodels.stats.weightstats import DescrStatsW
 
-from analysis import stats
+from analysis.inference import stats
 
 
 def test_cohens_dz_by_hand():
@@ -341,7 +341,7 @@ def test_seeds_to_detect_edge_cases():
 def test_seeds_to_detect_gives_80_percent_power_by_simulation(effect, sd, family):
     """Gaussian deltas at the planned seeds: the verdict's test (t and Hall's corrected t, the larger p)
     at alpha/family reaches about 80% on fresh draws, and the plain t-test at least that."""
-    from analysis.mean_test import mean_test
+    from analysis.inference.mean_test import mean_test
 
     n = int(stats.seeds_to_detect(effect, sd, family=family))
     rng = np.random.default_rng([41, n])

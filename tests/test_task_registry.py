@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.known_answers import known_answer_trials, textbook
+from analysis.numbers.known_answers import known_answer_trials, textbook
 from bench import TASKS, ConfigError, TrialConfig, make_data
 
 

@@ -10,8 +10,8 @@ import pytest
 import statsmodels.formula.api as smf
 from scipy import stats as sps
 
-from analysis.clustered import INTERVAL, LINE, RAYS, cluster_ols, fieller, in_fieller, lack_of_fit, t_quantile
-from analysis.trend import design, fit_trend, min_seeds, vertex_weights
+from analysis.inference.clustered import INTERVAL, LINE, RAYS, cluster_ols, fieller, in_fieller, lack_of_fit, t_quantile
+from analysis.inference.trend import design, fit_trend, min_seeds, vertex_weights
 
 RATES, SIZES, SIZES4 = (0.1, 0.3, 0.5, 0.7), (10, 20, 50), (10, 20, 50, 100)
 TRUTH = {"Intercept": -0.25, "p": 0.2, "p2": -0.25, "logN": 0.17, "logN2": -0.027, "p:logN": 0.01}
@@ -187,7 +187,7 @@ def test_lack_of_fit_speaks_up_when_the_model_misses_the_pattern():
     tr = fit_trend(_one(_grid(SIZES, 30), np.random.default_rng(7), wiggle=0.01), ["dropout", "n_train"],
                    "delta_test_mse")
     assert tr.fits_badly and tr.lack_of_fit_p < 0.05
-    from analysis.prose import _trend
+    from analysis.pages.prose import _trend
 
     class Rep:
         trend = tr
@@ -209,7 +209,7 @@ def test_an_axis_the_model_has_no_term_for_is_held_at_the_focus_cell():
     from pathlib import Path
     sys.path.insert(0, str(Path(__file__).parent))
     from _records import synthetic_records
-    from analysis.report import build_report
+    from analysis.pages.report import build_report
 
     rng = np.random.default_rng(8)
     deltas = {(("dropout", p), ("n_train", n), ("noise_std", s)): rng.normal(0.01 * (s > 0.2), 0.01, 12)

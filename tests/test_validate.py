@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy import stats as sps
 
-from analysis.validation import equivalence_table
+from analysis.numbers.validation import equivalence_table
 from bench import TrialConfig
 from bench.validate import tutorial_trial, validation_rows
 from sweep_helpers import kill_group, wait_until

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.variance import SOURCES, mean_squares, split
+from analysis.inference.variance import SOURCES, mean_squares, split
 
 
 def _design(rng, sizes, sd):
@@ -64,7 +64,7 @@ def test_a_source_with_two_seeds_gets_an_estimate_but_no_interval():
 def test_a_crossed_sweep_splits_the_variance(tmp_path):
     """A real crossed sweep: each combination once per cell; the plain arm has no masks, so every
     masks share of its error is exactly 0, and trials that share a data seed share their data."""
-    from analysis.report import build_report
+    from analysis.pages.report import build_report
     from sweeps.records import load_manifest, load_records
     from sweeps.run import run_sweep
     from sweeps.spec import parse_spec

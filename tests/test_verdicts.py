@@ -1,6 +1,6 @@
 """Verdicts you can bet on: the decision rule's error rates, by simulation, at the sizes users run.
 
-Every simulation runs all replications as one array through ``analysis.mean_test.claims``, the
+Every simulation runs all replications as one array through ``analysis.inference.mean_test.claims``, the
 rule the report applies (the family's skewness check included, through ``withhold_signs``), so
 a rate measured here is the rate of the report's words. Replications are sized to their
 Monte Carlo error: 2,000 null sweeps give a 5% rate an SE of 0.49 points, so "holds 5%" is
@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from analysis.mean_test import claims, holm, mean_test, skewness, withhold_signs
+from analysis.inference.mean_test import claims, holm, mean_test, skewness, withhold_signs
 
 R = 2_000
 LIMIT = 0.05 + 2 * np.sqrt(0.05 * 0.95 / R)       # 5% within Monte Carlo error
@@ -137,7 +137,7 @@ def test_holm_and_the_test_against_references():
 
 def test_halls_statistic_by_hand():
     """T = sqrt(3) mean / sd for (0, 1, 5): mean 2, sd sqrt(7); G1 = 1.4578; H = T + aT^2/3 + a^2T^3/27 + a/6."""
-    from analysis.mean_test import hall_statistic
+    from analysis.inference.mean_test import hall_statistic
 
     d = np.array([0.0, 1.0, 5.0])
     t = 2 / (np.sqrt(7) / np.sqrt(3))
@@ -149,7 +149,7 @@ def test_halls_statistic_by_hand():
 
 def test_the_skewness_standard_error_matches_simulation():
     """SE of G1 under normality (the 'skewed' flag's yardstick) against 20,000 simulated samples per n."""
-    from analysis.mean_test import skewness_se
+    from analysis.inference.mean_test import skewness_se
 
     for n in (5, 10, 30):
         g = skewness(np.random.default_rng(n).standard_normal((20_000, n)))

@@ -66,7 +66,7 @@ def main() -> None:
     t1 = time.perf_counter()
     import torch
 
-    from analysis.report import write_report
+    from analysis.pages.report import write_report
 
     torch.set_num_threads(1)  # as the sweeps run; CPU time then approximates an idle machine's wall time
 

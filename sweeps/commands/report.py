@@ -1,11 +1,11 @@
-"""CLI: ``dropout-bench report DIR`` (parse, translate, call ``analysis.report.write_report``)."""
+"""CLI: ``dropout-bench report DIR`` (parse, translate, call ``analysis.pages.report.write_report``)."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
-from analysis.outcomes import OUTCOMES
+from analysis.records.outcomes import OUTCOMES
 
 REPORT_EXAMPLES = """examples:
   dropout-bench report results/quick                  # writes results/quick/report.html
@@ -51,8 +51,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError(f"--resamples {args.resamples}: must be >= 100")
     if args.smallest_effect is not None and not 0 < args.smallest_effect < float("inf"):
         raise ConfigError(f"--smallest-effect {args.smallest_effect}: must be a positive change in test MSE")
-    from analysis.estimates import StatsOptions
-    from analysis.report import write_report
+    from analysis.numbers.estimates import StatsOptions
+    from analysis.pages.report import write_report
 
     from ..records import load_manifest, load_records, load_search
 
@@ -67,7 +67,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError(str(exc)) from None
     print(f"wrote {path}", file=sys.stderr)
     if manifest.get("kind") == "search":
-        from analysis.search_report import write_search_report
+        from analysis.pages.search_report import write_search_report
 
         search = write_search_report(args.out or src, load_search(src), seed=args.seed, n_resamples=args.resamples)
         print(f"wrote {search}", file=sys.stderr)

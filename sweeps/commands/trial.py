@@ -60,8 +60,8 @@ def cmd_trial(args: argparse.Namespace) -> int:
 
 
 def _draw(result, png: str | None, gif: str | None) -> None:
-    from analysis.files import atomic_write
-    from analysis.fit_picture import animate_trial_fit, plot_trial_fit, save_animation
+    from analysis.pages.files import atomic_write
+    from analysis.pages.fit_picture import animate_trial_fit, plot_trial_fit, save_animation
 
     if png:
         fig, _ = plot_trial_fit(result)

@@ -14,7 +14,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from analysis.objectives import OBJECTIVES
+from analysis.records.objectives import OBJECTIVES
 
 from ..execute import InProcessExecutor, ProcessExecutor, arms_per_unit, make_units
 from ..identity import trial_id

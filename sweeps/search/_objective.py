@@ -24,7 +24,7 @@ from typing import Any, Iterator
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from analysis.objectives import OBJECTIVES
+from analysis.records.objectives import OBJECTIVES
 from bench import run_trials
 from perf.tune import tuned_group_size
 

@@ -33,7 +33,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from analysis.objectives import OBJECTIVES
+from analysis.records.objectives import OBJECTIVES
 from bench import TrialConfig, TrialResult
 from bench.locks import FileLock, LockBusy
 from bench.trial import check_device
@@ -90,8 +90,8 @@ class SearchSummary:
 
     def answer(self) -> list[str]:
         """The search's answer, read from its store: the confirmed score on fresh seeds with its
-        interval first, beside the search's own (optimistic) score (``analysis.search_report``)."""
-        from analysis.search_report import search_answer
+        interval first, beside the search's own (optimistic) score (``analysis.pages.search_report``)."""
+        from analysis.pages.search_report import search_answer
 
         from ..records import load_search
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from analysis.objectives import OBJECTIVES
+from analysis.records.objectives import OBJECTIVES
 from bench import ConfigError, TrialConfig
 from bench.config import field_types
 

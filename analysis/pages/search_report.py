@@ -26,10 +26,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from ..inference.stats import DEFAULT_METHOD, MIN_SEEDS, interval  # noqa: E402
+from ..records.objectives import OBJECTIVES, Objective  # noqa: E402
 from . import _render as R  # noqa: E402
 from .files import atomic_write_text  # noqa: E402
-from .objectives import OBJECTIVES, Objective  # noqa: E402
-from .stats import DEFAULT_METHOD, MIN_SEEDS, interval  # noqa: E402
 
 DEFAULT_OBJECTIVE = "dropout_test_mse"  # what a spec without an objective is reported as
 

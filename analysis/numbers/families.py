@@ -8,11 +8,11 @@ chooses its best setting on the same half of the seeds (``SELECT``: the even see
 chosen settings are compared on the other half (the odd seeds), which played no part in the
 choice: paired delta = outcome(rival's best) - outcome(dropout's best) on the same seed (> 0:
 dropout better), its mean with a 95% t-interval and the verdicts' test of the mean
-(``analysis.mean_test``), Holm-adjusted across the groups of one question (dropout against one rival family): one multiplicity family per
-question. A seed on which an arm diverged counts against it (``analysis.divergence``; the
+(``analysis.inference.mean_test``), Holm-adjusted across the groups of one question (dropout against one rival family): one multiplicity family per
+question. A seed on which an arm diverged counts against it (``analysis.records.divergence``; the
 cell of that rule is the arm setting's seeds of the same group and half).
 
-Input is the trials frame of ``analysis.frame.records_frame``.
+Input is the trials frame of ``analysis.records.frame.records_frame``.
 """
 from __future__ import annotations
 
@@ -24,11 +24,12 @@ import pandas as pd
 from bench.arms import PAIR, comparators
 from bench.arms import label as arm_label
 
-from . import stats
+from ..inference import stats
+from ..inference.mean_test import mean_test
+from ..records.divergence import count_against, diverged
+from ..records.pairs import DuplicateMismatch, arm_keys, reads
+from . import formatting as fmt
 from .comparisons import trained
-from .divergence import count_against, diverged
-from .mean_test import mean_test
-from .pairs import DuplicateMismatch, arm_keys, reads
 
 
 
@@ -110,7 +111,7 @@ def best_of_families(trials: pd.DataFrame, axes: Sequence[str], *, outcome: str 
     ``dropout_settings``, ``rival_settings`` (how many each chose among); ``n_select`` (selection
     seeds of dropout's choice); ``n`` (confirmation seeds with both arms); ``{outcome}_dropout_mean``,
     ``{outcome}_rival_mean``; ``delta_mean``, ``delta_ci_low``, ``delta_ci_high`` (95% t); ``p``
-    (the verdicts' test of the mean delta, analysis.mean_test); ``p_holm`` (Holm across the groups of this question);
+    (the verdicts' test of the mean delta, analysis.inference.mean_test); ``p_holm`` (Holm across the groups of this question);
     ``diverged_dropout``, ``diverged_rival`` (confirmation seeds counted against each arm);
     ``verdict`` ("dropout better", "dropout worse", "not detected", "too few seeds").
     ``table.attrs["group_axes"]`` names the group axes. Empty when the trials carry no comparator arm.
@@ -194,16 +195,15 @@ RULE = (f"Per group, each family (dropout over its rates, weight decay over its 
 
 def families_display(table: pd.DataFrame, label: str) -> pd.DataFrame:
     """The best-of-family table for the report: one row per (group, rival), ``label`` naming the outcome."""
-    from . import _render as R
     rows = []
     for _, r in table.iterrows():
         d = {a: f"{r[a]:g}" if isinstance(r[a], float) else r[a] for a in table.attrs.get("group_axes", [])}
         d.update({"against": arm_label(r["question"]), "dropout's choice": r["dropout_choice"],
                   "rival's choice": r["rival_choice"] or "-", "seeds (select / judge)": f"{r['n_select']} / {r['n']}",
-                  f"{label} rival": R.num(r[[c for c in table.columns if c.endswith("_rival_mean")][0]]),
-                  f"{label} dropout": R.num(r[[c for c in table.columns if c.endswith("_dropout_mean")][0]]),
-                  "mean delta [95% CI]": R.ci(r["delta_mean"], r["delta_ci_low"], r["delta_ci_high"], 4),
-                  "p Holm": R.pvalue(r["p_holm"]) + ("*" if r["p_holm"] < ALPHA else ""),
+                  f"{label} rival": fmt.num(r[[c for c in table.columns if c.endswith("_rival_mean")][0]]),
+                  f"{label} dropout": fmt.num(r[[c for c in table.columns if c.endswith("_dropout_mean")][0]]),
+                  "mean delta [95% CI]": fmt.ci(r["delta_mean"], r["delta_ci_low"], r["delta_ci_high"], 4),
+                  "p Holm": fmt.pvalue(r["p_holm"]) + ("*" if r["p_holm"] < ALPHA else ""),
                   "diverged (dropout / rival)": f"{r['diverged_dropout']} / {r['diverged_rival']}",
                   "verdict": r["verdict"]})
         rows.append(d)

@@ -319,7 +319,7 @@ def seeds_to_detect(effect: float, sd: float, *, family: int = 1, alpha: float =
     ``sd`` is the per-seed SD of the difference (from a pilot or the sweep itself). The
     correction is Holm's over ``family`` cells: its first step tests at alpha / family, so a
     paired t-test at that level (noncentral t, ``seeds_for_power``) gives a first count. The
-    verdict's test (``analysis.mean_test.mean_test``: the larger p of t and Hall's skewness-
+    verdict's test (``analysis.inference.mean_test.mean_test``: the larger p of t and Hall's skewness-
     corrected t) is a little less powerful at small n, so the count is then raised until that
     test reaches ``power`` on 4,000 simulated Gaussian cells (seeded; Monte Carlo SE 0.6 points).
     inf when effect = 0, NaN when sd is unknown.

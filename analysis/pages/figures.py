@@ -1,7 +1,7 @@
 """Figures of a sweep: seaborn lives here only. Every function takes data, returns ``(fig, axes)``, never saves.
 
-Inputs: ``trials`` is the frame of ``analysis.frame.records_frame`` (one row per trial, usually
-the finished ones); ``cells`` is ``analysis.cells.cell_table``. Paired effects are drawn from the
+Inputs: ``trials`` is the frame of ``analysis.records.frame.records_frame`` (one row per trial, usually
+the finished ones); ``cells`` is ``analysis.numbers.cells.cell_table``. Paired effects are drawn from the
 per-seed ``delta_test_mse`` column and the cells' intervals of the mean paired delta, never from seaborn's
 own error bars (which bootstrap each group independently).
 """
@@ -84,7 +84,8 @@ def plot_delta_trend(trials: pd.DataFrame, cells: pd.DataFrame, axes: Sequence[s
 
 
 def plot_delta_heatmap(cells: pd.DataFrame, x: str, y: str, facet: Optional[str] = None, *, label: str = "test MSE"):
-    """Mean delta over two swept axes, each cell marked with its interval and verdict (``analysis.decisions``).
+    """Mean delta over two swept axes, each cell marked with its interval and verdict
+    (``analysis.inference.decisions``).
 
     Colour: the mean delta, centred at 0 (blue: dropout helped; ColorBrewer RdBu, colour-blind
     safe). Text: the mean, its interval and the verdict. The verdict is also drawn in line,
@@ -156,7 +157,7 @@ AGAINST_MARKS = {"helps": "better", "hurts": "worse", "withheld": "withheld", "n
 
 
 def plot_against(tables: dict, x: str, rows: Sequence[str], *, names: dict, label: str = "test MSE"):
-    """Dropout against each comparator: one heatmap panel per comparator (``analysis.comparisons``).
+    """Dropout against each comparator: one heatmap panel per comparator (``analysis.numbers.comparisons``).
 
     ``tables``: comparator -> its cell table; columns of each panel are the values of ``x``,
     rows the combinations of ``rows`` (the other swept axes). Colour: the mean paired delta
@@ -244,7 +245,7 @@ def plot_learning_curves(curves: pd.DataFrame, panel: Optional[str] = None, *,
                          floor: Optional[float] = None):
     """Test MSE against step for both arms: mean over seeds with a 95% t-interval band.
 
-    curves: long frame (``analysis.frame.curves_frame``): trial_id, arm, step, test_mse and the
+    curves: long frame (``analysis.records.frame.curves_frame``): trial_id, arm, step, test_mse and the
     config columns; one panel per value of ``panel``. Returns (fig, array of Axes).
     """
     panels = sorted(curves[panel].unique()) if panel else [None]
@@ -303,7 +304,7 @@ def plot_trend(cell_fit: pd.DataFrame, curves: pd.DataFrame, hue: Optional[str],
     fitted delta against the dropout rate (line, 95% band), one colour per value of ``hue``.
 
     cell_fit: columns dropout, [hue], mean, se; curves: dropout, [hue], fitted, low, high
-    (``analysis.trend.Trend``). Returns (fig, ax).
+    (``analysis.inference.trend.Trend``). Returns (fig, ax).
     """
     fig, ax = plt.subplots(figsize=(WIDTH_IN, 4.2))
     values = sorted(cell_fit[hue].unique()) if hue else [None]

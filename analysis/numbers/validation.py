@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from . import stats
+from ..inference import stats
 
 METRICS = ("plain_train_mse", "plain_test_mse", "dropout_train_mse", "dropout_test_mse")
 REL_MARGIN = 0.02

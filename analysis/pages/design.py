@@ -1,14 +1,14 @@
 """The design block of a sweep's report: what was run, on what, and how every number is defined.
 
-``design(rep, manifest, records)`` reads an ``analysis.estimates.Estimates`` and returns
+``design(rep, manifest, records)`` reads an ``analysis.numbers.estimates.Estimates`` and returns
 (label, text) rows.
 """
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from .decisions import RULE
-from .estimates import Estimates
+from ..inference.decisions import RULE
+from ..numbers.estimates import Estimates
 
 
 def design(rep: Estimates, manifest: Mapping[str, Any], records: Sequence[Mapping[str, Any]], *,
@@ -66,7 +66,7 @@ def design(rep: Estimates, manifest: Mapping[str, Any], records: Sequence[Mappin
 
 
 def _skew_words(rep: Estimates) -> str:
-    """What the family's skewness check found (``analysis.mean_test.family_skew_check``)."""
+    """What the family's skewness check found (``analysis.inference.mean_test.family_skew_check``)."""
     check = rep.cells.attrs.get("skew_check")
     return "no skewness check" if check is None else "skewness check: " + check.sentence()
 

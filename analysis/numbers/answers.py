@@ -1,8 +1,8 @@
 """The numbers behind a report's first lines: what dropout costs, how the nets compare with a
 least-squares line on the same seeds, and how many seeds a cell needs.
 
-Pure functions over the trials frame (``analysis.frame.records_frame``), the cell table
-(``analysis.cells.cell_table``) and the known-answer trials (``analysis.known_answers``).
+Pure functions over the trials frame (``analysis.records.frame.records_frame``), the cell table
+(``analysis.numbers.cells.cell_table``) and the known-answer trials (``analysis.numbers.known_answers``).
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pandas as pd
 
 from bench import TASKS
 
-from . import stats
-from .decisions import ALPHA
-from .ratio import fieller
+from ..inference import stats
+from ..inference.decisions import ALPHA
+from ..inference.ratio import fieller
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,8 @@ def versus_line(ok: pd.DataFrame, known: pd.DataFrame, cells: pd.DataFrame, axes
 
 @dataclass(frozen=True)
 class Relative:
-    """A cell's mean delta as a share of the plain net's mean error, with Fieller intervals (analysis.ratio)."""
+    """A cell's mean delta as a share of the plain net's mean error, with Fieller intervals
+    (analysis.inference.ratio)."""
     of_plain: tuple[float, float, float]             # (share, low, high) of the plain net's mean
     above_floor: Optional[tuple[float, float, float]]  # of the plain net's error above the noise floor
     floor: float

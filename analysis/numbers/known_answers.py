@@ -20,7 +20,7 @@ import pandas as pd
 
 from bench import TASKS, TrialConfig
 
-from .outcomes import LATER
+from ..records.outcomes import LATER
 
 PREDICTORS = ("oracle", "least_squares", "ridge")
 DATA_FIELDS = ("task", "n_train", "noise_std", "n_features", "test_size")   # what a trial's data depend on, with its seed
@@ -127,13 +127,13 @@ def _metrics(data, fit: np.ndarray, fit_test: np.ndarray, fit_new: np.ndarray | 
 
 def known_answer_table(trials: pd.DataFrame, *, seed: int = 0, n_resamples: int = 9_999,
                        method: str = "t") -> pd.DataFrame:
-    """Per (task, n_train, noise_std, predictor): n seeds, mean and 95% interval (``analysis.stats.interval``) of each metric beside the textbook value.
+    """Per (task, n_train, noise_std, predictor): n seeds, mean and 95% interval (``analysis.inference.stats.interval``) of each metric beside the textbook value.
 
     ``trials`` is ``known_answer_trials(...)``. Columns per metric m in ``METRICS``:
     m, m_ci_low, m_ci_high, m_expected, m_within (the textbook value lies inside the CI; None
     without an interval).
     """
-    from .stats import interval
+    from ..inference.stats import interval
 
     out = []
     keys = ["task", "n_train", "noise_std", "n_features", "test_size", "predictor"]

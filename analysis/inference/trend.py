@@ -3,7 +3,7 @@
 delta ~ p + p^2 + log N + (log N)^2 + log width + (log width)^2 + p:log N + p:log width, with
 the terms whose settings the sweep varies (p = dropout rate; a square needs three values of
 its setting). One method, always: OLS, with errors clustered by seed (CR2, t on G - 1 df,
-G = number of seeds; ``analysis.clustered``). A seed's cells are one cluster, which allows
+G = number of seeds; ``analysis.inference.clustered``). A seed's cells are one cluster, which allows
 what the trials share: within one N all rates share the data, the plain arm and the masks;
 across N only the initial weights. A random intercept per seed assumes one correlation for
 all of a seed's cells and its intervals for the N terms covered 73-81%.
@@ -255,7 +255,7 @@ def _curves(data: pd.DataFrame, axes: list[str], names: list[str], beta: np.ndar
 def _lack_of_fit(data: pd.DataFrame, axes: list[str], names: list[str], beta: np.ndarray, seeds: np.ndarray,
                  y: np.ndarray) -> tuple[pd.DataFrame, float, int, int, float]:
     """Observed cell means and their SEs beside the fitted means, and the seed-clustered test of the
-    cell means against the trend (``analysis.clustered.lack_of_fit``)."""
+    cell means against the trend (``analysis.inference.clustered.lack_of_fit``)."""
     g = data.groupby(axes, sort=True)
     cells = g["delta"].agg(["mean", "std", "count"]).reset_index()
     cells["se"] = cells["std"] / np.sqrt(cells["count"])

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 from typing import Any, Sequence
 
-import numpy as np
 import pandas as pd
+
+from ..numbers.formatting import ci, count, num, percent, pvalue  # noqa: F401  (the pages write R.num, R.ci)
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1180px;margin:1.5em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -27,45 +27,7 @@ figure.lead{margin:.4em 0}figure.lead img{max-height:62vh;width:auto;max-width:1
 Block = tuple  # (heading, note, content): content is a DataFrame, ("figure", name, caption),
 #                ("list", [sentences]), ("defs", [(term, definition)]) or the first screen,
 #                ("lead", [sentences], figure name or None, caption); an empty heading draws none
-EXPLORATORY = "Exploratory:"   # a first-screen line that starts so is set apart (analysis.first_screen)
-
-
-def num(v: Any, digits: int = 3) -> str:
-    """A number for a table cell; '-' for missing, 'inf' for infinite."""
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return "-" if v is None else str(v)
-    if math.isnan(f):
-        return "-"
-    if math.isinf(f):
-        return "inf" if f > 0 else "-inf"
-    return f"{f:.{digits}f}"
-
-
-def count(v: Any) -> str:
-    """An integer count; '-' for missing, 'inf' for infinite."""
-    return num(v, 0)
-
-
-def ci(mean: Any, low: Any, high: Any, digits: int = 3) -> str:
-    """'0.034 [0.027, 0.041]'."""
-    return f"{num(mean, digits)} [{num(low, digits)}, {num(high, digits)}]"
-
-
-def percent(x: Any) -> str:
-    """'-24%' (a signed change); '-' for missing."""
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return "-"
-    return "-" if not math.isfinite(f) else f"{100 * f:+.0f}%"
-
-
-def pvalue(p: Any) -> str:
-    if p is None or (isinstance(p, (float, np.floating)) and math.isnan(p)):
-        return "-"
-    return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
+EXPLORATORY = "Exploratory:"   # a first-screen line that starts so is set apart (analysis.pages.first_screen)
 
 
 def md_table(frame: pd.DataFrame) -> str:

@@ -1,12 +1,12 @@
 """The report's first screen: three short lines that answer the question, read in ten seconds.
 
-1. where dropout helps (and where it hurts), by the decision rule of ``analysis.decisions``;
+1. where dropout helps (and where it hurts), by the decision rule of ``analysis.inference.decisions``;
 2. by how much, at the best cell, with intervals that allow for choosing it among the cells
-   (the relative cut by Fieller's interval over the same seeds, ``analysis.ratio``);
+   (the relative cut by Fieller's interval over the same seeds, ``analysis.inference.ratio``);
 3. at what cost, in training step time.
 
 A report whose outcome or smallest effect was changed after the run gets a line above them
-saying that it is exploratory (``Estimates.exploratory``). Everything else is ``analysis.prose``.
+saying that it is exploratory (``Estimates.exploratory``). Everything else is ``analysis.pages.prose``.
 """
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from .answers import relative
-from .decisions import ALPHA
-from .estimates import Estimates
+from ..inference.decisions import ALPHA
+from ..numbers.answers import relative
+from ..numbers.estimates import Estimates
 from . import _render as R
-from .prose import _axis, _label, _share, _v, verdict_keys
+from .prose import axis_name, short_label, share_text, value_text, verdict_keys
 
 
 def first_screen(rep: Estimates) -> list[str]:
@@ -64,18 +64,19 @@ def places(sub: pd.DataFrame, c: pd.DataFrame, axes: Sequence[str]) -> str:
     group = "task" if "task" in axes else min(axes, key=lambda a: (c[a].nunique(), list(axes).index(a)))
     rest = [a for a in axes if a != group]
     if len(rest) > 1:                       # three or more axes: name the cells, at most four
-        labels = [_label(r, axes) for _, r in sub.iterrows()]
+        labels = [short_label(r, axes) for _, r in sub.iterrows()]
         return "at " + "; ".join(labels[:4]) + (f" and {len(labels) - 4} more" if len(labels) > 4 else "")
     runs: dict[str, list[Any]] = {}         # the same span of the other axis: one phrase for its groups
     for g, part in sub.groupby(group, sort=True):
         runs.setdefault(_span(part[rest[0]], c.loc[c[group] == g, rest[0]], rest[0]), []).append(g)
-    return "; ".join(f"at {span} for {_axis(group)} = {_and([_v(g) for g in gs])}" for span, gs in runs.items())
+    return "; ".join(f"at {span} for {axis_name(group)} = {_and([value_text(g) for g in gs])}"
+                     for span, gs in runs.items())
 
 
 def _span(values: pd.Series, every: pd.Series, axis: str) -> str:
     """'p ≤ 0.5', 'p ≥ 0.3', 'every p', or 'p = 0.1, 0.5': ``values`` among the axis's ``every`` values."""
     allv, got = sorted(set(every)), sorted(set(values))
-    name = _axis(axis)
+    name = axis_name(axis)
     if got == allv and len(allv) > 1:
         return f"every {name}"
     numeric = pd.api.types.is_numeric_dtype(every)
@@ -83,12 +84,12 @@ def _span(values: pd.Series, every: pd.Series, axis: str) -> str:
         i = allv.index(got[0])
         if allv[i:i + len(got)] == got:     # a run of neighbouring values
             if i == 0:
-                return f"{name} ≤ {_v(got[-1])}"
+                return f"{name} ≤ {value_text(got[-1])}"
             if i + len(got) == len(allv):
-                return f"{name} ≥ {_v(got[0])}"
+                return f"{name} ≥ {value_text(got[0])}"
             if len(got) >= 3:
-                return f"{_v(got[0])} ≤ {name} ≤ {_v(got[-1])}"
-    return f"{name} = {', '.join(_v(v) for v in got)}"
+                return f"{value_text(got[0])} ≤ {name} ≤ {value_text(got[-1])}"
+    return f"{name} = {', '.join(value_text(v) for v in got)}"
 
 
 def _and(words: list[str]) -> str:
@@ -102,7 +103,7 @@ def how_much(rep: Estimates) -> str:
         return ("By how much: no cell has enough seeds yet to name the best (a cell needs half its planned "
                 "seeds, and at least 3).")
     r = c.loc[b.index]
-    at = _label(r, rep.axes)
+    at = short_label(r, rep.axes)
     ci = f"{b.mean:.3f} [{b.low:.3f}, {b.high:.3f}]"
     choice = f"intervals allow for picking the best of {b.family} cells"
     if b.low <= 0:
@@ -114,7 +115,7 @@ def how_much(rep: Estimates) -> str:
     ok = rep.pairs[rep.pairs["status"] == "ok"]     # each (seed, pair of arms) once
     rel = relative(ok, r, rep.axes, o.name, floor=None, confidence=1 - ALPHA / b.family)
     plain = r[f"{o.name}_plain_mean"]
-    share = f", {_share(rel.of_plain)} of the plain net's {plain:.3f}" if rel else ""
+    share = f", {share_text(rel.of_plain)} of the plain net's {plain:.3f}" if rel else ""
     small = f", below the smallest effect of interest ({r['margin']:.3g})" if bool(r.get("below_margin", False)) else ""
     return f"Most at {at}: {ci} lower {o.label}{share}{small} ({choice})."
 

@@ -8,7 +8,7 @@ plain against dropout) splits no cell of this comparison, and the trials that di
 it repeat the same pair on the same seed. ``pair_trials`` keeps one copy of each pair per seed,
 after checking that the copies' paired deltas are bit-identical (they are the same trained arms).
 
-Input is the trials frame of ``analysis.frame.records_frame``.
+Input is the trials frame of ``analysis.records.frame.records_frame``.
 """
 from __future__ import annotations
 

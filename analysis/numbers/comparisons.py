@@ -2,12 +2,12 @@
 
 For each comparator arm c a trial carries (``bench.arms.comparators()``), the paired
 difference outcome(c) - outcome(dropout) on the same seed (> 0: dropout did better), judged
-per cell by the rule of ``analysis.decisions`` (Holm across the cells of that comparison):
+per cell by the rule of ``analysis.inference.decisions`` (Holm across the cells of that comparison):
 there "helps" reads "dropout better than c" and "hurts" "dropout worse".
 
-A comparison's cells come from the settings dropout and c read (``analysis.pairs``): the
+A comparison's cells come from the settings dropout and c read (``analysis.records.pairs``): the
 weight-decay comparison splits by lambda and not by patience; each (seed, pair of arms) counts
-once. A seed on which dropout or c diverged counts against it (``analysis.divergence``).
+once. A seed on which dropout or c diverged counts against it (``analysis.records.divergence``).
 """
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ import pandas as pd
 
 from bench.arms import comparators
 
+from ..records.divergence import pair_under_rule
+from ..records.pairs import pair_trials
 from .cells import cell_table
-from .divergence import pair_under_rule
-from .pairs import pair_trials
 
 VERDICT_WORDS = {"helps": "dropout better", "hurts": "dropout worse", "withheld": "withheld", "no effect": "no difference",
                  "not detected": "not detected", "too few seeds": "too few seeds"}
@@ -36,7 +36,7 @@ def comparison_tables(trials: pd.DataFrame, axes: Sequence[str], *, outcome: str
                       **boot: Any) -> dict[str, pd.DataFrame]:
     """Per comparator present in ``trials`` (a records_frame): its cell table on delta_{outcome}_vs_{c}.
 
-    Each table is ``analysis.cells.cell_table`` over the trials that trained c, one row per
+    Each table is ``analysis.numbers.cells.cell_table`` over the trials that trained c, one row per
     (seed, pair of arms), on the axes either arm reads (``table.attrs["axes"]``), with the
     comparator's own mean outcome per cell added as ``{outcome}_{c}_mean`` and the seeds on
     which each arm diverged (counted against it) as ``diverged_dropout`` and ``diverged_{c}``.

@@ -1,6 +1,6 @@
 """Per-cell summaries: one row per combination of swept settings, seeds pooled within it.
 
-Input is the trials frame of ``analysis.frame.records_frame`` (one row per trial). A cell is
+Input is the trials frame of ``analysis.records.frame.records_frame`` (one row per trial). A cell is
 a group of trials that differ only in ``seed``; statistics use the trials with status "ok".
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pandas as pd
 from bench import TrialConfig
 from bench.config import STREAM_SEEDS, field_names
 
-from . import stats
-from .mean_test import mean_test, skewness, skewness_se
+from ..inference import stats
+from ..inference.mean_test import mean_test, skewness, skewness_se
 
 METRICS = ("test_mse", "train_mse", "gap")
 ARMS = ("plain", "dropout")
@@ -57,14 +57,14 @@ def cell_table(
     ``eff_df_{arm}`` = N mean(gap) / (2 sigma^2); the paired difference ``delta_*`` from
     ``stats.paired_summary`` (cells with equal n together, in table order); ``margin``, the
     smallest effect of interest (``smallest_effect``, default ``decisions.default_margin``);
-    ``delta_p`` (the verdict's test, ``analysis.mean_test.mean_test``; NaN below 3 seeds) and
+    ``delta_p`` (the verdict's test, ``analysis.inference.mean_test.mean_test``; NaN below 3 seeds) and
     ``delta_skew`` (the deltas' sample skewness G1) and ``skewed`` (G1 beyond 1.96 of its
     standard error under normality: detectably skewed); ``p_holm``, ``p_bh`` (from ``delta_p``) and
     ``p_tost_holm`` adjusted across the family of cells with a p-value; ``sig_holm``, ``sig_bh`` at
     alpha = 0.05; ``delta_bonf_low``/``_high``, the mean's t-interval at 1 - 0.05/m over the m cells
-    of the family (simultaneous), and ``interval_differs`` where it and the Holm test disagree; the verdict columns of ``analysis.decisions.decide``.
+    of the family (simultaneous), and ``interval_differs`` where it and the Holm test disagree; the verdict columns of ``analysis.inference.decisions.decide``.
     """
-    from .decisions import decide, default_margin, skew_check
+    from ..inference.decisions import decide, default_margin, skew_check
 
     table, ok_rows = _cells(frame, list(axes))
     if table.empty:
@@ -98,7 +98,8 @@ def cell_table(
 
 
 def _add_test(table: pd.DataFrame) -> None:
-    """The verdict's test per cell (``analysis.mean_test.mean_test``): ``delta_p``, and ``delta_skew`` (G1)."""
+    """The verdict's test per cell (``analysis.inference.mean_test.mean_test``): ``delta_p``, and
+    ``delta_skew`` (G1)."""
     p, skew = np.full(len(table), np.nan), np.full(len(table), np.nan)
     for i, v in enumerate(table["delta_values"]):
         v = np.asarray(v, dtype=float)

@@ -14,10 +14,10 @@ import pandas as pd
 from bench import TASKS
 from bench.arms import label
 
+from ..numbers.cells import cell_label, slice_through
+from ..numbers.estimates import Estimates
+from ..records.frame import curves_frame
 from . import figures as F
-from .cells import cell_label, slice_through
-from .estimates import Estimates
-from .frame import curves_frame
 from .prose import formula
 
 TREND_AXES = ("n_train", "dropout", "width")

@@ -1,7 +1,7 @@
 """The statistical report of a sweep: findings, design, tables and figures, in one page.
 
-``build_report`` assembles the numbers (``analysis.estimates``), the sentences
-(``analysis.prose``) and the figures (``analysis.report_figures``; pure, apart from
+``build_report`` assembles the numbers (``analysis.numbers.estimates``), the sentences
+(``analysis.pages.prose``) and the figures (``analysis.pages.report_figures``; pure, apart from
 rerunning one trial for its picture); ``write_report`` writes ``report.html``
 (self-contained), ``report.md``, ``figures/*.png`` and ``tables/*.csv``. Both take the
 records and manifest as plain data (``sweeps.records`` reads them from a sweep's folder).
@@ -19,13 +19,13 @@ import pandas as pd
 
 from bench.arms import label, methods
 
+from ..inference.decisions import RULE, verdict_words
+from ..numbers.cells import cell_label
+from ..numbers.estimates import Estimates, StatsOptions, estimate
 from . import _render as R
-from .cells import cell_label
-from .estimates import Estimates, StatsOptions, estimate
-from .files import atomic_write
-from .decisions import RULE, verdict_words
-from .first_screen import first_screen
 from .design import design
+from .files import atomic_write
+from .first_screen import first_screen
 from .prose import findings, formula, summary, term
 
 
@@ -44,7 +44,7 @@ def build_report(records: Sequence[Mapping[str, Any]], manifest: Optional[Mappin
                  seed_picture: bool = True, figures: bool = True) -> Report:
     """Statistics, known answers and (unless ``figures=False``) figures of a set of records.
 
-    ``options``: how the numbers are computed and judged (``analysis.estimates.StatsOptions``);
+    ``options``: how the numbers are computed and judged (``analysis.numbers.estimates.StatsOptions``);
     ``focus`` picks the cell the findings lead with (default: nearest the seed experiment).
     """
     manifest = dict(manifest or {})
@@ -110,12 +110,12 @@ def decisions_display(rep: Estimates) -> pd.DataFrame:
 
 def comparisons_display(rep: Estimates) -> pd.DataFrame:
     """Dropout against each comparator arm, per cell: each arm's mean, the paired delta, the verdict."""
-    from .comparisons import VERDICT_WORDS
+    from ..numbers.comparisons import VERDICT_WORDS
 
     rows, o = [], rep.outcome
     for arm, c in rep.comparisons.items():
         for _, r in c.iterrows():
-            axes = c.attrs.get("axes", rep.axes)   # the settings dropout and this arm read (analysis.pairs)
+            axes = c.attrs.get("axes", rep.axes)   # the settings dropout and this arm read (analysis.records.pairs)
             d = {"against": label(arm), **{a: f"{r[a]:g}" if isinstance(r[a], float) else r[a] for a in axes},
                  "seeds": int(r["delta_n"])}
             d[f"{o.label} alternative"] = R.num(r[f"{o.name}_{arm}_mean"])
@@ -260,11 +260,11 @@ TITLES = {"delta_heatmap": "Where dropout helps", "delta_vs_n_train": "Benefit a
 
 def _alternatives_blocks(rep: Report, figures: dict[str, tuple[str, str]]) -> list[R.Block]:
     """Dropout against the other regularisers: the best of each family, then every setting per cell."""
-    from .divergence import RULE as DIVERGED
+    from ..records.divergence import RULE as DIVERGED
 
     blocks: list[R.Block] = []
     if len(rep.families):
-        from .families import RULE as FAMILIES, families_display
+        from ..numbers.families import RULE as FAMILIES, families_display
         blocks.append(("Best of each family", FAMILIES + DIVERGED, families_display(rep.families, rep.outcome.label)))
     if any(len(c) for c in rep.comparisons.values()):
         o = rep.outcome.label

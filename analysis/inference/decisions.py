@@ -4,7 +4,7 @@ A cell's verdict on the paired delta (test MSE(plain) - test MSE(dropout), > 0: 
 one estimand (the mean delta), one test, one level:
 
 - **too few seeds**: fewer than ``stats.MIN_SEEDS`` finished seeds; no interval, no verdict.
-- **helps** / **hurts**: the Holm-adjusted p of ``analysis.mean_test.mean_test`` (Student's t and
+- **helps** / **hurts**: the Holm-adjusted p of ``analysis.inference.mean_test.mean_test`` (Student's t and
   Hall's skewness-corrected t on the mean, the larger p) is below alpha; the direction is the
   mean's. When the equivalence test (TOST, Holm-adjusted) also puts the mean within
   +-margin, the smallest effect of interest, ``below_margin`` says so: "helps, below the
@@ -15,7 +15,7 @@ one estimand (the mean delta), one test, one level:
 - **no effect**: no direction, and TOST (Holm-adjusted) shows the mean within +-margin.
 - **not detected**: none of the above; the data cannot tell.
 
-``decide(cells)`` applies it to ``analysis.cells.cell_table``; ``best_cell`` chooses the
+``decide(cells)`` applies it to ``analysis.numbers.cells.cell_table``; ``best_cell`` chooses the
 largest benefit among the cells with enough seeds and gives it a simultaneous interval.
 """
 from __future__ import annotations
@@ -58,7 +58,7 @@ def skew_check(cells: pd.DataFrame, *, alpha: float = ALPHA, seed: int = 0) -> S
 
 
 def decide(cells: pd.DataFrame, *, alpha: float = ALPHA, check: Optional[SkewCheck] = None) -> dict[str, pd.Series]:
-    """``verdict``, ``below_margin``, ``reason`` and ``seeds_needed`` per cell of ``analysis.cells.cell_table``.
+    """``verdict``, ``below_margin``, ``reason`` and ``seeds_needed`` per cell of ``analysis.numbers.cells.cell_table``.
 
     ``check``: the family's skewness check (default: ``skew_check(cells)``).
     """

@@ -1,8 +1,8 @@
 """The numbers of a sweep's report: per-cell paired statistics, known answers on the same
 seeds, and the focus cell's nets beside them.
 
-``estimate(records, manifest)`` returns an ``Estimates``; the prose (``analysis.prose``),
-the figures (``analysis.report_figures``) and the page (``analysis.report``) read it.
+``estimate(records, manifest)`` returns an ``Estimates``; the prose (``analysis.pages.prose``),
+the figures (``analysis.pages.report_figures``) and the page (``analysis.pages.report``) read it.
 """
 from __future__ import annotations
 
@@ -14,20 +14,20 @@ import pandas as pd
 
 from bench import TASKS
 
-from . import _render as R
+from ..inference.decisions import Best, best_cell
+from ..inference.stats import DEFAULT_METHOD, DEFAULT_RESAMPLES, effective_df, interval
+from ..inference.trend import Trend, fit_trend
+from ..inference.variance import variance_table
+from ..records.divergence import pair_under_rule
+from ..records.frame import records_frame
+from ..records.outcomes import DEFAULT, OUTCOMES, Outcome, outcome as find_outcome
+from ..records.pairs import pair_trials
+from . import formatting as fmt
 from .answers import Cost, Plan, cost, noise_free_ratio, plan, versus_line
 from .cells import cell_axes, cell_table, focus_cell
 from .comparisons import comparison_tables, counts_per_cell
 from .families import best_of_families
-from .pairs import pair_trials
-from .divergence import pair_under_rule
-from .decisions import Best, best_cell
-from .outcomes import DEFAULT, OUTCOMES, Outcome, outcome as find_outcome
-from .trend import Trend, fit_trend
-from .variance import variance_table
-from .frame import records_frame
 from .known_answers import known_answer_table, known_answer_trials, textbook
-from .stats import DEFAULT_METHOD, DEFAULT_RESAMPLES, effective_df, interval
 
 METRICS = ("train_mse", "test_mse", "gap")
 
@@ -40,35 +40,36 @@ class StatsOptions:
     "percentile", "basic", which under-cover at small seed counts); seed and n_resamples: the
     bootstrap's, when one is used; smallest_effect: the smallest change in test MSE worth
     finding (None: the spec's ``[report] smallest_effect`` from the manifest, else 10% of sigma^2);
-    outcome: what the arms are compared on (``analysis.outcomes``).
+    outcome: what the arms are compared on (``analysis.records.outcomes``).
     """
     method: str = DEFAULT_METHOD
     seed: int = 0
     n_resamples: int = DEFAULT_RESAMPLES
     smallest_effect: Optional[float] = None
-    outcome: Optional[str] = None    # analysis.outcomes; None: the spec's [report] outcome, else test_mse
+    outcome: Optional[str] = None    # analysis.records.outcomes; None: the spec's [report] outcome, else test_mse
 
 
 @dataclass
 class Estimates:
-    """A sweep's numbers: ``trials`` (analysis.frame.records_frame), ``cells`` (analysis.cells.cell_table)."""
+    """A sweep's numbers: ``trials`` (analysis.records.frame.records_frame), ``cells``
+    (analysis.numbers.cells.cell_table)."""
     trials: pd.DataFrame             # one row per trial
     cells: pd.DataFrame              # one row per cell of ``axes``
-    axes: list[str]                  # the swept fields plain or dropout reads: they define a cell (analysis.pairs)
+    axes: list[str]                  # the swept fields plain or dropout reads: they define a cell (records.pairs)
     focus: Optional[int]             # index in ``cells`` of the cell the findings lead with
-    known: pd.DataFrame              # analysis.known_answers.known_answer_table over every finished trial
+    known: pd.DataFrame              # numbers.known_answers.known_answer_table over every finished trial
     beside: pd.DataFrame             # the focus cell's nets beside the known answers, formatted
-    best: Optional[Best] = None      # analysis.decisions.best_cell
-    line: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.answers.versus_line
-    cost: Optional[Cost] = None      # analysis.answers.cost
-    plan: Optional[Plan] = None      # analysis.answers.plan
+    best: Optional[Best] = None      # inference.decisions.best_cell
+    line: pd.DataFrame = field(default_factory=pd.DataFrame)  # numbers.answers.versus_line
+    cost: Optional[Cost] = None      # numbers.answers.cost
+    plan: Optional[Plan] = None      # numbers.answers.plan
     smallest_effect: str = ""        # where the margin came from, in words
     outcome: Outcome = OUTCOMES[DEFAULT]   # what the arms are compared on
     noise_free_ratio: Optional[float] = None  # median over cells: SD of delta, excess risk / test MSE
-    trend: Optional[Trend] = None    # analysis.trend.fit_trend over the grid
-    variance: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.variance.variance_table (crossed designs)
-    comparisons: dict[str, pd.DataFrame] = field(default_factory=dict)  # analysis.comparisons, per comparator arm
-    families: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.families: best of each family, per group
+    trend: Optional[Trend] = None    # inference.trend.fit_trend over the grid
+    variance: pd.DataFrame = field(default_factory=pd.DataFrame)  # inference.variance.variance_table (crossed designs)
+    comparisons: dict[str, pd.DataFrame] = field(default_factory=dict)  # numbers.comparisons, per comparator arm
+    families: pd.DataFrame = field(default_factory=pd.DataFrame)  # numbers.families: best of each family, per group
     pairs: pd.DataFrame = field(default_factory=pd.DataFrame)  # ``trials`` with each (seed, plain-dropout pair) once
     declared_outcome: str = DEFAULT  # the spec's [report] outcome (declared before the run), else the default
     exploratory: list[str] = field(default_factory=list)  # why this report is not the declared analysis
@@ -96,7 +97,7 @@ def estimate(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[st
     if len(finished) and finished[f"delta_{out.name}"].isna().all():
         raise ValueError(f"outcome {out.name!r}: these records do not hold it (results of schema 1 "
                          "measured test_mse only); rerun the trials or report test_mse")
-    # a seed on which plain or dropout diverged counts against that arm (analysis.divergence)
+    # a seed on which plain or dropout diverged counts against that arm (analysis.records.divergence)
     kept = pair_under_rule(pairs.frame, axes, "plain", "dropout",
                            list(dict.fromkeys([out.name, "test_mse", "train_mse", "gap"])), f"delta_{out.name}")
     ok = kept[kept["status"] == "ok"]
@@ -211,8 +212,8 @@ def _beside(ok: pd.DataFrame, known: pd.DataFrame, cells: pd.DataFrame, axes: li
         for j, m in enumerate(METRICS):
             low, high = interval(v[m], seed=np.random.SeedSequence([boot["seed"], j]),
                                      n_resamples=boot["n_resamples"], method=boot["method"])
-            r[m] = R.ci(v[m].mean(), low, high)
-            r[f"{m} textbook"] = R.num(exp[m]) if exp is not None else ""
-        r["eff. df"] = R.num(float(effective_df(v["gap"].mean(), n, sd)), 1)
+            r[m] = fmt.ci(v[m].mean(), low, high)
+            r[f"{m} textbook"] = fmt.num(exp[m]) if exp is not None else ""
+        r["eff. df"] = fmt.num(float(effective_df(v["gap"].mean(), n, sd)), 1)
         out.append(r)
     return pd.DataFrame(out)

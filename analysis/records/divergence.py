@@ -16,7 +16,7 @@ RULE = ("A seed on which an arm diverged is not dropped: its outcome is the wors
 
 
 def diverged(frame: pd.DataFrame, arm: str) -> np.ndarray:
-    """Per row of a trials frame (analysis.frame), whether ``arm`` diverged: (rows,) bool."""
+    """Per row of a trials frame (analysis.records.frame), whether ``arm`` diverged: (rows,) bool."""
     if arm in ("plain", "dropout"):
         return frame[f"diverged_at_step_{arm}"].notna().to_numpy()
     return (frame[f"status_{arm}"] == "diverged").to_numpy()
@@ -55,7 +55,7 @@ def pair_under_rule(frame: pd.DataFrame, axes: list[str], a: str, b: str, column
                     delta: str) -> pd.DataFrame:
     """The trials of one comparison of arms ``a`` and ``b`` with each diverged arm counted against itself.
 
-    ``frame``: one row per (seed, pair of arms) (``analysis.pairs.pair_trials``); ``columns``: the
+    ``frame``: one row per (seed, pair of arms) (``analysis.records.pairs.pair_trials``); ``columns``: the
     metric stems the report reads per arm (``{m}_{a}``, ``{m}_{b}``), ``columns[0]`` the outcome;
     ``delta``: the paired delta column, recomputed as outcome(a) - outcome(b). A finished trial's
     status becomes "ok" where that delta is finite, "diverged" where it is not (an arm that

@@ -1,7 +1,7 @@
 """The test behind every verdict: is a cell's mean paired delta different from 0?
 
 One estimand (the mean delta the report quotes), one test, one level. Data contract, as in
-``analysis.stats``: ``delta`` is ``(..., cells, n)``, one value per seed; leading axes are
+``analysis.inference.stats``: ``delta`` is ``(..., cells, n)``, one value per seed; leading axes are
 replications (a simulation) and are never mixed with the family axis ``cells``.
 
 **The per-cell test.** Student's one-sample t-test on the mean, and Hall's (1992)
@@ -128,7 +128,7 @@ def claims(delta: np.ndarray, *, alpha: float = ALPHA, withhold: float = 0.0) ->
 
     delta: (..., cells, n), one family of cells per leading index. ``withhold``: a sign whose
     directions the family's skewness check refuses (0: none). This is the rule of
-    ``analysis.decisions`` without its words, so simulations test exactly what reports say.
+    ``analysis.inference.decisions`` without its words, so simulations test exactly what reports say.
     """
     p, sign = mean_test(delta)
     hit = holm(p) < alpha

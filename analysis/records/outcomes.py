@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Outcome:
-    name: str          # the column stem in analysis.frame
+    name: str          # the column stem in analysis.records.frame
     label: str         # in sentences and table headings
     noisy: bool        # measured against noisy targets: floor sigma^2, else 0
 

@@ -1,10 +1,10 @@
-"""The sentences of a sweep's report under its first screen (``analysis.first_screen``): the
+"""The sentences of a sweep's report under its first screen (``analysis.pages.first_screen``): the
 summary (what the verdicts are on, where, how much, the trend, the cost, the reference
 predictors, the seeds), the findings (numbers with intervals, in words) and the design block
 (what was run, on what, and how every number is defined). Every verdict comes from
-``analysis.decisions``.
+``analysis.inference.decisions``.
 
-Both read an ``analysis.estimates.Estimates`` and return plain strings.
+Both read an ``analysis.numbers.estimates.Estimates`` and return plain strings.
 """
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ import pandas as pd
 from bench import TASKS
 from bench.arms import arm_kind, label
 
+from ..inference.decisions import ALPHA, VERDICTS
+from ..inference.stats import MIN_SEEDS
+from ..numbers.answers import relative
+from ..numbers.cells import cell_label
+from ..numbers.estimates import Estimates
+from ..records.outcomes import OUTCOMES
 from . import _render as R
-from .cells import cell_label
-from .answers import relative
-from .decisions import ALPHA, VERDICTS
-from .estimates import Estimates
-from .outcomes import OUTCOMES
-from .stats import MIN_SEEDS
 
 
 AXIS_NAMES = {"n_train": "N", "dropout": "p", "width": "width", "depth": "depth", "lr": "lr",
@@ -53,16 +53,18 @@ def _key_order() -> list[str]:
     return [k for v in VERDICTS for k in ((v, f"{v}|small") if v in ("helps", "hurts") else (v,))]
 
 
-def _axis(a: str) -> str:
+def axis_name(a: str) -> str:
+    """An axis as the summary names it ('n_train' -> 'N')."""
     return AXIS_NAMES.get(a, a)
 
 
-def _label(row: Mapping[str, Any], axes: Sequence[str]) -> str:
+def short_label(row: Mapping[str, Any], axes: Sequence[str]) -> str:
     """'N = 20, p = 0.5' (the summary's short names)."""
-    return ", ".join(f"{_axis(a)} = {_v(row[a])}" for a in axes) if axes else "all trials"
+    return ", ".join(f"{axis_name(a)} = {value_text(row[a])}" for a in axes) if axes else "all trials"
 
 
-def _v(v: Any) -> str:
+def value_text(v: Any) -> str:
+    """A setting's value as the summary writes it: floats without trailing zeros."""
     return f"{v:g}" if isinstance(v, (float, np.floating)) else str(v)
 
 
@@ -70,7 +72,7 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-def _share(x: tuple[float, float, float]) -> str:
+def share_text(x: tuple[float, float, float]) -> str:
     """'14% [8%, 20%]'; an unbounded interval says so."""
     r, lo, hi = x
     if not (abs(lo) < float("inf") and abs(hi) < float("inf")):
@@ -105,8 +107,9 @@ def _declared(rep: Estimates) -> str:
 
 def _against(rep: Estimates) -> list[str]:
     """Does dropout beat the alternatives? First each family's best against dropout's best, chosen on
-    the even seeds and judged on the odd (analysis.families); then per setting (analysis.comparisons)."""
-    from .comparisons import VERDICT_WORDS
+    the even seeds and judged on the odd (analysis.numbers.families); then per setting
+    (analysis.numbers.comparisons)."""
+    from ..numbers.comparisons import VERDICT_WORDS
 
     out = _against_families(rep)
     for arm, c in rep.comparisons.items():
@@ -117,7 +120,7 @@ def _against(rep: Estimates) -> list[str]:
         axes = c.attrs.get("axes", rep.axes)
         out.append(f"Per setting, against {label(arm)} (all seeds, no choice made): dropout does better in "
                    f"{counts.get('helps', 0)} of {len(c)} cells of "
-                   f"{', '.join(_axis(a) for a in axes) or 'the sweep'} and worse in {counts.get('hurts', 0)}"
+                   f"{', '.join(axis_name(a) for a in axes) or 'the sweep'} and worse in {counts.get('hurts', 0)}"
                    + (f"; {', '.join(rest)}" if rest else "") + ".")
         words = {**{v: v for v in counts.index}, **VERDICT_WORDS}
         out += [f"Against {label(arm)}, {line[0].lower()}{line[1:]}" for line in _where_lines(c, axes, words)]
@@ -130,10 +133,10 @@ def _against_families(rep: Estimates) -> list[str]:
     if f is None or f.empty:
         return []
     groups = f.attrs.get("group_axes", [])
-    unit = f"({', '.join(_axis(a) for a in groups)}) groups" if groups else "groups"
-    per = " and ".join(_axis(a) for a in groups) or "sweep"
+    unit = f"({', '.join(axis_name(a) for a in groups)}) groups" if groups else "groups"
+    per = " and ".join(axis_name(a) for a in groups) or "sweep"
     out = []
-    from .families import questions
+    from ..numbers.families import questions
 
     for q in questions():
         g = f[f["question"] == q]
@@ -150,14 +153,14 @@ def _against_families(rep: Estimates) -> list[str]:
         decided = g[g["verdict"].isin(["dropout better", "dropout worse"])]
         if len(decided):
             shown = decided.reindex(decided["delta_mean"].abs().sort_values(ascending=False).index)[:4]
-            where = "; ".join(f"{r['verdict'].split()[1]} at {_label(r, groups)}{_choices(r)}: {_family_diff(r)}"
+            where = "; ".join(f"{r['verdict'].split()[1]} at {short_label(r, groups)}{_choices(r)}: {_family_diff(r)}"
                               for _, r in shown.iterrows())
             tail = f"; where decided, {rep.outcome.label} difference (rival - dropout) " + where
             if len(decided) > len(shown):
                 tail += f"; {len(decided) - len(shown)} more in the table"
         elif g["delta_mean"].notna().any():
             r = g.loc[g["delta_mean"].abs().idxmax()]
-            tail = f"; the largest mean difference, at {_label(r, groups)}, is {_family_diff(r)}"
+            tail = f"; the largest mean difference, at {short_label(r, groups)}, is {_family_diff(r)}"
         else:   # a partial sweep: no seed of the judging half has finished yet
             tail = "; no seed of the judging (odd) half has finished yet"
         div = int(g["diverged_dropout"].sum()), int(g["diverged_rival"].sum())
@@ -191,7 +194,7 @@ def _trend(rep: Estimates) -> str:
     best = tr.best_rate
     if len(best):
         by = [a for a in best.columns if a in ("n_train", "width")]
-        where = [(", ".join(f"{_axis(a)} = {_v(r[a])}" for a in by) or "overall",
+        where = [(", ".join(f"{axis_name(a)} = {value_text(r[a])}" for a in by) or "overall",
                   (R.ci(r["p_star"], r["ci_low"], r["ci_high"], 2) + (f" ({r['note']})" if r["note"] else ""))
                   if np.isfinite(r["p_star"]) else r["note"])
                  for _, r in best.iterrows()]
@@ -234,8 +237,8 @@ def _where_lines(c: pd.DataFrame, axes: Sequence[str], words: Mapping[str, str] 
     order = _key_order() + sorted(set(c["_key"]) - set(_key_order()))   # a verdict the rule adds later, too
     if len(axes) == 1:
         a = axes[0]
-        by = {words.get(v, v): [_v(x) for x in c.loc[c["_key"] == v, a]] for v in order}
-        return ["Where: " + "; ".join(f"{v} at {_axis(a)} = {', '.join(xs)}" for v, xs in by.items() if xs) + "."]
+        by = {words.get(v, v): [value_text(x) for x in c.loc[c["_key"] == v, a]] for v in order}
+        return ["Where: " + "; ".join(f"{v} at {axis_name(a)} = {', '.join(xs)}" for v, xs in by.items() if xs) + "."]
     group = "task" if "task" in axes else min(axes, key=lambda a: (c[a].nunique(), axes.index(a)))
     rest = [a for a in axes if a != group]
     lines = []
@@ -244,10 +247,10 @@ def _where_lines(c: pd.DataFrame, axes: Sequence[str], words: Mapping[str, str] 
         for v in order:
             hit = sub[sub["_key"] == v]
             if len(hit):
-                where = (f"{_axis(rest[0])} = " + ", ".join(_v(x) for x in hit[rest[0]]) if len(rest) == 1
-                         else "; ".join(_label(r, rest) for _, r in hit.iterrows()))
+                where = (f"{axis_name(rest[0])} = " + ", ".join(value_text(x) for x in hit[rest[0]]) if len(rest) == 1
+                         else "; ".join(short_label(r, rest) for _, r in hit.iterrows()))
                 said.append(f"{words.get(v, v)} at {where}")
-        lines.append(f"Where {_axis(group)} = {_v(g)}: {'; '.join(said)}.")
+        lines.append(f"Where {axis_name(group)} = {value_text(g)}: {'; '.join(said)}.")
     return lines
 
 
@@ -265,7 +268,7 @@ def _how_much(rep: Estimates) -> str:
     if b.low <= 0 or r["verdict"] != "helps":
         why = ("that interval includes 0, so the largest mean cut does not survive the choice" if b.low <= 0 else
                f"that cell's verdict is '{r['verdict']}' ({r['reason']}), so no benefit is claimed there")
-        return (f"By how much: the largest mean benefit, at {_label(r, rep.axes)}, is {b.mean:.4f} {o.label} "
+        return (f"By how much: the largest mean benefit, at {short_label(r, rep.axes)}, is {b.mean:.4f} {o.label} "
                 f"[{b.low:.4f}, {b.high:.4f}] ({choice}); {why}.")
     plain = r[f"{o.name}_plain_mean"]
     known = r.get("task") not in TASKS or TASKS[r["task"]].noise_known   # real labels: no noise of ours, no floor
@@ -274,10 +277,10 @@ def _how_much(rep: Estimates) -> str:
     rel = relative(ok, r, rep.axes, o.name, floor=floor if floor else None, confidence=1 - ALPHA / b.family)
     shares = ""
     if rel is not None:
-        shares = f", {_share(rel.of_plain)} of the plain net's {o.label}"
+        shares = f", {share_text(rel.of_plain)} of the plain net's {o.label}"
         if rel.above_floor is not None:
-            shares += f" and {_share(rel.above_floor)} of its error above the noise floor σ² = {floor:.3g}"
-    return (f"By how much: most at {_label(r, rep.axes)}, where {o.label} falls from {plain:.3f} (plain) to "
+            shares += f" and {share_text(rel.above_floor)} of its error above the noise floor σ² = {floor:.3g}"
+    return (f"By how much: most at {short_label(r, rep.axes)}, where {o.label} falls from {plain:.3f} (plain) to "
             f"{r[f'{o.name}_dropout_mean']:.3f} (dropout): a cut of {b.mean:.4f} [{b.low:.4f}, {b.high:.4f}]"
             f"{shares} ({choice}{fieller if shares else ''}).")
 
@@ -321,9 +324,9 @@ def _line(rep: Estimates) -> str:
     score = f"{R.ci(r['line_mean'], r['line_low'], r['line_high'])} {o}"
     if r["correct_line"]:
         return (f"Reference: on {r['task']} the truth is a line, so the least-squares line is the correctly "
-                f"specified model; at {_label(f, rep.axes)} it scores {score}; {nets}.")
+                f"specified model; at {short_label(f, rep.axes)} it scores {score}; {nets}.")
     return (f"Beside a least-squares linear fit (misspecified on {r['task']}: its truth is not a line): at "
-            f"{_label(f, rep.axes)} it scores {score}; {nets}.")
+            f"{short_label(f, rep.axes)} it scores {score}; {nets}.")
 
 
 def _seeds(rep: Estimates) -> str:
