@@ -186,3 +186,34 @@ def test_the_shared_lines_check_sees_a_copy(tmp_path):
     for name in ("a", "b"):
         (tmp_path / "pkg" / f"{name}.py").write_text(f"def {name}(total):\n{body}\n    return total\n")
     assert _shared_lines(tmp_path, ["pkg"]) == ["==pkg.a:[1:9]", "==pkg.b:[1:9]"]
+
+
+# A module's private names are its own: no production module imports another's (tests may). A
+# private module shared inside its package (``from . import _render``) is the contract's business.
+def _private_imports() -> list[str]:
+    found = []
+    for where, text in _production_files():
+        for node in ast.walk(ast.parse(text)):
+            if not isinstance(node, ast.ImportFrom) or (node.level and node.module is None):
+                continue
+            if node.level or node.module.split(".")[0] in PACKAGES:
+                for alias in node.names:
+                    if alias.name.startswith("_") and not alias.name.startswith("__"):
+                        found.append(f"{where}:{node.lineno}: imports {alias.name} from {'.' * node.level}{node.module or ''}")
+    return found
+
+
+def test_no_production_module_imports_a_private_name():
+    assert _private_imports() == []
+
+
+def test_the_private_name_check_sees_one(tmp_path, monkeypatch):
+    (tmp_path / "perf").mkdir()
+    (tmp_path / "perf" / "lab.py").write_text("from bench.engine import _Group\nfrom .speed import _best, public\n"
+                                             "from . import _shared\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGES", ("perf",))
+    assert _private_imports() == ["perf/lab.py:2: imports _best from .speed"]   # bench is not a package here
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGES", ("perf", "bench"))
+    assert _private_imports() == ["perf/lab.py:1: imports _Group from bench.engine",
+                                  "perf/lab.py:2: imports _best from .speed"]
