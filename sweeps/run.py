@@ -16,7 +16,8 @@ from typing import Any
 
 from bench import TrialConfig
 
-from .execute import Executor, InProcessExecutor, Outcome, ProcessExecutor, WorkUnit, arms_per_unit, make_units
+from .execute import Outcome, WorkUnit, arms_per_unit, make_units
+from .executors import Executor, InProcessExecutor, ProcessExecutor
 from .identity import trial_id
 from .options import ExecutionOptions
 from .provenance import group_size_provenance
@@ -148,7 +149,7 @@ def run_sweep(
 
 def _executor(opts: ExecutionOptions) -> Executor:
     if opts.backend == "dask":
-        from .dask_executor import DaskExecutor
+        from .executors._dask import DaskExecutor
 
         return DaskExecutor(opts.scheduler, opts.engine, opts.group_size)
     if opts.workers == 1:

@@ -16,7 +16,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from analysis.objectives import OBJECTIVES
 
-from ..execute import InProcessExecutor, ProcessExecutor, arms_per_unit, make_units
+from ..execute import arms_per_unit, make_units
+from ..executors import InProcessExecutor, ProcessExecutor
 from ..identity import trial_id
 from ..options import ExecutionOptions
 from ..session import FolderSession

@@ -12,7 +12,7 @@ from typing import Sequence
 
 from bench import ConfigError
 
-from .execute import Outcome, UnitDone, WorkUnit, run_unit
+from ..execute import Outcome, UnitDone, WorkUnit, run_unit
 
 
 class DaskExecutor:
