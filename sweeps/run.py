@@ -17,7 +17,7 @@ from typing import Any
 from bench import TrialConfig
 
 from .execute import Outcome, WorkUnit, arms_per_unit, make_units
-from .executors import Executor, InProcessExecutor, ProcessExecutor
+from .executors import Executor, make_executor
 from .identity import trial_id
 from .options import ExecutionOptions
 from .provenance import group_size_provenance
@@ -124,7 +124,7 @@ def run_sweep(
 
     check_device(opts.device)
     out = resolve_out_dir(spec, out_dir)
-    executor = _executor(opts)                # a Dask scheduler that cannot be reached fails here
+    executor = make_executor(opts)            # a Dask scheduler that cannot be reached fails here
     try:
         with folder_session(out, lambda o: _open_or_create(spec, spec_text, o, force_new)) as session:
             stored = session.store.statuses()
@@ -135,7 +135,7 @@ def run_sweep(
             # group sizes are chosen here, before the workers start: a shape not yet measured on this
             # machine is timed with the CPUs idle, and the workers find it cached (bench.tune)
             sizes = (group_size_provenance(todo, engine=opts.engine, group_size=opts.group_size)
-                     if opts.backend == "local" else [])   # Dask workers are other machines: they choose there
+                     if executor.local else [])   # Dask workers are other machines: they choose there
             session.begin(argv, n_jobs=executor.n_workers, device=opts.device, engine=opts.engine,
                           group_size=opts.group_size, group_sizes=sizes, threads_per_worker=1,
                           trials_todo=len(todo), backend=opts.backend)
@@ -145,16 +145,6 @@ def run_sweep(
     finally:
         executor.close()
     return summary
-
-
-def _executor(opts: ExecutionOptions) -> Executor:
-    if opts.backend == "dask":
-        from .executors._dask import DaskExecutor
-
-        return DaskExecutor(opts.scheduler, opts.engine, opts.group_size)
-    if opts.workers == 1:
-        return InProcessExecutor(opts.engine, opts.group_size)
-    return ProcessExecutor(opts.workers, opts.engine, opts.group_size)
 
 
 def _execute(session: FolderSession, todo: list[TrialConfig], summary: SweepSummary, executor: Executor,

@@ -6,6 +6,7 @@ import signal
 import sys
 from pathlib import Path
 
+from ..executors import BACKENDS, backend_help
 from ..options import group_size_arg
 
 SWEEP_EXAMPLES = """examples:
@@ -34,8 +35,7 @@ def add_sweep_commands(sub) -> None:
     p.add_argument("--retry-failed", action="store_true", help="rerun trials stored as failed")
     p.add_argument("--force-new", action="store_true",
                    help="if the spec's shared settings changed, archive the old store and start again")
-    p.add_argument("--backend", choices=("local", "dask"), default="local",
-                   help="local processes (default) or a Dask cluster")
+    p.add_argument("--backend", choices=tuple(BACKENDS), default="local", help=backend_help())
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="the Dask scheduler (with --backend dask)")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import os
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from ..execute import Outcome, UnitDone, WorkUnit, run_unit
 from ..parent_watch import exit_with_parent
@@ -23,12 +23,13 @@ class InProcessExecutor:
     n_workers = 1
     local = True   # its workers share the driver's clock
 
-    def __init__(self, engine: str = "auto", group_size: int | str | None = None, threads: int = 1) -> None:
-        self.engine, self.group_size, self.threads = engine, group_size, threads
+    def __init__(self, engine: str = "auto", group_size: int | str | None = None, threads: int = 1, *,
+                 work: Callable[..., list[Outcome]] = run_unit) -> None:
+        self.engine, self.group_size, self.threads, self.work = engine, group_size, threads, work
 
     def run(self, units: Sequence[WorkUnit], on_done: UnitDone) -> None:
         for unit in units:
-            on_done(unit, run_unit(unit.cfgs, self.engine, self.group_size, self.threads), 1)
+            on_done(unit, self.work(unit.cfgs, self.engine, self.group_size, self.threads), 1)
 
     def close(self) -> None:
         pass
@@ -40,9 +41,9 @@ class ProcessExecutor:
     local = True
 
     def __init__(self, n_workers: int, engine: str = "auto", group_size: int | str | None = None,
-                 threads: int = 1) -> None:
+                 threads: int = 1, *, work: Callable[..., list[Outcome]] = run_unit) -> None:
         self.n_workers = n_workers
-        self.engine, self.group_size, self.threads = engine, group_size, threads
+        self.engine, self.group_size, self.threads, self.work = engine, group_size, threads, work
 
     def _stream(self, units: Sequence[WorkUnit], n_jobs: int,
                 dispatched: set[int]) -> Iterator[tuple[int, list[Outcome]]]:
@@ -51,7 +52,7 @@ class ProcessExecutor:
         def tasks():
             for u in units:  # joblib pulls lazily: what was pulled is what may be running
                 dispatched.add(u.index)
-                yield delayed(_indexed)(u.index, u.cfgs, self.engine, self.group_size, self.threads)
+                yield delayed(_indexed)(self.work, u.index, u.cfgs, self.engine, self.group_size, self.threads)
 
         # every worker ends itself if this driver dies without shutting it down (kill -9, OOM)
         parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered",
@@ -104,8 +105,8 @@ class ProcessExecutor:
         """Workers are loky's reusable pool: left for the next run in this process, reaped at exit."""
 
 
-def _indexed(index: int, cfgs, engine, group_size, threads) -> tuple[int, list[Outcome]]:
-    return index, run_unit(cfgs, engine, group_size, threads)
+def _indexed(work, index: int, cfgs, engine, group_size, threads) -> tuple[int, list[Outcome]]:
+    return index, work(cfgs, engine, group_size, threads)
 
 
 def _death_message(exc: BaseException) -> str:
