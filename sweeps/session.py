@@ -11,7 +11,10 @@ writes the store.
 """
 from __future__ import annotations
 
+import json
+import shutil
 import sys
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +25,7 @@ from bench import TrialResult
 from .execute import Outcome, WorkUnit
 from .identity import trial_id
 from .provenance import code_version, host_info, package_versions
-from .store import STORE_FILE, FolderLock, Store, StoreError, TrialRow, is_scratch
+from .store import STORE_FILE, FolderLock, Store, StoreError, TrialRow, is_scratch, store_path
 
 
 @dataclass
@@ -53,6 +56,40 @@ class FolderSession:
             rows.append(TrialRow(trial_id(cfg), cfg, o.status, result, o.error, attempts, o.seconds))
         self.store.put(rows, self.run_id)
         return rows
+
+
+def open_or_create(out: Path, kind: str, spec: Any, spec_text: str, *, refusal: Callable[[dict[str, str]], str],
+                   archive: bool = False) -> Store:
+    """The folder's store of ``kind`` for ``spec`` (a sweep's or a search's): created, or opened and checked.
+
+    A store of another kind is refused. One whose shared settings differ from the spec's
+    is refused with ``refusal(meta)``, unless ``archive``: then it moves to
+    ``archive/store-<time>/`` and a new store is created. Otherwise the latest spec and
+    its text are remembered (a grown grid or seed list, the same shared settings).
+    """
+    def create() -> Store:
+        return Store.create(out, kind=kind, name=spec.name, spec=spec.to_dict(), spec_text=spec_text,
+                            shared=spec.shared_settings())
+
+    if not store_path(out).exists():
+        return create()
+    store = Store.open(out)
+    meta = store.meta()
+    if meta.get("kind") != kind:
+        store.close()
+        raise StoreError(f"{out}: holds a {meta.get('kind')} store, not a {kind}")
+    if meta.get("shared") != spec.shared_settings():
+        store.close()
+        if not archive:
+            raise StoreError(refusal(meta))
+        folder = out / "archive" / f"store-{time.strftime('%Y%m%d-%H%M%S')}"
+        folder.mkdir(parents=True)
+        for name in ("store.sqlite", "store.sqlite-wal", "store.sqlite-shm"):
+            if (out / name).exists():
+                shutil.move(str(out / name), str(folder / name))
+        return create()
+    store.set_meta(spec=json.dumps(spec.to_dict(), sort_keys=True), spec_text=spec_text)
+    return store
 
 
 def refuse_foreign(out: Path, store_file: str = STORE_FILE) -> None:

@@ -20,6 +20,7 @@ confirmation and report see the finished study. A journal study has one folder.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import multiprocessing
 import os
@@ -41,9 +42,9 @@ from ..identity import trial_id
 from ..locks import FileLock, LockBusy
 from ..options import ExecutionOptions
 from ..run import resolve_out_dir
-from ..session import FolderSession, folder_session
+from ..session import FolderSession, folder_session, open_or_create
 from ..signals import exit_code, start_with_sigint_ignored
-from ..store import Store, StoreError, StoreLocked, TrialRow, now_iso, store_path
+from ..store import Store, StoreError, StoreLocked, TrialRow, now_iso
 from ._confirm import confirm_best
 from ._backend import StudyBackend, StudyLock, mask_argv, study_backend
 from ._liveness import ran_here
@@ -147,7 +148,11 @@ def run_search(
     rdb = backend.open() if backend.is_rdb else None    # a bad URL fails before any write
     summary = SearchSummary(out_dir=str(out), study_name=spec.name, storage=shown, budget=spec.n_trials)
     start = time.perf_counter()
-    with folder_session(out, lambda o: _open_or_create(spec, spec_text, o)) as session:
+    refusal = (f"{out}: the spec's objective, seeds, base or space differ from the stored search's; "
+               "use another --out (or another name) for a new search")
+    opener = functools.partial(open_or_create, kind="search", spec=spec, spec_text=spec_text,
+                               refusal=lambda meta: refusal)
+    with folder_session(out, opener) as session:
         run = _open_recovered(spec, backend, rdb or backend.open(), opts, summary, progress)
         session.begin(mask_argv(list(argv or sys.argv)), n_jobs=opts.workers, workers=opts.workers,
                       device=opts.device, engine="auto", threads_per_worker=1, storage=shown,
@@ -388,21 +393,3 @@ def best_line(study: optuna.Study, spec: SearchSpec, trials: list | None = None)
 
 def _stored_confirm(store: Store) -> list[dict[str, Any]]:
     return json.loads(store.meta().get("search_confirm", "[]") or "[]")
-
-
-def _open_or_create(spec: SearchSpec, spec_text: str, out: Path) -> Store:
-    if not store_path(out).exists():
-        return Store.create(out, kind="search", name=spec.name, spec=spec.to_dict(), spec_text=spec_text,
-                            shared=spec.shared_settings())
-    store = Store.open(out)
-    meta = store.meta()
-    if meta.get("kind") != "search":
-        store.close()
-        raise StoreError(f"{out}: holds a {meta.get('kind')} store, not a search")
-    if meta.get("shared") != spec.shared_settings():
-        store.close()
-        raise StoreError(f"{out}: the spec's objective, seeds, base or space differ from the stored search's; "
-                         "use another --out (or another name) for a new search")
-    store.set_meta(spec=json.dumps(spec.to_dict(), sort_keys=True), spec_text=spec_text)
-    return store
-
