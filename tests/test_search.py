@@ -395,7 +395,7 @@ def test_a_trial_asked_but_never_identified_is_failed_and_retried_by_its_driver(
 
     from optuna.trial import TrialState
 
-    from sweeps.search._backend import StudyLock, open_storage
+    from sweeps.search._backends import StudyLock, open_storage
     from sweeps.search._study import STALE, load_study, recover
 
     spec = load_search_spec(tiny_search(tmp_path))
@@ -418,7 +418,7 @@ def test_a_trial_asked_but_never_identified_is_failed_and_retried_by_its_driver(
 def test_the_storage_string_chooses_one_backend_and_an_open_storage_finds_the_same(tmp_path):
     """Each kind answers what the search asks of it; a storage opened from it maps back to it."""
     from sweeps.search import study_backend
-    from sweeps.search._backend import backend_of
+    from sweeps.search._backends import backend_of
 
     cases = {None: ("journal", False, True), "postgresql://ann:pw@127.0.0.1:1/db": ("postgresql", True, True),
              f"sqlite:///{tmp_path / 'a.db'}": ("sqlite", True, True), "sqlite://": ("machine", True, False),

@@ -30,7 +30,7 @@ from search_helpers import (
 )
 from sweeps.identity import trial_id
 from sweeps.search import load_search_spec, run_search
-from sweeps.search._backend import ASK_LOCK, JOURNAL_FILE
+from sweeps.search._backends import ASK_LOCK, JOURNAL_FILE
 from sweeps.search._study import STALE, used_budget
 
 pytestmark = pytest.mark.slow

@@ -4,7 +4,7 @@
     >>> summary = run_search("sweeps/where_dropout_helps.toml", workers=2)
 
 - ``_spec``: the TOML search spec, validated on load.
-- ``_backend``: where the study lives (journal file, PostgreSQL, SQLite, another RDB), one
+- ``_backends``: where the study lives (journal file, PostgreSQL, SQLite, another RDB), one
   ``StudyBackend`` per kind: opening it, the study-wide lock, what it answers.
 - ``_study``: sampler, pruner, recovery of dead trials.
 - ``_liveness``: worker identity, heartbeats, which trials are dead.
@@ -16,7 +16,7 @@
 from ._confirm import pick_best
 from ._run import SearchSummary, resolve_out_dir, run_search
 from ._spec import OBJECTIVES, PRUNERS, SAMPLERS, Param, SearchSpec, load_search_spec, parse_search_spec
-from ._backend import JOURNAL_FILE, StudyBackend, mask_argv, mask_url, open_storage, study_backend
+from ._backends import JOURNAL_FILE, StudyBackend, mask_argv, mask_url, open_storage, study_backend
 
 __all__ = [
     "pick_best", "SearchSummary", "resolve_out_dir", "run_search", "OBJECTIVES", "PRUNERS", "SAMPLERS",

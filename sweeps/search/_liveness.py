@@ -3,7 +3,7 @@
 Several drivers may share one RDB study (from two folders, or two machines on one
 PostgreSQL server). What keeps them exact:
 
-- ``StudyLock`` (``_backend``): the budget check and ``ask`` (and the failing and
+- ``StudyLock`` (``_backends``): the budget check and ``ask`` (and the failing and
   requeueing of dead trials) run as one step for the whole study; each kind of storage
   holds it its own way (``StudyBackend.hold``).
 - ``identify``: every asked trial records its first heartbeat and then its ``worker``
@@ -27,7 +27,7 @@ from typing import Iterator
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ._backend import GRACE_BEATS, backend_of
+from ._backends import GRACE_BEATS, backend_of
 from ._optuna_compat import stale_trial_ids, storage_trial_id, study_storage
 
 

@@ -46,7 +46,7 @@ from ..session import FolderSession, folder_session, open_or_create
 from ..signals import exit_code, start_with_sigint_ignored
 from ..store import Store, StoreError, StoreLocked, TrialRow, now_iso
 from ._confirm import confirm_best
-from ._backend import StudyBackend, StudyLock, mask_argv, study_backend
+from ._backends import StudyBackend, StudyLock, mask_argv, study_backend
 from ._liveness import ran_here
 from ._objective import SEED_ATTR
 from ._spec import SearchSpec, load_search_spec

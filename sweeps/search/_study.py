@@ -1,6 +1,6 @@
 """The Optuna side of a search: study, sampler and pruner, and recovery of stale trials.
 
-Where the study is stored (the folder's journal file or an RDB) is ``_backend``'s.
+Where the study is stored (the folder's journal file or an RDB) is ``_backends``'s.
 """
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from ..locks import FileLock
 from ..parent_watch import exit_with_parent
 from ..signals import STOP_SIGNALS
 from ..options import HEARTBEAT_SECONDS
-from ._backend import StudyLock, open_storage
+from ._backends import StudyLock, open_storage
 from ._liveness import heartbeat, identify
 from ._objective import evaluate
 from ._optuna_compat import storage_trial_id, study_storage
