@@ -25,13 +25,22 @@ class RunOptions(Protocol):
     """What the factory reads of a resolved ``sweeps.options.ExecutionOptions``.
 
     A protocol, not an import: the options check backend names against :data:`BACKENDS`,
-    so this package stays below them.
+    so this package stays below them. Read-only, as the frozen options are.
     """
-    backend: str
-    workers: int
-    engine: str
-    group_size: int | str | None
-    scheduler: str | None
+    @property
+    def backend(self) -> str: ...
+
+    @property
+    def workers(self) -> int: ...
+
+    @property
+    def engine(self) -> str: ...
+
+    @property
+    def group_size(self) -> int | str | None: ...
+
+    @property
+    def scheduler(self) -> str | None: ...
 
 
 class Executor(Protocol):
