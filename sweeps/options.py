@@ -14,9 +14,9 @@ from typing import Any, Mapping
 
 from bench import ENGINES, ConfigError, TrialConfig
 
+from .executors import BACKENDS
 from .spec import SpecError
 
-BACKENDS = ("local", "dask")
 HEARTBEAT_SECONDS = 20        # default interval between a search worker's heartbeats (RDB only)
 
 
@@ -26,7 +26,7 @@ class ExecutionOptions:
     device: str | None = None         # "cpu", "cuda" or "cuda:N"
     engine: str | None = None         # "auto", "single" or "batched" (bench.ENGINES)
     group_size: int | str | None = None  # arms per stacked computation; "auto" (or None): perf.tune measures it
-    backend: str = "local"            # "local" processes, or "dask" (a sweep's units on a cluster)
+    backend: str = "local"            # a name in sweeps.executors.BACKENDS: "local" processes, "inprocess", "dask"
     scheduler: str | None = None      # the Dask scheduler, tcp://HOST:PORT (with backend "dask")
     heartbeat: int = HEARTBEAT_SECONDS  # seconds between a search worker's heartbeats (RDB studies)
 
@@ -64,8 +64,9 @@ class ExecutionOptions:
             raise SpecError(f"--group-size {self.group_size!r}: must be 'auto' or an integer >= 1")
         if self.backend not in BACKENDS:
             raise SpecError(f"--backend {self.backend!r}: must be one of {', '.join(BACKENDS)}")
-        if (self.backend == "dask") != (self.scheduler is not None):
-            raise SpecError("--backend dask and --scheduler tcp://HOST:PORT go together")
+        if BACKENDS[self.backend].needs_scheduler != (self.scheduler is not None):
+            clustered = "/".join(n for n, b in BACKENDS.items() if b.needs_scheduler)
+            raise SpecError(f"--backend {clustered} and --scheduler tcp://HOST:PORT go together")
         if _not_int(self.heartbeat) or self.heartbeat < 1:
             raise SpecError(f"--heartbeat {self.heartbeat!r}: must be a whole number of seconds >= 1")
 

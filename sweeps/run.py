@@ -6,23 +6,24 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from bench import TrialConfig
 
-from .execute import Executor, InProcessExecutor, Outcome, ProcessExecutor, WorkUnit, arms_per_unit, make_units
+from .execute import Outcome, WorkUnit, arms_per_unit, make_units
+from .executors import Executor, make_executor
 from .identity import trial_id
 from .options import ExecutionOptions
-from .session import FolderSession, folder_session
+from .session import FolderSession, folder_session, open_or_create
 from .signals import exit_code
 from .spec import SweepSpec, load_spec
-from .store import Store, StoreError, now_iso, store_path
+from .store import Store, now_iso
 
 DEFAULT_RESULTS = Path("results")
 
@@ -123,9 +124,11 @@ def run_sweep(
 
     check_device(opts.device)
     out = resolve_out_dir(spec, out_dir)
-    executor = _executor(opts)                # a Dask scheduler that cannot be reached fails here
+    executor = make_executor(opts)            # a Dask scheduler that cannot be reached fails here
     try:
-        with folder_session(out, lambda o: _open_or_create(spec, spec_text, o, force_new)) as session:
+        opener = functools.partial(open_or_create, kind="sweep", spec=spec, spec_text=spec_text,
+                                   refusal=_refusal(spec, out), archive=force_new)
+        with folder_session(out, opener) as session:
             stored = session.store.statuses()
             keep = {"ok", "diverged"} if retry_failed else {"ok", "diverged", "failed"}
             todo = [c for c in configs if stored.get(trial_id(c)) not in keep]
@@ -134,7 +137,7 @@ def run_sweep(
             # group sizes are chosen here, before the workers start: a shape not yet measured on this
             # machine is timed with the CPUs idle, and the workers get the chosen size per shape (perf)
             sizes = (group_size_provenance(todo, engine=opts.engine, group_size=opts.group_size)
-                     if opts.backend == "local" else [])   # Dask workers are other machines: they choose there
+                     if executor.local else [])   # Dask workers are other machines: they choose there
             executor.group_size = worker_sizes(opts.group_size, sizes)
             session.begin(argv, n_jobs=executor.n_workers, device=opts.device, engine=opts.engine,
                           group_size=opts.group_size, group_sizes=sizes, threads_per_worker=1,
@@ -145,16 +148,6 @@ def run_sweep(
     finally:
         executor.close()
     return summary
-
-
-def _executor(opts: ExecutionOptions) -> Executor:
-    if opts.backend == "dask":
-        from .dask_executor import DaskExecutor
-
-        return DaskExecutor(opts.scheduler, opts.engine, opts.group_size)
-    if opts.workers == 1:
-        return InProcessExecutor(opts.engine, opts.group_size)
-    return ProcessExecutor(opts.workers, opts.engine, opts.group_size)
 
 
 def _execute(session: FolderSession, todo: list[TrialConfig], summary: SweepSummary, executor: Executor,
@@ -205,32 +198,13 @@ def _idle_ends(summary: SweepSummary, spans: dict[str, list[float]], start: floa
     summary.tail_seconds = sum(max(0.0, end - last) for last in lasts) + (n - len(lasts)) * (end - start)
 
 
-def _open_or_create(spec: SweepSpec, spec_text: str, out: Path, force_new: bool) -> Store:
-    if not store_path(out).exists():
-        return Store.create(out, kind="sweep", name=spec.name, spec=spec.to_dict(),
-                            spec_text=spec_text, shared=spec.shared_settings())
-    store = Store.open(out)
-    meta = store.meta()
-    if meta.get("kind") != "sweep":
-        store.close()
-        raise StoreError(f"{out}: holds a {meta.get('kind')} store, not a sweep")
-    if meta.get("shared") != spec.shared_settings():
-        if not force_new:
-            store.close()
-            raise StoreError(f"{out}: the spec's shared settings differ from the stored sweep's "
-                             f"({_difference(meta.get('shared', '{}'), spec.shared_settings())}); "
-                             "use another --out, or --force-new to archive the old store and start again")
-        store.close()
-        archive = out / "archive" / f"store-{time.strftime('%Y%m%d-%H%M%S')}"
-        archive.mkdir(parents=True)
-        for name in ("store.sqlite", "store.sqlite-wal", "store.sqlite-shm"):
-            if (out / name).exists():
-                shutil.move(str(out / name), str(archive / name))
-        return Store.create(out, kind="sweep", name=spec.name, spec=spec.to_dict(),
-                            spec_text=spec_text, shared=spec.shared_settings())
-    # a grown or changed grid/seed list with the same shared settings: remember the latest spec
-    store.set_meta(spec=_json(spec.to_dict()), spec_text=spec_text)
-    return store
+def _refusal(spec: SweepSpec, out: Path) -> Callable[[dict[str, str]], str]:
+    """Why a store of other shared settings is refused: what differs, and what to do."""
+    def refusal(meta: dict[str, str]) -> str:
+        return (f"{out}: the spec's shared settings differ from the stored sweep's "
+                f"({_difference(meta.get('shared', '{}'), spec.shared_settings())}); "
+                "use another --out, or --force-new to archive the old store and start again")
+    return refusal
 
 
 def _difference(old: str, new: str) -> str:
@@ -244,12 +218,6 @@ def _difference(old: str, new: str) -> str:
     if a.get("axes") != b.get("axes"):
         diffs.append(f"axes: {a.get('axes')} -> {b.get('axes')}")
     return "; ".join(diffs) or "settings changed"
-
-
-def _json(obj: Any) -> str:
-    import json
-
-    return json.dumps(obj, sort_keys=True)
 
 
 def _spec_text(spec_or_path: Any) -> str:

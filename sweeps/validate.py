@@ -6,22 +6,36 @@ loop and the tutorial's loop (``bench.validate``), appends one JSON line per see
 is dropped), and writes ``DIR/validation.json`` and ``DIR/validation.md`` with the
 equivalence table (``analysis.numbers.validation``). Rerun the same command to resume: seeds
 already stored are not trained again; a different config in the same folder is refused.
+
+It runs as the sweeps do: the folder's session and lock (``sweeps.session``), work units
+of seeds on the executor that ``sweeps.executors.make_executor`` gives for the options.
+The folder's files (``validation-setup.json``, ``validation.jsonl``) are the ones older
+versions wrote, so their folders resume too; ``validation-runs.jsonl`` gains one line at
+the start and one at the end of each run (command, code and package versions, host).
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from bench import ConfigError, TrialConfig
+from bench import TrialConfig
 
-from bench.locks import FileLock, LockBusy
+from .execute import Outcome, WorkUnit
+from .executors import Executor, make_executor
+from .options import ExecutionOptions
+from .session import FolderSession, folder_session
+from .store import StoreError, now_iso
 
 ROWS = "validation.jsonl"
 SETUP = "validation-setup.json"
+RUNS = "validation-runs.jsonl"
 CHUNK = 4  # seeds per unit of work: the engine trains them as one batch
 
 
@@ -36,8 +50,51 @@ class ValidationPlan:
         return {"config": self.config, "sources": list(self.sources), "engine_lr_scale": self.engine_lr_scale}
 
 
+class ValidationStore:
+    """A validation folder's records: its setup, one JSON line per seed, one per run's start and end.
+
+    Open it with :meth:`open` (``folder_session`` does, under the folder's lock). It answers
+    what a session asks of a store (``begin_run``, ``end_run``, ``close``).
+    """
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.rows: dict[int, dict[str, Any]] = {r["seed"]: r for r in _stored_rows(out / ROWS)}
+
+    @classmethod
+    def open(cls, out: Path, plan: ValidationPlan) -> "ValidationStore":
+        """Create the setup file, or check that the stored one is ``plan``; read the stored rows."""
+        setup = out / SETUP
+        if setup.exists():
+            if json.loads(setup.read_text()) != plan.to_dict():
+                raise StoreError(f"{out}: holds a validation of another setup ({setup}); use another --out")
+        else:
+            setup.write_text(json.dumps(plan.to_dict(), indent=2, sort_keys=True) + "\n")
+        return cls(out)
+
+    def append(self, rows: Sequence[dict[str, Any]], name: str = ROWS) -> None:
+        """Append JSON lines and fsync: a killed run keeps every line it reported."""
+        with open(self.out / name, "a", encoding="utf-8") as f:
+            f.write("".join(json.dumps(row) + "\n" for row in rows))
+            f.flush()
+            os.fsync(f.fileno())
+        if name == ROWS:
+            self.rows.update((row["seed"], row) for row in rows)
+
+    def begin_run(self, info: dict[str, Any]) -> int:
+        run_id = 1 + sum(1 for r in _stored_rows(self.out / RUNS) if "started_at" in r)
+        self.append([{"run": run_id, "started_at": now_iso(), "info": info}], RUNS)
+        return run_id
+
+    def end_run(self, run_id: int, summary: dict[str, Any]) -> None:
+        self.append([{"run": run_id, "ended_at": now_iso(), "summary": summary}], RUNS)
+
+    def close(self) -> None:
+        """Nothing stays open: every append opens, writes, syncs and closes its file."""
+
+
 def _stored_rows(path: Path) -> list[dict[str, Any]]:
-    """The complete lines of the rows file; a torn last line (a killed writer) is cut off."""
+    """The complete lines of a JSON-lines file; a torn last line (a killed writer) is cut off."""
     if not path.exists():
         return []
     data = path.read_bytes()
@@ -48,66 +105,76 @@ def _stored_rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in keep.decode().splitlines() if line.strip()]
 
 
-def _check_setup(out: Path, plan: ValidationPlan) -> None:
-    setup = out / SETUP
-    if setup.exists():
-        old = json.loads(setup.read_text())
-        if old != plan.to_dict():
-            raise ConfigError(f"{out}: holds a validation of another setup ({setup}); use another --out")
-    else:
-        setup.write_text(json.dumps(plan.to_dict(), indent=2, sort_keys=True) + "\n")
+def validation_unit(cfgs: Sequence[TrialConfig], engine: str, group_size: Any, threads: int, *,
+                    sources: tuple[str, ...], engine_lr_scale: float) -> list[Outcome]:
+    """Worker entry point: the validation rows of a unit's seeds, one ``Outcome`` each (its row as result).
 
-
-def _work(config: dict[str, Any], seeds: list[int], sources: tuple[str, ...], scale: float) -> list[dict]:
+    ``engine`` and ``group_size`` are the executor's; the validation fixes its own (bench.validate).
+    """
     import torch
 
     from bench.validate import validation_rows
 
-    torch.set_num_threads(1)
-    return validation_rows(TrialConfig.from_dict(config), seeds, sources=sources, engine_lr_scale=scale)
+    torch.set_num_threads(threads)
+    start = time.perf_counter()
+    rows = validation_rows(cfgs[0], [c.seed for c in cfgs], sources=sources, engine_lr_scale=engine_lr_scale)
+    share = (time.perf_counter() - start) / max(1, len(cfgs))
+    return [Outcome("ok", row, None, share) for row in rows]
 
 
-def run_validation(cfg: TrialConfig, seeds: Sequence[int], out_dir: str | os.PathLike, *, workers: int = 1,
+def run_validation(cfg: TrialConfig, seeds: Sequence[int], out_dir: str | os.PathLike, *, workers: int | None = None,
                    sources: Sequence[str] = ("engine", "reference", "masked", "tutorial"),
-                   engine_lr_scale: float = 1.0,
+                   engine_lr_scale: float = 1.0, options: ExecutionOptions | None = None,
                    progress: bool = True) -> list[dict[str, Any]]:
-    """Train the seeds not yet stored in ``out_dir`` and return every stored row, in seed order."""
+    """Train the seeds not yet stored in ``out_dir`` and return every stored row, in seed order.
+
+    ``workers`` (default 1) is a shortcut for ``options.workers``; ``options.backend`` picks the
+    executor (``sweeps.executors.BACKENDS``). CPU only: the reference loops are.
+    """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     plan = ValidationPlan(config=cfg.replace(seed=0, device="cpu").to_dict(), sources=tuple(sources),
                           engine_lr_scale=float(engine_lr_scale))
-    lock = FileLock(out / ".lock", note=f"pid {os.getpid()}")
+    options = dataclasses.replace(options or ExecutionOptions(), device="cpu")
+    if workers is not None:
+        options = dataclasses.replace(options, workers=workers)
+    opts = options.resolve({}, default_workers=1)
+    wanted = sorted(set(int(s) for s in seeds))
+    work = functools.partial(validation_unit, sources=plan.sources, engine_lr_scale=plan.engine_lr_scale)
+    executor = make_executor(opts, work)
     try:
-        lock.acquire(wait=False)
-    except LockBusy as exc:
-        raise ConfigError(f"{out}: another validation is writing here ({exc.holder})") from None
-    try:
-        _check_setup(out, plan)
-        rows = {r["seed"]: r for r in _stored_rows(out / ROWS)}
-        _train(plan, [int(s) for s in seeds], rows, out / ROWS, workers=workers, progress=progress)
+        with folder_session(out, lambda o: ValidationStore.open(o, plan), store_file=SETUP) as session:
+            session.begin(None, workers=executor.n_workers, backend=opts.backend, seeds=len(wanted),
+                          **plan.to_dict())
+            _train(session, plan, wanted, executor, progress)
+            session.end({"seeds_stored": len(session.store.rows), "ended_at": now_iso()})
+            rows = session.store.rows
     finally:
-        lock.release()
-    return [rows[s] for s in sorted(set(int(s) for s in seeds)) if s in rows]
+        executor.close()
+    return [rows[s] for s in wanted if s in rows]
 
 
-def _train(plan: ValidationPlan, seeds: list[int], rows: dict[int, dict], path: Path, *, workers: int,
+def _train(session: FolderSession, plan: ValidationPlan, seeds: list[int], executor: Executor,
            progress: bool) -> None:
-    """Train the seeds missing from ``rows`` in chunks on ``workers`` processes, appending each chunk's rows."""
-    from joblib import Parallel, delayed
+    """Train the seeds missing from the store in units of CHUNK seeds, appending each unit's rows."""
     from tqdm import tqdm
 
-    todo = [s for s in seeds if s not in rows]
-    chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
+    store: ValidationStore = session.store
+    todo = [s for s in seeds if s not in store.rows]
+    base = TrialConfig.from_dict(plan.config)
+    units = [WorkUnit(i, tuple(base.replace(seed=s) for s in todo[k:k + CHUNK]))
+             for i, k in enumerate(range(0, len(todo), CHUNK))]
+    failed: list[str] = []
     with tqdm(total=len(seeds), initial=len(seeds) - len(todo), unit="seed", desc="validate",
-              disable=not progress, file=sys.stderr) as bar, open(path, "a", encoding="utf-8") as f:
-        jobs = (delayed(_work)(plan.config, c, plan.sources, plan.engine_lr_scale) for c in chunks)
-        for done in Parallel(n_jobs=workers, return_as="generator_unordered")(jobs):
-            for row in done:
-                f.write(json.dumps(row) + "\n")
-                rows[row["seed"]] = row
-            f.flush()
-            os.fsync(f.fileno())          # a killed run keeps every chunk it reported
-            bar.update(len(done))
+              disable=not progress, file=sys.stderr) as bar:
+
+        def on_done(unit: WorkUnit, outcomes: list[Outcome], attempts: int) -> None:
+            store.append([o.result for o in outcomes if o.status == "ok"])
+            failed.extend(f"seed {c.seed}: {o.error}" for c, o in zip(unit.cfgs, outcomes) if o.status != "ok")
+            bar.update(len(outcomes))
+
+        executor.run(units, on_done)
+    if failed:
+        raise RuntimeError(f"{len(failed)} seed(s) not validated ({failed[0]}); rerun to try them again")
 
 
 def write_validation(out_dir: str | os.PathLike, rows: Sequence[dict[str, Any]], *, rel_margin: float,

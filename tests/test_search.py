@@ -395,8 +395,8 @@ def test_a_trial_asked_but_never_identified_is_failed_and_retried_by_its_driver(
 
     from optuna.trial import TrialState
 
-    from sweeps.search._liveness import StudyLock
-    from sweeps.search._study import STALE, load_study, open_storage, recover
+    from sweeps.search._backends import StudyLock, open_storage
+    from sweeps.search._study import STALE, load_study, recover
 
     spec = load_search_spec(tiny_search(tmp_path))
     out = tmp_path / "out"
@@ -413,3 +413,23 @@ def test_a_trial_asked_but_never_identified_is_failed_and_retried_by_its_driver(
     states = [t.state for t in study.get_trials(deepcopy=False)]
     assert states == [TrialState.FAIL, TrialState.WAITING]
     assert study.trials[0].user_attrs["fail_reason"] == STALE
+
+
+def test_the_storage_string_chooses_one_backend_and_an_open_storage_finds_the_same(tmp_path):
+    """Each kind answers what the search asks of it; a storage opened from it maps back to it."""
+    from sweeps.search import study_backend
+    from sweeps.search._backends import backend_of
+
+    cases = {None: ("journal", False, True), "postgresql://ann:pw@127.0.0.1:1/db": ("postgresql", True, True),
+             f"sqlite:///{tmp_path / 'a.db'}": ("sqlite", True, True), "sqlite://": ("machine", True, False),
+             "mysql://ann:pw@127.0.0.1:1/db": ("machine", True, False)}
+    for url, expected in cases.items():
+        backend = study_backend(url, tmp_path)
+        assert (backend.kind, backend.is_rdb, backend.orphans_certain) == expected, url
+        assert "pw" not in backend.shown
+    assert study_backend(None, tmp_path).shown == str(tmp_path / "optuna.journal")
+    for url in (None, f"sqlite:///{tmp_path / 'a.db'}"):
+        storage = study_backend(url, tmp_path, heartbeat=7).open()
+        found = backend_of(storage, tmp_path)
+        assert (found.kind, found.heartbeat_interval(storage)) == (study_backend(url, tmp_path).kind,
+                                                                    7 if url else None)

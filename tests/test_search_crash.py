@@ -30,8 +30,8 @@ from search_helpers import (
 )
 from sweeps.identity import trial_id
 from sweeps.search import load_search_spec, run_search
-from sweeps.search._liveness import ASK_LOCK
-from sweeps.search._study import JOURNAL_FILE, STALE, used_budget
+from sweeps.search._backends import ASK_LOCK, JOURNAL_FILE
+from sweeps.search._study import STALE, used_budget
 
 pytestmark = pytest.mark.slow
 

@@ -210,7 +210,7 @@ def test_a_trial_is_stale_by_its_own_workers_heartbeat_not_the_readers(postgres_
     from pathlib import Path
 
     from sweeps.search._liveness import dead_trials, identify
-    from sweeps.search._study import open_storage
+    from sweeps.search._backends import open_storage
 
     def worker_study(heartbeat):
         return optuna.load_study(study_name="beats", storage=open_storage(".", postgres_url, heartbeat))

@@ -1,4 +1,4 @@
-"""Argument helpers shared by the commands: trial-config flags, strict number types, UsageError."""
+"""Argument helpers shared by the commands: trial-config and backend flags, strict number types, UsageError."""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +6,8 @@ from typing import Any, Callable
 
 from bench import TrialConfig
 from bench.config import field_types
+
+from ..executors import BACKENDS, backend_help
 
 
 class UsageError(Exception):
@@ -20,6 +22,12 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
                            metavar="A,B,..." if typ == "tuple" else typ.upper(),
                            type=_PARSERS[typ], default=None,
                            help=f"default {getattr(defaults, name)!r}")
+
+
+def add_backend_flags(p: argparse.ArgumentParser) -> None:
+    """``--backend`` (the names in sweeps.executors.BACKENDS) and ``--scheduler``."""
+    p.add_argument("--backend", choices=tuple(BACKENDS), default="local", help=backend_help())
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="the Dask scheduler (with --backend dask)")
 
 
 def config_from_args(args: argparse.Namespace) -> TrialConfig:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..options import group_size_arg
+from .args import add_backend_flags
 
 SWEEP_EXAMPLES = """examples:
   dropout-bench sweep sweeps/quick.toml                 # results/quick/, all cores
@@ -34,9 +35,7 @@ def add_sweep_commands(sub) -> None:
     p.add_argument("--retry-failed", action="store_true", help="rerun trials stored as failed")
     p.add_argument("--force-new", action="store_true",
                    help="if the spec's shared settings changed, archive the old store and start again")
-    p.add_argument("--backend", choices=("local", "dask"), default="local",
-                   help="local processes (default) or a Dask cluster")
-    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="the Dask scheduler (with --backend dask)")
+    add_backend_flags(p)
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sweep)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .args import add_config_flags, config_from_args, positive_int
+from .args import add_backend_flags, add_config_flags, config_from_args, positive_int
 
 VALIDATE_EXAMPLES = """examples:
   dropout-bench validate                          # 300 seeds of the seed config, 1 worker
@@ -23,6 +23,7 @@ def add_validate_command(sub) -> None:
                        epilog=VALIDATE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=positive_int, default=300, metavar="N", help="seeds 0..N-1 (default 300)")
     p.add_argument("--workers", type=positive_int, default=1, metavar="N", help="processes (default 1)")
+    add_backend_flags(p)
     p.add_argument("--out", metavar="DIR", help="output folder (default results/validate-<config hash>)")
     p.add_argument("--margin", type=float, default=0.02, metavar="FRACTION",
                    help="plain arms, engine vs reference: equivalence margin as a share of the reference "
@@ -39,6 +40,7 @@ def add_validate_command(sub) -> None:
 def cmd_validate(args: argparse.Namespace) -> int:
     from bench import ConfigError
 
+    from ..options import ExecutionOptions
     from ..validate import run_validation, write_validation
 
     cfg = config_from_args(args)  # ConfigError -> exit 2 with one line
@@ -49,8 +51,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     out = args.out or f"results/validate-{cfg.replace(seed=0).config_hash()[:12]}"
     command = " ".join(["dropout-bench", *sys.argv[1:]]) if sys.argv[1:2] == ["validate"] else "the same command"
     try:
-        rows = run_validation(cfg, range(args.seeds), out, workers=args.workers, sources=sources,
-                              progress=not args.quiet)
+        options = ExecutionOptions(workers=args.workers, backend=args.backend, scheduler=args.scheduler)
+        rows = run_validation(cfg, range(args.seeds), out, options=options, sources=sources, progress=not args.quiet)
     except KeyboardInterrupt:
         print(f"every finished seed is stored in {out}; resume with: {command}", file=sys.stderr)
         raise

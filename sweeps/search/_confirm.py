@@ -16,7 +16,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from analysis.records.objectives import OBJECTIVES
 
-from ..execute import InProcessExecutor, ProcessExecutor, arms_per_unit, make_units
+from ..execute import arms_per_unit, make_units
+from ..executors import make_executor
 from ..identity import trial_id
 from ..options import ExecutionOptions
 from ..session import FolderSession
@@ -63,10 +64,9 @@ def confirm_best(session: FolderSession, study: optuna.Study, spec: SearchSpec, 
         if progress:
             print(f"[{spec.name}] confirming the best {len(picks)} configuration(s) on "
                   f"{len(spec.confirm_seeds)} fresh seeds ({len(todo)} trials)", file=sys.stderr, flush=True)
-        # the engine sizes each network shape's groups; units are the sweep's, sized for the workers
-        units = make_units(todo, arms_per_unit(len(todo), opts.workers))
-        executor = (InProcessExecutor(opts.engine) if opts.workers == 1
-                    else ProcessExecutor(opts.workers, opts.engine))
+        # the same executors as a sweep's, with its group size; units sized for the workers
+        executor = make_executor(opts)
+        units = make_units(todo, arms_per_unit(len(todo), executor.n_workers))
         try:
             executor.run(units, session.store_outcomes)
         finally:

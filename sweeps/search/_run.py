@@ -20,6 +20,7 @@ confirmation and report see the finished study. A journal study has one folder.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import multiprocessing
 import os
@@ -41,17 +42,15 @@ from bench.trial import check_device
 from ..identity import trial_id
 from ..options import ExecutionOptions
 from ..run import resolve_out_dir
-from ..session import FolderSession, folder_session
+from ..session import FolderSession, folder_session, open_or_create
 from ..signals import exit_code, start_with_sigint_ignored
-from ..store import Store, StoreError, StoreLocked, TrialRow, now_iso, store_path
+from ..store import Store, StoreError, StoreLocked, TrialRow, now_iso
 from ._confirm import confirm_best
-from ._liveness import StudyLock, is_rdb, ran_here
+from ._backends import StudyBackend, StudyLock, mask_argv, study_backend
+from ._liveness import ran_here
 from ._objective import SEED_ATTR
-from ._optuna_compat import study_storage
 from ._spec import SearchSpec, load_search_spec
-from ._study import (
-    JOURNAL_FILE, check_sampler_available, load_study, mask_argv, mask_url, open_storage, recover, snapshot, used_budget,
-)
+from ._study import check_sampler_available, load_study, recover, snapshot, used_budget
 from ._worker import WORKERS_LOCK, budget_left, work, worker_main
 
 POLL_SECONDS = 0.5
@@ -104,7 +103,7 @@ class _SearchRun:
     """What the stages of one search invocation share: the study, where, how, and the tally."""
     spec: SearchSpec
     out: Path
-    storage: str | None               # the RDB URL, or None for the folder's journal
+    backend: StudyBackend             # where the study lives (its URL goes to the workers)
     opts: ExecutionOptions
     study: optuna.Study
     lock: StudyLock
@@ -143,13 +142,18 @@ def run_search(
     check_device(opts.device)
     check_sampler_available(spec)
     out = resolve_out_dir(spec, out_dir)
-    shown = mask_url(storage) or str(out / JOURNAL_FILE)
-    rdb = _open_storage(out, storage, opts.heartbeat) if storage else None  # a bad URL fails before any write
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    backend = study_backend(storage, out, opts.heartbeat)
+    shown = backend.shown
+    rdb = backend.open() if backend.is_rdb else None    # a bad URL fails before any write
     summary = SearchSummary(out_dir=str(out), study_name=spec.name, storage=shown, budget=spec.n_trials)
     start = time.perf_counter()
-    with folder_session(out, lambda o: _open_or_create(spec, spec_text, o)) as session:
-        run = _open_recovered(spec, out, storage, rdb or _open_storage(out, None, opts.heartbeat), opts,
-                              summary, progress)
+    refusal = (f"{out}: the spec's objective, seeds, base or space differ from the stored search's; "
+               "use another --out (or another name) for a new search")
+    opener = functools.partial(open_or_create, kind="search", spec=spec, spec_text=spec_text,
+                               refusal=lambda meta: refusal)
+    with folder_session(out, opener) as session:
+        run = _open_recovered(spec, backend, rdb or backend.open(), opts, summary, progress)
         session.begin(mask_argv(list(argv or sys.argv)), n_jobs=opts.workers, workers=opts.workers,
                       device=opts.device, engine="auto", threads_per_worker=1, storage=shown,
                       study_name=spec.name, sampler=spec.sampler, sampler_seed=spec.sampler_seed,
@@ -166,18 +170,19 @@ def run_search(
     return summary
 
 
-def _open_recovered(spec: SearchSpec, out: Path, storage: str | None, st: optuna.storages.BaseStorage,
+def _open_recovered(spec: SearchSpec, backend: StudyBackend, st: optuna.storages.BaseStorage,
                     opts: ExecutionOptions, summary: SearchSummary, progress: bool) -> _SearchRun:
     """Open (or create) the study and fail what dead processes left RUNNING, no worker of ours alive."""
+    out = backend.out_dir
     workers_lock = _no_live_workers(out)
     try:
-        lock = StudyLock(st, out, spec.name)
+        lock = StudyLock(st, out, spec.name, backend)
         with lock:
-            study = _open_study(spec, st, storage)
+            study = _open_study(spec, st, backend)
             summary.recovered, summary.retried = recover(study, spec.param_names, out, dead_pids=None)
     finally:
         workers_lock.release()
-    return _SearchRun(spec, out, storage, opts, study, lock, summary, progress)
+    return _SearchRun(spec, out, backend, opts, study, lock, summary, progress)
 
 
 def _search_then_confirm(run: _SearchRun, session: FolderSession, confirm: bool) -> None:
@@ -215,20 +220,12 @@ def _finish(run: _SearchRun, session: FolderSession, start: float) -> None:
                  "wall_seconds": summary.wall_seconds, "ended_at": now_iso()})
 
 
-def _open_storage(out: Path, storage: str | None, heartbeat: int) -> optuna.storages.BaseStorage:
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        return open_storage(out, storage, heartbeat)
-    except Exception as exc:  # noqa: BLE001 - a bad URL or an unreachable server: one line, masked
-        raise StoreError(f"--storage {mask_url(storage)}: cannot open ({type(exc).__name__})") from None
-
-
-def _open_study(spec: SearchSpec, st: optuna.storages.BaseStorage, storage: str | None) -> optuna.Study:
+def _open_study(spec: SearchSpec, st: optuna.storages.BaseStorage, backend: StudyBackend) -> optuna.Study:
     existing = {s.study_name: s for s in optuna.get_all_study_summaries(st, include_best_trial=False)}
     if spec.name in existing:
         have = [d.name.lower() for d in existing[spec.name].directions]
         if have != list(spec.directions):
-            raise StoreError(f"{mask_url(storage) or 'the journal'}: study {spec.name!r} optimises {have}, "
+            raise StoreError(f"{backend.shown}: study {spec.name!r} optimises {have}, "
                              f"the spec's objective {spec.objective!r} needs {list(spec.directions)}")
     study = load_study(spec, st, create=True)
     if not study.trials:
@@ -261,7 +258,7 @@ def _drive(run: _SearchRun) -> None:
             work(study, spec, out, run.opts.device, deadline, on_trial_done=sync)
         elif not _run_workers(run):
             return                                 # workers keep dying: give up, the rerun goes on
-        if not is_rdb(study_storage(study)):
+        if not run.backend.is_rdb:
             return                                 # a journal study has no other driver
         while True:
             sync()
@@ -289,7 +286,7 @@ def _run_workers(run: _SearchRun) -> bool:
     stop = ctx.Event()                            # set before the driver forwards a SIGINT
 
     def start() -> multiprocessing.Process:
-        p = ctx.Process(target=worker_main, args=(spec, str(out), run.storage, run.opts.device, deadline,
+        p = ctx.Process(target=worker_main, args=(spec, str(out), run.backend.url, run.opts.device, deadline,
                                                   run.opts.heartbeat, os.getpid(), stop), daemon=True)
         start_with_sigint_ignored(p)              # a Ctrl-C cannot break its start-up; it reads `stop`
         return p
@@ -396,21 +393,3 @@ def best_line(study: optuna.Study, spec: SearchSpec, trials: list | None = None)
 
 def _stored_confirm(store: Store) -> list[dict[str, Any]]:
     return json.loads(store.meta().get("search_confirm", "[]") or "[]")
-
-
-def _open_or_create(spec: SearchSpec, spec_text: str, out: Path) -> Store:
-    if not store_path(out).exists():
-        return Store.create(out, kind="search", name=spec.name, spec=spec.to_dict(), spec_text=spec_text,
-                            shared=spec.shared_settings())
-    store = Store.open(out)
-    meta = store.meta()
-    if meta.get("kind") != "search":
-        store.close()
-        raise StoreError(f"{out}: holds a {meta.get('kind')} store, not a search")
-    if meta.get("shared") != spec.shared_settings():
-        store.close()
-        raise StoreError(f"{out}: the spec's objective, seeds, base or space differ from the stored search's; "
-                         "use another --out (or another name) for a new search")
-    store.set_meta(spec=json.dumps(spec.to_dict(), sort_keys=True), spec_text=spec_text)
-    return store
-

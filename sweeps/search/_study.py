@@ -1,16 +1,10 @@
-"""The Optuna side of a search: storage, study, sampler and pruner, and recovery of stale trials.
+"""The Optuna side of a search: study, sampler and pruner, and recovery of stale trials.
 
-Embedded storage is Optuna's journal file backend at ``DIR/optuna.journal``: every process
-appends JSON lines under a lock and replays the file to read. Optuna's own locks are files
-that a killed process leaves behind (the next writer then waits out a 30 s grace period);
-the journal's lock here is a ``bench.locks.FileLock`` on ``DIR/optuna.journal.flock``
-instead, which the kernel releases when its holder dies. ``--storage URL`` uses an RDB
-(SQLAlchemy URL) instead.
+Where the study is stored (the folder's journal file or an RDB) is ``_backends``'s.
 """
 from __future__ import annotations
 
 import os
-import urllib.parse
 import warnings
 from pathlib import Path
 from typing import Any
@@ -20,70 +14,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from bench.rng import derive_seed
 
-from bench.locks import FileLock
-from ._liveness import HEARTBEAT_SECONDS, dead_trials, rdb_storage
+from ._liveness import dead_trials
 from ._optuna_compat import storage_trial_id, study_storage
 from ._spec import SearchSpec
 
-JOURNAL_FILE = "optuna.journal"
 STALE = "stale"            # fail_reason of a trial left RUNNING by a process that stopped
 INTERRUPTED = "interrupted"
 RETRYABLE = (STALE, INTERRUPTED)
-
-
-def mask_url(url: str | None) -> str | None:
-    """The storage URL with its password replaced by ***: what logs, manifests and reports show."""
-    if url is None:
-        return None
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-
-
-def mask_argv(argv: list[str]) -> list[str]:
-    """A command line with the value of ``--storage`` masked."""
-    out, hide = [], False
-    for a in argv:
-        if hide:
-            a, hide = mask_url(a) or a, False
-        elif a == "--storage":
-            hide = True
-        elif a.startswith("--storage="):
-            a = "--storage=" + (mask_url(a.split("=", 1)[1]) or "")
-        out.append(a)
-    return out
-
-
-def journal_path(out_dir: str | os.PathLike) -> Path:
-    return Path(out_dir) / JOURNAL_FILE
-
-
-def sqlalchemy_url(url: str) -> str:
-    """``postgresql://`` means psycopg2 to SQLAlchemy; use psycopg 3 where only it is installed."""
-    if url.startswith("postgresql://"):
-        import importlib.util
-
-        if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg") is not None:
-            return "postgresql+psycopg://" + url[len("postgresql://"):]
-    return url
-
-
-def open_storage(out_dir: str | os.PathLike, url: str | None,
-                 heartbeat: int = HEARTBEAT_SECONDS) -> optuna.storages.BaseStorage:
-    """The study's storage: the RDB at ``url`` (heartbeats every ``heartbeat`` s), else the folder's journal."""
-    if url is not None:
-        return rdb_storage(sqlalchemy_url(url), heartbeat)
-    from optuna.storages.journal import JournalFileBackend
-
-    path = journal_path(out_dir)
-    # FileLock has the acquire/release duck type Optuna's lock_obj takes, and a kill never leaves it stale
-    backend = JournalFileBackend(str(path), lock_obj=FileLock(f"{path}.flock"))
-    return optuna.storages.JournalStorage(backend)
 
 
 def make_sampler(spec: SearchSpec, asked: int = 0) -> optuna.samplers.BaseSampler:

@@ -20,11 +20,13 @@ import optuna
 from bench.locks import FileLock
 from ..parent_watch import exit_with_parent
 from ..signals import STOP_SIGNALS
-from ._liveness import HEARTBEAT_SECONDS, StudyLock, heartbeat, identify
+from ..options import HEARTBEAT_SECONDS
+from ._backends import StudyLock, open_storage
+from ._liveness import heartbeat, identify
 from ._objective import evaluate
 from ._optuna_compat import storage_trial_id, study_storage
 from ._spec import SearchSpec
-from ._study import load_study, make_sampler, open_storage, recover, used_budget
+from ._study import load_study, make_sampler, recover, used_budget
 
 WORKERS_LOCK = ".search-workers.lock"
 

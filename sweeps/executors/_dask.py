@@ -8,18 +8,18 @@ workers comes back as ``KilledWorker`` and is recorded as failed. Requires the
 from __future__ import annotations
 
 import uuid
-from typing import Sequence
+from typing import Callable, Sequence
 
 from bench import ConfigError
 
-from .execute import Outcome, UnitDone, WorkUnit, run_unit
+from ..execute import Outcome, UnitDone, WorkUnit, run_unit
 
 
 class DaskExecutor:
     local = False   # workers on other machines: their clocks are not the driver's
 
     def __init__(self, scheduler: str, engine: str = "auto", group_size: int | None = None,
-                 threads: int = 1, timeout: float = 10) -> None:
+                 threads: int = 1, timeout: float = 10, *, work: Callable[..., list[Outcome]] = run_unit) -> None:
         try:
             from distributed import Client
         except ImportError:
@@ -29,7 +29,7 @@ class DaskExecutor:
             self.client = Client(scheduler, timeout=timeout)
         except (OSError, TimeoutError) as exc:
             raise ConfigError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
-        self.engine, self.group_size, self.threads = engine, group_size, threads
+        self.engine, self.group_size, self.threads, self.work = engine, group_size, threads, work
         self.n_workers = max(1, sum(w.get("nthreads", 1)
                                     for w in self.client.scheduler_info()["workers"].values()))
 
@@ -38,7 +38,7 @@ class DaskExecutor:
 
         run_id = uuid.uuid4().hex[:8]  # keys unique per run: a resumed sweep never reuses old results
         futures = {
-            self.client.submit(run_unit, u.cfgs, self.engine, self.group_size, self.threads,
+            self.client.submit(self.work, u.cfgs, self.engine, self.group_size, self.threads,
                                key=f"dropout-bench-{run_id}-{u.index}", pure=False): u
             for u in units
         }
