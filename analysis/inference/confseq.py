@@ -23,10 +23,23 @@ minimises the width at n0 seeds. Across the m cells of a sweep each sequence get
 (Bonferroni): a union bound over sequences, each valid at every time, holds however the cells
 stop, in whatever order. Wang & Ramdas (2023) show the mixture is also an e-process for the data's
 own filtration; non-Gaussian deltas are checked by simulation (tests/test_confseq.py).
+
+Strongly skewed deltas are the exception, as for the fixed-n verdicts: right skew makes a false
+"hurts" likely at many cells. ``withheld_side`` carries the verdicts' family check over: the
+upper quartile of the cells' sample skewness at a look (the most skewed cells make the false
+claims, and a family's mean hides a few of them among many near 0), calibrated to a population
+skewness, is compared with the largest skewness at which this sequence, at the family's size
+and looks, holds alpha (``safe_skewness``, by simulation and bisection); beyond it the unsafe
+side is withheld at that look.
 """
 from __future__ import annotations
 
+import math
+from functools import lru_cache
+
 import numpy as np
+
+from .mean_test import calibrated_skewness, gamma_null, largest_safe
 
 ALPHA = 0.05
 
@@ -92,3 +105,71 @@ def any_false_direction(x: np.ndarray, looks, alpha: float = ALPHA, c: float = 1
     n, mean, sd = running(x, looks)
     low, high = interval(n, mean, sd, alpha / x.shape[-2], c)
     return ((low > 0) | (high < 0)).any(axis=(-1, -2))
+
+
+_BUDGET = 6_000_000   # simulated deltas per null rate, at most: fewer replications for big families
+
+
+@lru_cache(maxsize=256)
+def null_rate(gamma: float, cells: int, looks: tuple[int, ...], *, alpha: float = ALPHA, c: float = 1.0,
+              seed: int = 0) -> float:
+    """Simulated chance that the sequences of ``cells`` null cells (centred gamma of skewness
+    ``gamma``) claim the side that skew makes unsafe (right skew: "hurts") at any of ``looks``."""
+    n = max(looks)
+    reps = max(200, min(2000, _BUDGET // (cells * n)))
+    x = gamma_null(np.random.default_rng([seed, cells, n, int(round(abs(gamma) * 100))]), abs(gamma),
+                   (reps, cells, n))
+    m, mean, sd = running(x, looks)
+    low, high = interval(m, mean, sd, alpha / cells, c)
+    return float((high < 0).any(axis=(-1, -2)).mean())
+
+
+@lru_cache(maxsize=256)
+def safe_skewness(cells: int, looks: tuple[int, ...], *, alpha: float = ALPHA, c: float = 1.0) -> float:
+    """The largest skewness on GAMMA_GRID at which ``null_rate`` holds alpha (inf: all of it)."""
+    return largest_safe(lambda g: null_rate(g, cells, looks, alpha=alpha, c=c), alpha)
+
+
+def withheld_side(g1: float, n: int, cells: int, looks: tuple[int, ...], *, alpha: float = ALPHA,
+                  c: float = 1.0) -> float:
+    """The side a family's skewness makes unsafe at this look: -1 ("hurts", right skew), +1
+    ("helps", left skew) or 0 (none). ``g1``: the upper quartile of the cells' sample skewness at
+    n seeds (``family_skewness``)."""
+    if not np.isfinite(g1) or g1 == 0:
+        return 0.0
+    gamma = calibrated_skewness(g1, n)
+    return -math.copysign(1.0, g1) if gamma > safe_skewness(cells, looks, alpha=alpha, c=c) else 0.0
+
+
+def family_skewness(g1: np.ndarray) -> np.ndarray:
+    """The family's skewness at each look from its cells' G1 (cells on the second-last axis): the
+    upper quartile of the right-skewed side, or the lower quartile where the family leans left."""
+    upper, lower = np.quantile(g1, 0.75, axis=-2), np.quantile(g1, 0.25, axis=-2)
+    return np.where(np.abs(upper) >= np.abs(lower), upper, lower)
+
+
+def running_skewness(x: np.ndarray, looks) -> np.ndarray:
+    """G1 (adjusted Fisher-Pearson, as ``mean_test.skewness``) of the first n values along the last
+    axis at each look n; the look as the last axis; 0 where the SD is 0."""
+    looks = np.asarray(looks, dtype=int)
+    n = looks.astype(float)
+    s1, s2, s3 = (np.cumsum(x ** k, axis=-1)[..., looks - 1] / n for k in (1, 2, 3))
+    m2 = np.maximum(s2 - s1 * s1, 0.0)
+    m3 = s3 - 3 * s1 * s2 + 2 * s1 ** 3
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g1 = np.sqrt(n * (n - 1)) / (n - 2) * m3 / m2 ** 1.5
+    return np.where(m2 > 0, g1, 0.0)
+
+
+def guarded_false_direction(x: np.ndarray, looks, alpha: float = ALPHA, c: float = 1.0) -> np.ndarray:
+    """``any_false_direction`` with the family's skewness guard: at each look, the side
+    ``withheld_side`` names (from the cells' G1 so far) is not claimed."""
+    looks = tuple(int(v) for v in looks)
+    cells = x.shape[-2]
+    n, mean, sd = running(x, looks)
+    low, high = interval(n, mean, sd, alpha / cells, c)
+    family_g1 = family_skewness(running_skewness(x, looks))                  # (reps, looks)
+    side = np.vectorize(lambda g, m: withheld_side(g, m, cells, looks, alpha=alpha, c=c))(
+        family_g1, np.broadcast_to(np.asarray(looks), family_g1.shape))
+    side = side[..., None, :]                                                 # over the cells
+    return (((low > 0) & (side != 1)) | ((high < 0) & (side != -1))).any(axis=(-1, -2))

@@ -136,7 +136,7 @@ def claims(delta: np.ndarray, *, alpha: float = ALPHA, withhold: float = 0.0) ->
     return np.where((withhold != 0) & (out == withhold), 0.0, out)
 
 
-def _gamma_null(rng: np.random.Generator, gamma: float, size: tuple[int, ...]) -> np.ndarray:
+def gamma_null(rng: np.random.Generator, gamma: float, size: tuple[int, ...]) -> np.ndarray:
     """Centred draws of skewness ``gamma`` (a gamma distribution of shape 4 / gamma^2; normal at 0)."""
     if gamma == 0:
         return rng.standard_normal(size)
@@ -147,7 +147,7 @@ def _gamma_null(rng: np.random.Generator, gamma: float, size: tuple[int, ...]) -
 @lru_cache(maxsize=4096)
 def expected_skewness(gamma: float, n: int, *, seed: int = 0, draws: int = 4_000) -> float:
     """E[G1] of n draws from the centred gamma of skewness ``gamma`` (G1 is biased towards 0 at small n)."""
-    x = _gamma_null(np.random.default_rng([seed, n, int(round(gamma * 100))]), gamma, (draws, n))  # gamma >= 0
+    x = gamma_null(np.random.default_rng([seed, n, int(round(gamma * 100))]), gamma, (draws, n))  # gamma >= 0
     return float(skewness(x).mean())
 
 
@@ -173,7 +173,7 @@ def null_claim_rate(gamma: float, cells: int, n: int, *, alpha: float = ALPHA, s
     chunk = max(1, _MAX_ELEMENTS // (cells * n))
     while done < replications:
         r = min(chunk, replications - done)
-        hits += int((claims(_gamma_null(rng, gamma, (r, cells, n)), alpha=alpha) != 0).any(axis=-1).sum())
+        hits += int((claims(gamma_null(rng, gamma, (r, cells, n)), alpha=alpha) != 0).any(axis=-1).sum())
         done += r
     return hits / replications
 
@@ -190,14 +190,19 @@ def safe_skewness(cells: int, n: int, sign: float, *, alpha: float = ALPHA, seed
     grid's largest skewness holds alpha.
     """
     reps = _replications(cells, n)
-    rate = lambda i: null_claim_rate(math.copysign(float(GAMMA_GRID[i]), sign), cells, n, alpha=alpha, seed=seed,
-                                     replications=reps)
+    return largest_safe(lambda g: null_claim_rate(math.copysign(g, sign), cells, n, alpha=alpha, seed=seed,
+                                                  replications=reps), alpha)
+
+
+def largest_safe(rate, alpha: float = ALPHA) -> float:
+    """The largest skewness on GAMMA_GRID at which ``rate(skewness)`` (growing with it) is at most
+    alpha, by bisection over the grid; inf when even the grid's largest holds it."""
     lo, hi = 0, len(GAMMA_GRID) - 1
-    if rate(hi) <= alpha:
+    if rate(float(GAMMA_GRID[hi])) <= alpha:
         return math.inf
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if rate(mid) <= alpha else (lo, mid)
+        lo, hi = (mid, hi) if rate(float(GAMMA_GRID[mid])) <= alpha else (lo, mid)
     return float(GAMMA_GRID[lo])
 
 
