@@ -134,3 +134,20 @@ def test_no_effect_is_claimed_rarely_when_the_mean_sits_at_the_margin():
     false_equivalence = (cs.decide(low, high, smallest_effect=margin) == "no effect").any(axis=(-1, -2))
     print(f"P(no effect claimed at some look | mean = margin) = {false_equivalence.mean():.4f}")
     assert false_equivalence.mean() <= LIMIT
+
+
+def test_a_replayed_plan_stops_clear_cells_early_and_leaves_the_null_open():
+    rng = np.random.default_rng(12)
+    d = rng.standard_normal((6, 200))
+    d[:2] += 1.0          # helps, clearly
+    d[2] -= 0.6           # hurts
+    d[3] *= 0.01          # no effect: tiny spread around 0
+    verdict, used = cs.replay(d, 20, 200, 10, smallest_effect=0.1)
+    assert list(verdict[:4]) == ["helps", "helps", "hurts", "no effect"]
+    assert (used[:2] < 60).all() and used[3] == 20 and (used[4:] == 200).all() and list(verdict[4:]) == ["", ""]
+    again = cs.replay(d, 20, 200, 10, smallest_effect=0.1)
+    assert (again[0] == verdict).all() and (again[1] == used).all()
+    # a cell's decision depends on its seeds up to its stop only: later seeds change nothing
+    later = d.copy()
+    later[0, used[0]:] = -50.0
+    assert cs.replay(later, 20, 200, 10, smallest_effect=0.1)[0][0] == "helps"

@@ -173,3 +173,27 @@ def guarded_false_direction(x: np.ndarray, looks, alpha: float = ALPHA, c: float
         family_g1, np.broadcast_to(np.asarray(looks), family_g1.shape))
     side = side[..., None, :]                                                 # over the cells
     return (((low > 0) & (side != 1)) | ((high < 0) & (side != -1))).any(axis=(-1, -2))
+
+
+def replay(deltas: np.ndarray, first: int, last: int, batch: int, *, smallest_effect: float | None = None,
+           alpha: float = ALPHA) -> tuple[np.ndarray, np.ndarray]:
+    """An adaptive seed plan played on stored deltas (cells, seeds), seeds in order: every open cell is
+    looked at after ``first`` seeds, then after every ``batch`` more, up to ``last``; a cell stops at
+    its first decision (``decide``, with the skewness guard), later seeds unused. Returns the
+    decision per cell ("" if still open at ``last``) and the seeds each used. The family's
+    skewness at a look uses each cell's seeds so far (a stopped cell's up to its stop)."""
+    cells = deltas.shape[0]
+    looks = tuple(range(first, last + 1, batch))
+    c = tuned_c(first, alpha / cells)
+    verdict = np.full(cells, "", dtype=object)
+    used = np.full(cells, looks[-1])
+    for n in looks:
+        upto = np.where(verdict == "", n, used)
+        g1 = np.array([running_skewness(deltas[i, :upto[i]], [upto[i]])[0] for i in range(cells)])
+        side = withheld_side(float(family_skewness(g1[:, None])[0]), n, cells, looks, alpha=alpha, c=c)
+        m, mean, sd = running(deltas, [n])
+        low, high = interval(m[:, 0], mean[:, 0], sd[:, 0], alpha / cells, c)
+        now = decide(np.where(side == 1, -np.inf, low), np.where(side == -1, np.inf, high), smallest_effect)
+        fresh = (verdict == "") & (now != "")
+        verdict[fresh], used[fresh] = now[fresh], n
+    return verdict, used
