@@ -144,7 +144,7 @@ def _subsample(trials: pd.DataFrame, limit: int = MAX_DOTS, *, seed: int) -> tup
     if len(trials) <= limit:
         return trials, ""
     keep = np.sort(np.random.default_rng(seed).choice(len(trials), size=limit, replace=False))
-    return trials.iloc[keep], f"; a random {limit:,} of its {len(trials):,} seeds drawn as dots"
+    return trials.iloc[keep], f"; a random {limit:,} of {len(trials):,} seeds shown"
 
 
 def _seeds_text(cells: pd.DataFrame) -> str:
