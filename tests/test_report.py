@@ -353,3 +353,19 @@ def test_a_benefit_below_the_smallest_effect_says_so_on_the_first_screen():
     assert cell["verdict"] == "helps" and bool(cell["below_margin"])
     assert "(1 of them by less than the smallest effect of interest, 0.009)" in rep.lead[0]
     assert "lower test MSE" in rep.lead[1] and "below the smallest effect of interest (0.009)" in rep.lead[1]
+
+
+def test_a_figure_with_too_many_seeds_draws_a_seeded_subsample_and_says_so():
+    """More seeds than a figure's dots: a random subset from the given seed, in frame order, named in the caption."""
+    import pandas as pd
+
+    from analysis.pages.report_figures import _subsample
+
+    frame = pd.DataFrame({"seed": range(10)})
+    kept, words = _subsample(frame, 4, seed=3)
+    assert len(kept) == 4 and kept["seed"].is_monotonic_increasing and kept["seed"].is_unique
+    assert kept.equals(_subsample(frame, 4, seed=3)[0])                 # the same seed draws the same dots
+    assert not kept.equals(_subsample(frame, 4, seed=4)[0])             # and another seed others
+    assert words == "; a random 4 of 10 seeds shown"
+    whole, none = _subsample(frame, 10, seed=3)
+    assert whole is frame and none == ""                               # within the limit: every seed, no words

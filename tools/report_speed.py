@@ -1,14 +1,17 @@
-"""How long the report of a large sweep takes: ``python tools/report_speed.py [--shape 1000x10]``.
+"""How long the report of a large sweep takes: ``python tools/report_speed.py [--shape 100x1000]``.
 
 Builds synthetic records shaped like a real sweep (valid configs, 51-point learning curves
 per arm, plausible metrics drawn from a seeded generator), then times ``write_report`` on
-them, stage by stage. Only the numbers are synthetic; the report does all its real work,
-including rerunning the focus cell's median seed for its picture.
+them, stage by stage, and prints the process's peak resident memory. Only the numbers are
+synthetic; the report does all its real work, including rerunning the focus cell's median
+seed for its picture. ``--shape CELLSxSEEDS``: 100 or 1000 cells, any number of seeds
+(100x1000 is the 100,000 trials an adaptive overnight run can reach).
 """
 from __future__ import annotations
 
 import argparse
 import itertools
+import resource
 import sys
 import tempfile
 import time
@@ -48,22 +51,40 @@ def synthetic_records(grid: dict[str, list], seeds: int, *, rng_seed: int = 0) -
     return records
 
 
+GRIDS = {  # cells -> the grid that gives that many
+    100: {"n_train": [10, 20, 50, 100, 200], "dropout": [0.1, 0.3, 0.5, 0.7, 0.9], "width": [50, 100, 300, 1000]},
+    1000: {"n_train": [10, 20, 50, 100, 200], "dropout": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
+           "width": [25, 50, 100, 150, 200, 300, 500, 700, 1000, 2000], "depth": [2, 3]},
+}
+
+
+def shape(text: str) -> tuple[int, int]:
+    """'100x1000' -> (100 cells, 1000 seeds); the cells must be those of a grid in GRIDS."""
+    try:
+        cells, seeds = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shape {text!r}: expected CELLSxSEEDS, e.g. 100x1000") from None
+    if cells not in GRIDS or seeds < 1:
+        raise argparse.ArgumentTypeError(f"--shape {text!r}: cells must be one of {sorted(GRIDS)}, seeds >= 1")
+    return cells, seeds
+
+
+def peak_rss_gb() -> float:
+    """The process's peak resident memory so far, in GB (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--shape", choices=("100x100", "1000x10"), default="100x100",
-                   help="cells x seeds: 100 cells of 100 seeds, or 1,000 cells of 10 seeds")
+    p.add_argument("--shape", type=shape, default="100x100",
+                   help="CELLSxSEEDS: 100 or 1000 cells, any seeds (100x100, 1000x10, 100x1000; default 100x100)")
     args = p.parse_args()
-    if args.shape == "100x100":
-        grid = {"n_train": [10, 20, 50, 100, 200], "dropout": [0.1, 0.3, 0.5, 0.7, 0.9],
-                "width": [50, 100, 300, 1000]}
-        seeds = 100
-    else:
-        grid = {"n_train": [10, 20, 50, 100, 200], "dropout": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
-                "width": [25, 50, 100, 150, 200, 300, 500, 700, 1000, 2000], "depth": [2, 3]}
-        seeds = 10
+    cells, seeds = args.shape
+    grid = GRIDS[cells]
     t0 = time.perf_counter()
     records = synthetic_records(grid, seeds)
     t1 = time.perf_counter()
+    built_rss = peak_rss_gb()
     import torch
 
     from analysis.pages.report import write_report
@@ -78,8 +99,11 @@ def main() -> None:
         took, cpu = time.perf_counter() - start, time.process_time() - cpu
         size = path.stat().st_size
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items())
-    print(f"{len(records)} trials ({args.shape} cells x seeds), built in {t1 - t0:.1f} s; "
-          f"write_report: {took:.1f} s wall, {cpu:.1f} s CPU ({stages}); report.html {size / 1e6:.1f} MB")
+    print(f"{len(records)} trials ({cells}x{seeds} cells x seeds), built in {t1 - t0:.1f} s "
+          f"(peak RSS {built_rss:.2f} GB after building)")
+    print(f"write_report: {took:.1f} s wall, {cpu:.1f} s CPU; report.html {size / 1e6:.1f} MB")
+    print(f"stages: {stages}")
+    print(f"peak RSS: {peak_rss_gb():.2f} GB")
 
 
 if __name__ == "__main__":

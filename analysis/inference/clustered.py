@@ -38,14 +38,17 @@ def cluster_ols(X: np.ndarray, groups: np.ndarray, Y: np.ndarray, kind: str = "C
     resid = Y - X @ beta                                               # (rows, reps)
     _, codes = np.unique(np.asarray(groups), return_inverse=True)
     G = int(codes.max()) + 1
+    members = np.split(np.argsort(codes, kind="stable"), np.cumsum(np.bincount(codes, minlength=G))[:-1])
+    factors: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}   # CR2's factors, once per distinct cluster design
     scores = np.empty((G, k, Y.shape[1]))                              # (clusters, k, reps)
-    for g in range(G):
-        rows = codes == g
+    for g, rows in enumerate(members):                                 # each cluster's rows, in frame order
         Xg, eg = X[rows], resid[rows]
         if kind == "CR2":
-            w, v = np.linalg.eigh(np.eye(int(rows.sum())) - Xg @ bread @ Xg.T)
-            # a cluster with leverage 1 in some direction: the generalised inverse square root
-            inv_sqrt = np.where(w > 1e-10, 1.0 / np.sqrt(np.clip(w, 1e-10, None)), 0.0)
+            # in a balanced grid every seed has the same design: one eigendecomposition, not one per seed
+            key = Xg.tobytes()
+            if key not in factors:
+                factors[key] = _cr2_factors(Xg, bread)
+            v, inv_sqrt = factors[key]
             eg = (v * inv_sqrt) @ (v.T @ eg)
         scores[g] = Xg.T @ eg
     meat = np.einsum("gkr,glr->rkl", scores, scores)                   # (reps, k, k)
@@ -53,6 +56,13 @@ def cluster_ols(X: np.ndarray, groups: np.ndarray, Y: np.ndarray, kind: str = "C
     if kind == "CR1":
         cov = cov * (G / (G - 1) * (n - 1) / (n - k))
     return beta, cov
+
+
+def _cr2_factors(Xg: np.ndarray, bread: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvectors v and the inverse square roots of the eigenvalues of I - H_gg, for one cluster's rows Xg."""
+    w, v = np.linalg.eigh(np.eye(len(Xg)) - Xg @ bread @ Xg.T)
+    # a cluster with leverage 1 in some direction: the generalised inverse square root
+    return v, np.where(w > 1e-10, 1.0 / np.sqrt(np.clip(w, 1e-10, None)), 0.0)
 
 
 def t_quantile(seeds: int, level: float = 0.95) -> float:

@@ -116,6 +116,8 @@ def estimate(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[st
     known = known_answer_table(ka, seed=seed, n_resamples=n_resamples, method=method) if len(ok) else pd.DataFrame()
     beside = _beside(ok, ka, cells, axes, fidx, seed=seed, n_resamples=n_resamples, method=method)
     lap("known answers")
+    trend, variance = _trend(ok, cells, axes, fidx, f"delta_{out.name}"), variance_table(ok, axes, out.name)
+    lap("trend and variance")   # its own stage: the clustered fit is what a loaded machine slows most
     return Estimates(trials=trials, cells=cells, axes=axes, focus=fidx, known=known, beside=beside,
                      best=best_cell(cells) if len(cells) else None,
                      line=versus_line(ok, ka, cells, axes, out.name) if len(ok) else pd.DataFrame(),
@@ -123,8 +125,7 @@ def estimate(records: Sequence[Mapping[str, Any]], manifest: Optional[Mapping[st
                      smallest_effect=(f"{float(smallest_effect):g}, as set for this report"
                                       if smallest_effect is not None else "by default 10% of σ²"),
                      outcome=out, noise_free_ratio=noise_free_ratio(ok, axes),
-                     trend=_trend(ok, cells, axes, fidx, f"delta_{out.name}"),
-                     variance=variance_table(ok, axes, out.name), comparisons=comparisons,
+                     trend=trend, variance=variance, comparisons=comparisons,
                      families=families, pairs=kept,
                      declared_outcome=asked.get("outcome") or DEFAULT, exploratory=exploratory(asked, options))
 

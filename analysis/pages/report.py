@@ -60,7 +60,7 @@ def build_report(records: Sequence[Mapping[str, Any]], manifest: Optional[Mappin
     if figures and (rep.trials["status"] == "ok").any():
         from .report_figures import make_figures  # seaborn: only when figures are drawn
 
-        rep.figures = make_figures(rep, records, seed_picture=seed_picture)
+        rep.figures = make_figures(rep, records, seed_picture=seed_picture, seed=options.seed)
     clock.lap("figures")
     return rep
 

@@ -24,15 +24,19 @@ TREND_AXES = ("n_train", "dropout", "width")
 MAX_CURVE_TRIALS = 200  # learning curves: at most this many seeds per cell
 MAX_LINES = 6           # an axis with more values than this is not drawn as coloured lines
 MAX_PANELS = 5          # nor as side-by-side panels
+MAX_DOTS = 5_000        # per-seed dots in one figure: beyond this they only blacken the panel and slow it
 
 
 def make_figures(rep: Estimates, records: Sequence[Mapping[str, Any]], *,
-                 seed_picture: bool) -> list[tuple[str, str, Any]]:
-    """Every figure of the report as (name, caption, figure); ``seed_picture`` reruns one trial for its picture."""
+                 seed_picture: bool, seed: int = 0) -> list[tuple[str, str, Any]]:
+    """Every figure of the report as (name, caption, figure); ``seed_picture`` reruns one trial for its picture.
+
+    ``seed``: where a figure has more than ``MAX_DOTS`` seeds, which of them it draws as dots (the
+    means and intervals use every seed, and the caption says how many are drawn)."""
     c, axes, fidx = rep.cells, rep.axes, rep.focus
     ok = rep.pairs[rep.pairs["status"] == "ok"]     # each (seed, pair of arms) once: a dot is a seed
     sigma2 = float(c.loc[fidx, "noise_std"]) ** 2
-    out = _delta_figures(rep, ok)
+    out = _delta_figures(rep, ok, seed=seed)
     if any(len(t) for t in rep.comparisons.values()):
         out.append(_against_figure(rep))
     if rep.trend is not None and len(rep.trend.curves):
@@ -69,7 +73,7 @@ def make_figures(rep: Estimates, records: Sequence[Mapping[str, Any]], *,
     return out
 
 
-def _delta_figures(rep: Estimates, ok: pd.DataFrame) -> list[tuple[str, str, Any]]:
+def _delta_figures(rep: Estimates, ok: pd.DataFrame, *, seed: int) -> list[tuple[str, str, Any]]:
     """The paired delta against each swept axis (or per seed, with none), and the heatmap over two axes."""
     c, axes, fidx = rep.cells, rep.axes, rep.focus
     o = rep.outcome.label
@@ -82,14 +86,15 @@ def _delta_figures(rep: Estimates, ok: pd.DataFrame) -> list[tuple[str, str, Any
             col = next((a for a in others if a != hue and c[a].nunique() <= MAX_PANELS), None)
             shown = [x] + [a for a in (hue, col) if a]
             cs, held = _hold(c, axes, fidx, shown)
+            dots, drawn = _subsample(_trials_in(ok, cs, axes), seed=seed)
             out.append((f"delta_vs_{x}", f"Paired delta of {o} against {F.LABELS.get(x, x)}: each dot one seed "
-                                         f"({_seeds_text(cs)}); line and band: the cell's mean and its 95% "
+                                         f"({_seeds_text(cs)}{drawn}); line and band: the cell's mean and its 95% "
                                          f"t-interval{held}.",
-                        F.plot_delta_trend(_trials_in(ok, cs, axes), cs, shown, x, **trend)[0]))
+                        F.plot_delta_trend(dots, cs, shown, x, **trend)[0]))
     else:
-        t1, c1 = ok.assign(cell="all trials"), c.assign(cell="all trials")
-        out.append(("delta", f"Paired delta of {o} per seed ({_seeds_text(c)}) with the mean and its 95% t-interval.",
-                    F.plot_delta_trend(t1, c1, ["cell"], "cell", **trend)[0]))
+        (t1, drawn), c1 = _subsample(ok.assign(cell="all trials"), seed=seed), c.assign(cell="all trials")
+        out.append(("delta", f"Paired delta of {o} per seed ({_seeds_text(c)}{drawn}) with the mean and its 95% "
+                             "t-interval.", F.plot_delta_trend(t1, c1, ["cell"], "cell", **trend)[0]))
     if len(axes) >= 2:
         facet = axes[2] if len(axes) > 2 and c[axes[2]].nunique() <= MAX_PANELS else None
         cs, held = _hold(c, axes, fidx, [a for a in (axes[0], axes[1], facet) if a])
@@ -131,6 +136,15 @@ def _trend_figure(rep: Estimates) -> tuple[str, str, Any]:
                f"and bands are 95% intervals" + (f"; one colour per {F.LABELS.get(hue, hue)}" if hue else "")
                + (f"; at {where}" if where else "") + (f"; {tr.scope}" if tr.scope else "") + ".")
     return ("trend", caption, F.plot_trend(cell_fit, curves, hue, label=rep.outcome.label)[0])
+
+
+def _subsample(trials: pd.DataFrame, limit: int = MAX_DOTS, *, seed: int) -> tuple[pd.DataFrame, str]:
+    """At most ``limit`` of ``trials``, drawn without replacement from ``default_rng(seed)`` and kept in
+    their order, and a caption fragment that says so ("" when all are kept)."""
+    if len(trials) <= limit:
+        return trials, ""
+    keep = np.sort(np.random.default_rng(seed).choice(len(trials), size=limit, replace=False))
+    return trials.iloc[keep], f"; a random {limit:,} of {len(trials):,} seeds shown"
 
 
 def _seeds_text(cells: pd.DataFrame) -> str:

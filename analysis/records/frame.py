@@ -21,7 +21,8 @@ Learning curves stay in the records (``curve_*`` lists), reached through
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Optional
 
 import pandas as pd
 
@@ -57,15 +58,29 @@ def paired_delta(frame: pd.DataFrame, a: str, b: str, outcome: str = "test_mse")
     return frame[f"{outcome}_{a}"] - frame[f"{outcome}_{b}"]
 
 
-def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Layout:
+    """What every row of one frame is made of: computed once per frame, not once per record
+    (the config defaults build a TrialConfig; the arms ask the plugins)."""
+    fields: tuple[str, ...]
+    defaults: dict
+    comparators: tuple[str, ...]
+    comparator_metrics: tuple[str, ...]
+
+
+def _layout() -> _Layout:
+    return _Layout(config_fields(), _defaults(), comparators(), comparator_metrics())
+
+
+def flatten_record(record: Mapping[str, Any], layout: Optional[_Layout] = None) -> dict[str, Any]:
     """One stored record (``trial_id``, ``status``, ``error``, ``result`` dict or None) -> one row."""
+    lay = layout or _layout()
     row: dict[str, Any] = {"trial_id": record["trial_id"], "status": record["status"],
                            "error": record.get("error")}
     result = record.get("result")
     config = record.get("config") or (result or {}).get("config") or {}
-    defaults = _defaults()
-    for name in config_fields():
-        row[name] = config.get(name, defaults.get(name))
+    for name in lay.fields:
+        row[name] = config.get(name, lay.defaults.get(name))
     if isinstance(row["arms"], (list, tuple)):
         row["arms"] = ",".join(row["arms"])
     for arm in ARMS:
@@ -73,9 +88,9 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
         for metric in ARM_METRICS:
             row[f"{metric}_{arm}"] = data.get(metric)
     others = (result or {}).get("comparators") or {}
-    for arm in comparators():
+    for arm in lay.comparators:
         data = others.get(arm) or {}
-        for metric in comparator_metrics():
+        for metric in lay.comparator_metrics:
             row[f"{metric}_{arm}"] = data.get(metric)
     own = row.get("data_seed")
     row["data_stream"] = own if own is not None and own >= 0 else row["seed"]   # the seed of the data's draws
@@ -83,7 +98,7 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
     for o in LATER:                                       # the record holds delta_test_mse itself
         a, b = row[f"{o}_plain"], row[f"{o}_dropout"]
         row[f"delta_{o}"] = a - b if a is not None and b is not None else None
-    for c in comparators():
+    for c in lay.comparators:
         for o in OUTCOMES:
             a, b = row[f"{o}_{c}"], row[f"{o}_dropout"]
             row[f"delta_{o}_vs_{c}"] = a - b if a is not None and b is not None else None
@@ -91,11 +106,14 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def records_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    rows = [flatten_record(r) for r in records]
-    columns = ["trial_id", "status", "error", *config_fields(), "data_stream",
+    layout = _layout()
+    columns = ["trial_id", "status", "error", *layout.fields, "data_stream",
                *[f"{m}_{a}" for a in ARMS for m in ARM_METRICS], *[f"delta_{o}" for o in OUTCOMES],
-               *[f"{m}_{c}" for c in comparators() for m in comparator_metrics()],
-               *[f"delta_{o}_vs_{c}" for c in comparators() for o in OUTCOMES]]
+               *[f"{m}_{c}" for c in layout.comparators for m in layout.comparator_metrics],
+               *[f"delta_{o}_vs_{c}" for c in layout.comparators for o in OUTCOMES]]
+    # a list per row, not the row's dict: a dict of some 200 keys takes several times the memory
+    # of the list, and a report may flatten 100,000 records at once
+    rows = [[row.get(c) for c in columns] for row in (flatten_record(r, layout) for r in records)]
     frame = pd.DataFrame(rows, columns=columns)
     for col in frame.columns:
         if col.startswith((*OUTCOMES, "train_mse", "train_loss", "gap", "step_seconds", "delta", *kinds_records())):

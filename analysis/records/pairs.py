@@ -70,11 +70,11 @@ def arm_keys(frame: pd.DataFrame, kind: str) -> pd.Series:
     if not len(frame):
         return pd.Series([], dtype=object, index=frame.index)
     settings = [f for f in config_fields() if f not in SEED_FIELDS]
-    unique = frame[settings].astype(str).drop_duplicates()
-    keys = {tuple(unique.loc[label]): arm_of(_unseeded(row_config(frame.loc[label])), kind)
-            for label in unique.index}
-    as_str = frame[settings].astype(str).itertuples(index=False, name=None)
-    return pd.Series([keys[t] for t in as_str], index=frame.index, dtype=object)
+    # rows with the same settings share one arm: work it out once per distinct row, not once per trial
+    codes = frame[settings].astype(str).groupby(settings, sort=False, dropna=False).ngroup().to_numpy()
+    _, first = np.unique(codes, return_index=True)              # the first row of each distinct setting
+    keys = [arm_of(_unseeded(row_config(frame.iloc[i])), kind) for i in first]
+    return pd.Series([keys[c] for c in codes], index=frame.index, dtype=object)
 
 
 def reads(frame: pd.DataFrame, axis: str, kinds: Sequence[str]) -> bool:
